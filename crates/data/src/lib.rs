@@ -1,0 +1,10 @@
+//! Market data in and out: OHLCV CSV (any common header layout) and Binance klines, and seeded synthetic markets.
+
+mod error;
+mod ohlcv;
+pub mod synth;
+pub mod time;
+
+pub use error::{Error, Result};
+pub use ohlcv::{load_ohlcv, parse_ohlcv, write_ohlcv};
+pub use synth::{Interval, Profile, SynthSpec};
