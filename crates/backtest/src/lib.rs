@@ -1,1 +1,15 @@
-//! placeholder
+//! The backtest: the engine loop, the simulated executor with on-chain costs (DEX fee, gas, price impact, MEV,
+//! block latency), the portfolio, metrics, reports and parameter sweeps.
+
+pub mod config;
+mod engine;
+mod error;
+pub mod metrics;
+mod run;
+pub mod sim;
+
+pub use config::{BacktestConfig, Costs, Market};
+pub use engine::{BacktestResult, CostTotals, Engine, EquityPoint, FillAt, FlowStats, Pending, Snapshot, Trade};
+pub use error::{Error, Result};
+pub use metrics::Metrics;
+pub use run::{build_strategy, run_backtest};

@@ -1,0 +1,444 @@
+//! The backtest config file (TOML): strategy, risk, market, execution costs and portfolio.
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sextant_data::{Interval, Profile, SynthSpec};
+use sextant_market::CandleSeries;
+use sextant_strategies::{RiskSettings, StrategySpec};
+use sextant_types::Token;
+use std::path::{Path, PathBuf};
+
+/// A whole backtest config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestConfig {
+    /// `[strategy]`: kind and parameters.
+    pub strategy: StrategySpec,
+    /// `[risk]`: shared risk settings.
+    #[serde(default)]
+    pub risk: RiskSettings,
+    /// `[market]`: where bars come from.
+    #[serde(default)]
+    pub market: MarketConfig,
+    /// `[execution]`: fill model and on-chain costs.
+    #[serde(default)]
+    pub execution: ExecutionConfig,
+    /// `[portfolio]`: starting capital.
+    #[serde(default)]
+    pub portfolio: PortfolioConfig,
+}
+
+/// `[market]`: one asset (`data` or the synthetic defaults) or several (`[[market.assets]]`), all priced in `quote`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MarketConfig {
+    /// OHLCV file of the single asset; without it the asset trades on a synthetic market.
+    pub data: Option<PathBuf>,
+    /// Symbol of the single asset.
+    pub symbol: String,
+    /// Quote (cash) token symbol.
+    pub quote: String,
+    /// Synthetic market seed (asset i of `assets` uses seed + i unless it sets its own).
+    pub seed: u64,
+    /// Synthetic market length in bars.
+    pub bars: usize,
+    /// Synthetic bar interval: 1m, 5m, 15m, 1h, 4h, 1d.
+    pub interval: String,
+    /// Synthetic start price.
+    pub start_price: f64,
+    /// Synthetic profile: volatile or stable.
+    pub profile: String,
+    /// Several assets sharing the cash; replaces `data` / `symbol`.
+    pub assets: Vec<AssetConfig>,
+}
+
+impl Default for MarketConfig {
+    fn default() -> Self {
+        let synth = SynthSpec::default();
+        MarketConfig {
+            data: None,
+            symbol: "WETH".into(),
+            quote: "USDC".into(),
+            seed: synth.seed,
+            bars: synth.bars,
+            interval: "1h".into(),
+            start_price: synth.start_price,
+            profile: "volatile".into(),
+            assets: Vec::new(),
+        }
+    }
+}
+
+/// One entry of `[[market.assets]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetConfig {
+    /// Asset symbol.
+    pub symbol: String,
+    /// OHLCV file; without it a synthetic market.
+    pub data: Option<PathBuf>,
+    /// Synthetic seed for this asset.
+    pub seed: Option<u64>,
+    /// Synthetic start price for this asset.
+    pub start_price: Option<f64>,
+    /// Synthetic profile for this asset.
+    pub profile: Option<String>,
+}
+
+/// When a decision fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FillModel {
+    /// At the open of the next bar (no look-ahead; the default).
+    #[default]
+    NextOpen,
+    /// At the close of the decision bar.
+    Close,
+}
+
+/// How price impact is modelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlippageKind {
+    /// No price impact.
+    None,
+    /// A fixed `slippage_bps` on every swap.
+    Fixed,
+    /// A constant-product pool holding `pool_depth_usd` in all, half on each side, at the bar's price.
+    #[default]
+    ConstantProduct,
+}
+
+/// The `costs` shortcut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostsPreset {
+    /// Zero fee, gas, slippage, MEV and latency.
+    None,
+}
+
+/// `[execution]` as written: every cost optional so `costs = "none"` can refuse contradicting keys.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutionConfig {
+    /// `"none"` zeroes every cost and latency.
+    pub costs: Option<CostsPreset>,
+    /// `next_open` (default) or `close`.
+    pub fill: FillModel,
+    /// DEX fee per swap, basis points (default 30).
+    pub fee_bps: Option<f64>,
+    /// Gas units per swap (default 150000).
+    pub gas_units: Option<u64>,
+    /// Gas price in gwei (default 10).
+    pub gas_price_gwei: Option<f64>,
+    /// Native token price in USD for gas (default 3000).
+    pub native_price_usd: Option<f64>,
+    /// `none`, `fixed` or `constant_product` (default).
+    pub slippage: Option<SlippageKind>,
+    /// Impact of `slippage = "fixed"`, basis points (default 5).
+    pub slippage_bps: Option<f64>,
+    /// Pool depth of `slippage = "constant_product"` in USD, both sides together (default 10000000).
+    pub pool_depth_usd: Option<f64>,
+    /// Sandwich loss per swap, basis points, capped by what the slippage tolerance leaves (default 5).
+    pub mev_bps: Option<f64>,
+    /// Bars between decision and fill (default 0).
+    pub latency_bars: Option<usize>,
+    /// Min-out tolerance every swap is sent with, basis points (default 100): a quote worse than this is skipped.
+    pub slippage_tolerance_bps: Option<u32>,
+    /// Attempts per intent before a transient failure is final (default 3).
+    pub max_attempts: Option<u32>,
+}
+
+/// Resolved execution costs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Costs {
+    /// Fill model.
+    pub fill: FillModel,
+    /// DEX fee, basis points.
+    pub fee_bps: f64,
+    /// Gas units per swap.
+    pub gas_units: u64,
+    /// Gas price, gwei.
+    pub gas_price_gwei: f64,
+    /// Native token price, USD.
+    pub native_price_usd: f64,
+    /// Impact model.
+    pub slippage: SlippageKind,
+    /// Fixed impact, basis points.
+    pub slippage_bps: f64,
+    /// Constant-product pool depth, USD.
+    pub pool_depth_usd: f64,
+    /// MEV loss, basis points.
+    pub mev_bps: f64,
+    /// Bars between decision and fill.
+    pub latency_bars: usize,
+    /// Swap tolerance, basis points.
+    pub slippage_tolerance_bps: u32,
+    /// Attempts per intent.
+    pub max_attempts: u32,
+}
+
+impl Costs {
+    /// Gas cost of one swap in USD.
+    pub fn gas_usd(&self) -> f64 {
+        self.gas_units as f64 * self.gas_price_gwei * 1e-9 * self.native_price_usd
+    }
+}
+
+impl ExecutionConfig {
+    /// Resolves defaults and the `costs` shortcut.
+    ///
+    /// # Errors
+    /// When `costs = "none"` is combined with an explicit cost, or a value is out of range; names the key.
+    pub fn resolve(&self) -> std::result::Result<Costs, (String, String)> {
+        let none = self.costs == Some(CostsPreset::None);
+        if none {
+            let set = [
+                ("fee_bps", self.fee_bps.is_some()),
+                ("gas_units", self.gas_units.is_some()),
+                ("gas_price_gwei", self.gas_price_gwei.is_some()),
+                ("slippage", self.slippage.is_some()),
+                ("slippage_bps", self.slippage_bps.is_some()),
+                ("pool_depth_usd", self.pool_depth_usd.is_some()),
+                ("mev_bps", self.mev_bps.is_some()),
+                ("latency_bars", self.latency_bars.is_some()),
+            ];
+            if let Some((key, _)) = set.iter().find(|(_, s)| *s) {
+                return Err((format!("execution.{key}"), "cannot be set together with costs = \"none\"".into()));
+            }
+        }
+        let zero_or = |v: Option<f64>, d: f64| if none { 0.0 } else { v.unwrap_or(d) };
+        let costs = Costs {
+            fill: self.fill,
+            fee_bps: zero_or(self.fee_bps, 30.0),
+            gas_units: if none { 0 } else { self.gas_units.unwrap_or(150_000) },
+            gas_price_gwei: zero_or(self.gas_price_gwei, 10.0),
+            native_price_usd: self.native_price_usd.unwrap_or(3000.0),
+            slippage: if none { SlippageKind::None } else { self.slippage.unwrap_or_default() },
+            slippage_bps: zero_or(self.slippage_bps, 5.0),
+            pool_depth_usd: self.pool_depth_usd.unwrap_or(10_000_000.0),
+            mev_bps: zero_or(self.mev_bps, 5.0),
+            latency_bars: if none { 0 } else { self.latency_bars.unwrap_or(0) },
+            slippage_tolerance_bps: self.slippage_tolerance_bps.unwrap_or(100),
+            max_attempts: self.max_attempts.unwrap_or(3),
+        };
+        let checks: [(&str, f64, f64, f64); 7] = [
+            ("fee_bps", costs.fee_bps, 0.0, 10_000.0),
+            ("gas_price_gwei", costs.gas_price_gwei, 0.0, 1e9),
+            ("native_price_usd", costs.native_price_usd, 0.0, 1e12),
+            ("slippage_bps", costs.slippage_bps, 0.0, 10_000.0),
+            ("pool_depth_usd", costs.pool_depth_usd, f64::MIN_POSITIVE, 1e15),
+            ("mev_bps", costs.mev_bps, 0.0, 10_000.0),
+            ("slippage_tolerance_bps", f64::from(costs.slippage_tolerance_bps), 0.0, 10_000.0),
+        ];
+        for (key, v, lo, hi) in checks {
+            if !(v.is_finite() && v >= lo && v <= hi) {
+                return Err((format!("execution.{key}"), format!("must be between {lo} and {hi}, got {v}")));
+            }
+        }
+        if costs.max_attempts == 0 {
+            return Err(("execution.max_attempts".into(), "must be >= 1, got 0".into()));
+        }
+        Ok(costs)
+    }
+}
+
+/// `[portfolio]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortfolioConfig {
+    /// Starting cash in the quote token (default 10000).
+    pub initial_cash: f64,
+}
+
+impl Default for PortfolioConfig {
+    fn default() -> Self {
+        PortfolioConfig { initial_cash: 10_000.0 }
+    }
+}
+
+/// One market to trade: the asset, its quote, and its bars.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Market {
+    /// Asset.
+    pub base: Token,
+    /// Cash token.
+    pub quote: Token,
+    /// Bars.
+    pub series: CandleSeries,
+    /// Where the bars came from, for reports: a file path or `synthetic(seed=.., ...)`.
+    pub source: String,
+}
+
+impl BacktestConfig {
+    /// Parses a config from TOML text; `path` names it in errors.
+    ///
+    /// # Errors
+    /// Syntax errors, unknown keys and wrong types (with the line and key), and out-of-range values (with the key).
+    pub fn parse(text: &str, path: &str) -> Result<Self> {
+        let config: BacktestConfig =
+            toml::from_str(text).map_err(|e| Error::ConfigSyntax { path: path.into(), message: e.to_string() })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Reads and parses a config file.
+    ///
+    /// # Errors
+    /// As [`BacktestConfig::parse`], or when the file cannot be read.
+    pub fn load(path: &Path) -> Result<Self> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::ConfigSyntax { path: name.clone(), message: format!("cannot read: {e}") })?;
+        let mut config = Self::parse(&text, &name)?;
+        config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(config)
+    }
+
+    /// Makes relative data paths relative to `dir` (the config file's directory).
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        let fix = |p: &mut Option<PathBuf>| {
+            if let Some(path) = p
+                && path.is_relative()
+            {
+                *path = dir.join(&*path);
+            }
+        };
+        fix(&mut self.market.data);
+        self.market.assets.iter_mut().for_each(|a| fix(&mut a.data));
+    }
+
+    /// Checks every value, naming the key at fault.
+    ///
+    /// # Errors
+    /// [`Error::ConfigValue`].
+    pub fn validate(&self, path: &str) -> Result<()> {
+        let value_err = |key: String, message: String| Error::ConfigValue { path: path.into(), key, message };
+        self.strategy.validate().map_err(|e| value_err(e.key, e.message))?;
+        self.risk.validate().map_err(|e| value_err(e.key, e.message))?;
+        self.execution.resolve().map_err(|(k, m)| value_err(k, m))?;
+        let cash = self.portfolio.initial_cash;
+        if !(cash.is_finite() && cash > 0.0) {
+            return Err(value_err("portfolio.initial_cash".into(), format!("must be a positive number, got {cash}")));
+        }
+        let m = &self.market;
+        if !m.assets.is_empty() && m.data.is_some() {
+            return Err(value_err("market.data".into(), "cannot be combined with [[market.assets]]; give each asset its own data".into()));
+        }
+        m.interval.parse::<Interval>().map_err(|e| value_err("market.interval".into(), strip_prefix(e)))?;
+        m.profile.parse::<Profile>().map_err(|e| value_err("market.profile".into(), strip_prefix(e)))?;
+        for (i, a) in m.assets.iter().enumerate() {
+            if let Some(p) = &a.profile {
+                p.parse::<Profile>().map_err(|e| value_err(format!("market.assets[{i}].profile"), strip_prefix(e)))?;
+            }
+            if m.assets[..i].iter().any(|b| b.symbol == a.symbol) || a.symbol == m.quote {
+                return Err(value_err(format!("market.assets[{i}].symbol"), format!("must be unique and differ from the quote, got {:?}", a.symbol)));
+            }
+        }
+        let synth = SynthSpec { bars: m.bars, start_price: m.start_price, ..SynthSpec::default() };
+        if m.data.is_none() || !m.assets.is_empty() {
+            synth.validate().map_err(|e| value_err("market".into(), format!("synthetic market: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Resolved execution costs (validated already by `parse`).
+    pub fn costs(&self) -> Costs {
+        // validate() has resolved these successfully; fall back to defaults on a hand-built invalid config.
+        self.execution.resolve().unwrap_or_else(|_| ExecutionConfig::default().resolve().expect("defaults are valid"))
+    }
+
+    /// Loads or generates every market of the config.
+    ///
+    /// # Errors
+    /// When a data file cannot be read or parsed.
+    pub fn load_markets(&self) -> Result<Vec<Market>> {
+        let m = &self.market;
+        let quote = Token::simulated(&m.quote, 6).map_err(|e| Error::Snapshot(e.to_string()))?;
+        let interval: Interval = m.interval.parse()?;
+        let profile: Profile = m.profile.parse()?;
+        let synth = |seed: u64, start_price: f64, profile: Profile| -> Result<(CandleSeries, String)> {
+            let spec = SynthSpec { seed, bars: m.bars, interval, start_price, profile, ..SynthSpec::default() };
+            let source = format!(
+                "synthetic(seed={seed}, bars={}, interval={}, start_price={start_price}, profile={})",
+                m.bars,
+                m.interval,
+                if profile == Profile::Stable { "stable" } else { "volatile" }
+            );
+            Ok((spec.generate()?, source))
+        };
+        let load = |data: &Option<PathBuf>, seed, price, profile| -> Result<(CandleSeries, String)> {
+            match data {
+                Some(path) => Ok((sextant_data::load_ohlcv(path)?, path.display().to_string())),
+                None => synth(seed, price, profile),
+            }
+        };
+        let token = |symbol: &str| Token::simulated(symbol, 18).map_err(|e| Error::Snapshot(e.to_string()));
+        if m.assets.is_empty() {
+            let (series, source) = load(&m.data, m.seed, m.start_price, profile)?;
+            return Ok(vec![Market { base: token(&m.symbol)?, quote, series, source }]);
+        }
+        m.assets
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let profile = a.profile.as_deref().map_or(Ok(profile), str::parse)?;
+                let (series, source) =
+                    load(&a.data, a.seed.unwrap_or(m.seed + i as u64), a.start_price.unwrap_or(m.start_price), profile)?;
+                Ok(Market { base: token(&a.symbol)?, quote: quote.clone(), series, source })
+            })
+            .collect()
+    }
+}
+
+/// `interval must be one of ...` -> `must be one of ...`, so the config key can lead the message.
+fn strip_prefix(e: sextant_data::Error) -> String {
+    let s = e.to_string();
+    s.split_once(' ').map_or(s.clone(), |(_, rest)| rest.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n", "t.toml").unwrap();
+        assert_eq!(c.portfolio.initial_cash, 10_000.0);
+        let costs = c.costs();
+        assert_eq!((costs.fee_bps, costs.gas_units, costs.fill), (30.0, 150_000, FillModel::NextOpen));
+        assert!((costs.gas_usd() - 4.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn costs_none_zeroes_everything_and_refuses_contradictions() {
+        let c = BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n[execution]\ncosts = \"none\"\nfill = \"close\"\n", "t").unwrap();
+        let k = c.costs();
+        assert_eq!((k.fee_bps, k.gas_usd(), k.slippage, k.mev_bps, k.latency_bars), (0.0, 0.0, SlippageKind::None, 0.0, 0));
+        let err = BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n[execution]\ncosts = \"none\"\nfee_bps = 5\n", "t").unwrap_err();
+        assert_eq!(err.to_string(), "t: execution.fee_bps cannot be set together with costs = \"none\"");
+    }
+
+    #[test]
+    fn errors_name_keys_and_lines() {
+        let err = BacktestConfig::parse("[strategy]\nkind = \"rsi\"\nperiod = 0\n", "s.toml").unwrap_err();
+        assert_eq!(err.to_string(), "s.toml: strategy.period must be between 2 and 100000, got 0");
+        let err = BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n[portfolio]\ninitial_cash = \"lots\"\n", "s.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("line 4") && msg.contains("initial_cash"), "{msg}");
+        let err = BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n[execution]\nfees = 3\n", "s.toml").unwrap_err();
+        assert!(err.to_string().contains("unknown field `fees`"), "{err}");
+        let err = BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n[market]\ninterval = \"2h\"\n", "s.toml").unwrap_err();
+        assert!(err.to_string().starts_with("s.toml: market.interval must be one of"), "{err}");
+    }
+
+    #[test]
+    fn several_assets_get_distinct_synthetic_markets() {
+        let text = "[strategy]\nkind = \"rsi\"\n[market]\nbars = 100\n[[market.assets]]\nsymbol = \"WETH\"\n[[market.assets]]\nsymbol = \"WBTC\"\nstart_price = 60000\n";
+        let markets = BacktestConfig::parse(text, "t").unwrap().load_markets().unwrap();
+        assert_eq!(markets.len(), 2);
+        assert_eq!(markets[1].base.symbol, "WBTC");
+        assert!(markets[1].series.candles[0].open > 10_000.0);
+        assert_ne!(markets[0].series.candles[50].close / markets[0].series.candles[0].open, markets[1].series.candles[50].close / markets[1].series.candles[0].open);
+    }
+}

@@ -1,0 +1,232 @@
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Moving-average flavour of `ma_cross`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaKind {
+    /// Simple moving average.
+    #[default]
+    Sma,
+    /// Exponential moving average.
+    Ema,
+}
+
+/// Which band closes a `bollinger` position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BandExit {
+    /// Sell when the close rises above the middle band (the mean).
+    #[default]
+    Middle,
+    /// Sell when the close rises above the upper band.
+    Upper,
+}
+
+/// The `[strategy]` table: which built-in strategy and its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StrategySpec {
+    /// RSI mean reversion: buy when RSI < oversold, sell when RSI > overbought.
+    Rsi {
+        /// RSI period (Wilder), default 14.
+        #[serde(default = "default_rsi_period")]
+        period: usize,
+        /// Buy below this RSI, default 30.
+        #[serde(default = "default_oversold")]
+        oversold: f64,
+        /// Sell above this RSI, default 70.
+        #[serde(default = "default_overbought")]
+        overbought: f64,
+    },
+    /// Moving-average crossover: buy when the fast average crosses above the slow one, sell on the opposite cross.
+    MaCross {
+        /// Fast period, default 10.
+        #[serde(default = "default_fast")]
+        fast: usize,
+        /// Slow period, default 30.
+        #[serde(default = "default_slow")]
+        slow: usize,
+        /// `sma` (default) or `ema`.
+        #[serde(default)]
+        ma: MaKind,
+    },
+    /// Bollinger-band mean reversion: buy on a close below the lower band, sell on a close above the exit band.
+    Bollinger {
+        /// Band period, default 20.
+        #[serde(default = "default_bb_period")]
+        period: usize,
+        /// Band width in standard deviations, default 2.0.
+        #[serde(default = "default_nbdev")]
+        nbdev: f64,
+        /// `middle` (default) or `upper`.
+        #[serde(default)]
+        exit: BandExit,
+    },
+}
+
+fn default_rsi_period() -> usize {
+    14
+}
+fn default_oversold() -> f64 {
+    30.0
+}
+fn default_overbought() -> f64 {
+    70.0
+}
+fn default_fast() -> usize {
+    10
+}
+fn default_slow() -> usize {
+    30
+}
+fn default_bb_period() -> usize {
+    20
+}
+fn default_nbdev() -> f64 {
+    2.0
+}
+
+impl StrategySpec {
+    /// The `kind` string.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StrategySpec::Rsi { .. } => "rsi",
+            StrategySpec::MaCross { .. } => "ma_cross",
+            StrategySpec::Bollinger { .. } => "bollinger",
+        }
+    }
+
+    /// Checks parameter ranges.
+    ///
+    /// # Errors
+    /// Names the key and what was expected.
+    pub fn validate(&self) -> Result<()> {
+        let period = |key: &str, v: usize| {
+            if (2..=100_000).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::new(format!("strategy.{key}"), format!("must be between 2 and 100000, got {v}")))
+            }
+        };
+        match *self {
+            StrategySpec::Rsi { period: p, oversold, overbought } => {
+                period("period", p)?;
+                for (key, v) in [("oversold", oversold), ("overbought", overbought)] {
+                    if !(v.is_finite() && (0.0..=100.0).contains(&v)) {
+                        return Err(Error::new(format!("strategy.{key}"), format!("must be between 0 and 100, got {v}")));
+                    }
+                }
+                if oversold >= overbought {
+                    return Err(Error::new(
+                        "strategy.oversold",
+                        format!("must be below strategy.overbought ({overbought}), got {oversold}"),
+                    ));
+                }
+            }
+            StrategySpec::MaCross { fast, slow, .. } => {
+                period("fast", fast)?;
+                period("slow", slow)?;
+                if fast >= slow {
+                    return Err(Error::new("strategy.fast", format!("must be below strategy.slow ({slow}), got {fast}")));
+                }
+            }
+            StrategySpec::Bollinger { period: p, nbdev, .. } => {
+                period("period", p)?;
+                if !(nbdev.is_finite() && nbdev > 0.0) {
+                    return Err(Error::new("strategy.nbdev", format!("must be a positive number, got {nbdev}")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `[risk]` table, shared by the indicator strategies. Everything is off by default; `position_size` is 1.0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RiskSettings {
+    /// After a signal trade on an asset, ignore that asset's signals for this many of its bars.
+    pub cooldown_bars: usize,
+    /// Skip a swap whose expected slippage is above this (basis points).
+    pub max_slippage_bps: Option<u32>,
+    /// Skip signals on bars whose volume is below this (protective stops still fire).
+    pub min_volume: Option<f64>,
+    /// Fraction of equity to put into each entry (0 < x <= 1).
+    pub position_size: f64,
+    /// Sell when the close falls this many percent below the entry price (5.0 = 5 %).
+    pub stop_loss_pct: Option<f64>,
+    /// Sell when the close rises this many percent above the entry price.
+    pub take_profit_pct: Option<f64>,
+}
+
+impl Default for RiskSettings {
+    fn default() -> Self {
+        RiskSettings {
+            cooldown_bars: 0,
+            max_slippage_bps: None,
+            min_volume: None,
+            position_size: 1.0,
+            stop_loss_pct: None,
+            take_profit_pct: None,
+        }
+    }
+}
+
+impl RiskSettings {
+    /// Checks ranges.
+    ///
+    /// # Errors
+    /// Names the key and what was expected.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.position_size > 0.0 && self.position_size <= 1.0) {
+            return Err(Error::new("risk.position_size", format!("must be in (0, 1], got {}", self.position_size)));
+        }
+        if let Some(v) = self.min_volume
+            && !(v.is_finite() && v >= 0.0)
+        {
+            return Err(Error::new("risk.min_volume", format!("must be >= 0, got {v}")));
+        }
+        for (key, v) in [("stop_loss_pct", self.stop_loss_pct), ("take_profit_pct", self.take_profit_pct)] {
+            if let Some(v) = v
+                && !(v.is_finite() && v > 0.0)
+            {
+                return Err(Error::new(format!("risk.{key}"), format!("must be a positive percentage, got {v}")));
+            }
+        }
+        if let Some(v) = self.stop_loss_pct
+            && v >= 100.0
+        {
+            return Err(Error::new("risk.stop_loss_pct", format!("must be below 100, got {v}")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_with_defaults_and_rejects_unknown_keys() {
+        let spec: StrategySpec = toml::from_str("kind = \"ma_cross\"\nfast = 5\nma = \"ema\"").unwrap();
+        assert_eq!(spec, StrategySpec::MaCross { fast: 5, slow: 30, ma: MaKind::Ema });
+        let err = toml::from_str::<StrategySpec>("kind = \"rsi\"\nperiodd = 5").unwrap_err();
+        assert!(err.to_string().contains("unknown field `periodd`"), "{err}");
+        let err = toml::from_str::<StrategySpec>("kind = \"macd\"").unwrap_err();
+        assert!(err.to_string().contains("unknown variant `macd`"), "{err}");
+        let err = toml::from_str::<RiskSettings>("cooldown = 3").unwrap_err();
+        assert!(err.to_string().contains("unknown field `cooldown`"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let bad = StrategySpec::Rsi { period: 1, oversold: 30.0, overbought: 70.0 };
+        assert_eq!(bad.validate().unwrap_err().to_string(), "strategy.period must be between 2 and 100000, got 1");
+        let bad = StrategySpec::MaCross { fast: 30, slow: 10, ma: MaKind::Sma };
+        assert_eq!(bad.validate().unwrap_err().to_string(), "strategy.fast must be below strategy.slow (10), got 30");
+        let bad = RiskSettings { position_size: 1.5, ..Default::default() };
+        assert_eq!(bad.validate().unwrap_err().key, "risk.position_size");
+        assert!(RiskSettings::default().validate().is_ok());
+    }
+}
