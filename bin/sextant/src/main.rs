@@ -1,1 +1,44 @@
-fn main() {}
+//! The `sextant` command line: backtests, sweeps, indicators and market data. The only place that formats for humans.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Sextant: build, backtest and stress-test on-chain quant strategies.
+#[derive(Parser)]
+#[command(name = "sextant", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Backtest a strategy config (the built-in RSI example on a synthetic market when no config is given).
+    Backtest(cmd::backtest::Args),
+    /// Run a parameter grid over a config in parallel and rank the points.
+    Optimize(cmd::optimize::Args),
+    /// Compute an indicator over an OHLCV file and print it as CSV.
+    Indicator(cmd::indicator::Args),
+    /// Market data tools.
+    Data(cmd::data::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Backtest(args) => cmd::backtest::run(args),
+        Command::Optimize(args) => cmd::optimize::run(args),
+        Command::Indicator(args) => cmd::indicator::run(args),
+        Command::Data(args) => cmd::data::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if cmd::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

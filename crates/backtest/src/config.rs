@@ -323,7 +323,10 @@ impl BacktestConfig {
         }
         let m = &self.market;
         if !m.assets.is_empty() && m.data.is_some() {
-            return Err(value_err("market.data".into(), "cannot be combined with [[market.assets]]; give each asset its own data".into()));
+            return Err(value_err(
+                "market.data".into(),
+                "cannot be combined with [[market.assets]]; give each asset its own data".into(),
+            ));
         }
         m.interval.parse::<Interval>().map_err(|e| value_err("market.interval".into(), strip_prefix(e)))?;
         m.profile.parse::<Profile>().map_err(|e| value_err("market.profile".into(), strip_prefix(e)))?;
@@ -332,7 +335,10 @@ impl BacktestConfig {
                 p.parse::<Profile>().map_err(|e| value_err(format!("market.assets[{i}].profile"), strip_prefix(e)))?;
             }
             if m.assets[..i].iter().any(|b| b.symbol == a.symbol) || a.symbol == m.quote {
-                return Err(value_err(format!("market.assets[{i}].symbol"), format!("must be unique and differ from the quote, got {:?}", a.symbol)));
+                return Err(value_err(
+                    format!("market.assets[{i}].symbol"),
+                    format!("must be unique and differ from the quote, got {:?}", a.symbol),
+                ));
             }
         }
         let synth = SynthSpec { bars: m.bars, start_price: m.start_price, ..SynthSpec::default() };
@@ -383,8 +389,12 @@ impl BacktestConfig {
             .enumerate()
             .map(|(i, a)| {
                 let profile = a.profile.as_deref().map_or(Ok(profile), str::parse)?;
-                let (series, source) =
-                    load(&a.data, a.seed.unwrap_or(m.seed + i as u64), a.start_price.unwrap_or(m.start_price), profile)?;
+                let (series, source) = load(
+                    &a.data,
+                    a.seed.unwrap_or(m.seed + i as u64),
+                    a.start_price.unwrap_or(m.start_price),
+                    profile,
+                )?;
                 Ok(Market { base: token(&a.symbol)?, quote: quote.clone(), series, source })
             })
             .collect()
@@ -412,10 +422,17 @@ mod tests {
 
     #[test]
     fn costs_none_zeroes_everything_and_refuses_contradictions() {
-        let c = BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n[execution]\ncosts = \"none\"\nfill = \"close\"\n", "t").unwrap();
+        let c =
+            BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n[execution]\ncosts = \"none\"\nfill = \"close\"\n", "t")
+                .unwrap();
         let k = c.costs();
-        assert_eq!((k.fee_bps, k.gas_usd(), k.slippage, k.mev_bps, k.latency_bars), (0.0, 0.0, SlippageKind::None, 0.0, 0));
-        let err = BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n[execution]\ncosts = \"none\"\nfee_bps = 5\n", "t").unwrap_err();
+        assert_eq!(
+            (k.fee_bps, k.gas_usd(), k.slippage, k.mev_bps, k.latency_bars),
+            (0.0, 0.0, SlippageKind::None, 0.0, 0)
+        );
+        let err =
+            BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n[execution]\ncosts = \"none\"\nfee_bps = 5\n", "t")
+                .unwrap_err();
         assert_eq!(err.to_string(), "t: execution.fee_bps cannot be set together with costs = \"none\"");
     }
 
@@ -423,12 +440,14 @@ mod tests {
     fn errors_name_keys_and_lines() {
         let err = BacktestConfig::parse("[strategy]\nkind = \"rsi\"\nperiod = 0\n", "s.toml").unwrap_err();
         assert_eq!(err.to_string(), "s.toml: strategy.period must be between 2 and 100000, got 0");
-        let err = BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n[portfolio]\ninitial_cash = \"lots\"\n", "s.toml").unwrap_err();
+        let err = BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n[portfolio]\ninitial_cash = \"lots\"\n", "s.toml")
+            .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("line 4") && msg.contains("initial_cash"), "{msg}");
         let err = BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n[execution]\nfees = 3\n", "s.toml").unwrap_err();
         assert!(err.to_string().contains("unknown field `fees`"), "{err}");
-        let err = BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n[market]\ninterval = \"2h\"\n", "s.toml").unwrap_err();
+        let err =
+            BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n[market]\ninterval = \"2h\"\n", "s.toml").unwrap_err();
         assert!(err.to_string().starts_with("s.toml: market.interval must be one of"), "{err}");
     }
 
@@ -439,6 +458,9 @@ mod tests {
         assert_eq!(markets.len(), 2);
         assert_eq!(markets[1].base.symbol, "WBTC");
         assert!(markets[1].series.candles[0].open > 10_000.0);
-        assert_ne!(markets[0].series.candles[50].close / markets[0].series.candles[0].open, markets[1].series.candles[50].close / markets[1].series.candles[0].open);
+        assert_ne!(
+            markets[0].series.candles[50].close / markets[0].series.candles[0].open,
+            markets[1].series.candles[50].close / markets[1].series.candles[0].open
+        );
     }
 }

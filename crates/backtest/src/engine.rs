@@ -168,7 +168,7 @@ impl<'a, S: Strategy> Engine<'a, S> {
     /// The state before the first bar.
     pub fn start(&self) -> Snapshot<S::State> {
         let view = self.feed().empty_view();
-        let quote = self.markets.first().map(|m| m.quote.clone()).unwrap_or_else(|| view_quote_fallback());
+        let quote = self.markets.first().map(|m| m.quote.clone()).unwrap_or_else(view_quote_fallback);
         Snapshot {
             next_step: 0,
             strategy: self.strategy.init(&view),
@@ -255,7 +255,8 @@ impl<'a, S: Strategy> Engine<'a, S> {
 
     fn execute(&self, snap: &mut Snapshot<S::State>, intent: &Intent, prices: &[Option<f64>], time: i64) {
         let cash_before = snap.portfolio.cash;
-        let mut executor = SimExecutor { portfolio: &mut snap.portfolio, prices, costs: &self.costs, timestamp_ms: time };
+        let mut executor =
+            SimExecutor { portfolio: &mut snap.portfolio, prices, costs: &self.costs, timestamp_ms: time };
         let outcome = run_flow(&mut executor, intent, &self.retry);
         let cash_delta = snap.portfolio.cash - cash_before;
         self.record(snap, &outcome, cash_delta);

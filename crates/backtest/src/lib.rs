@@ -5,8 +5,10 @@ pub mod config;
 mod engine;
 mod error;
 pub mod metrics;
+pub mod report;
 mod run;
 pub mod sim;
+pub mod sweep;
 
 pub use config::{BacktestConfig, Costs, Market};
 pub use engine::{BacktestResult, CostTotals, Engine, EquityPoint, FillAt, FlowStats, Pending, Snapshot, Trade};

@@ -196,6 +196,11 @@ mod tests {
         let sd = (r.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / 3.0).sqrt();
         let per_year = 3.0 / (3.0 * 86_400_000.0 / YEAR_MS);
         let m = compute_metrics(100.0, &eq, &[], &CostTotals::default());
-        assert!((m.sharpe - mean / sd * per_year.sqrt()).abs() < 1e-9, "{} vs {}", m.sharpe, mean / sd * per_year.sqrt());
+        assert!(
+            (m.sharpe - mean / sd * per_year.sqrt()).abs() < 1e-9,
+            "{} vs {}",
+            m.sharpe,
+            mean / sd * per_year.sqrt()
+        );
     }
 }

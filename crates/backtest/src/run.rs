@@ -8,8 +8,11 @@ use sextant_strategies::IndicatorStrategy;
 /// # Errors
 /// When its parameters are out of range.
 pub fn build_strategy(config: &BacktestConfig) -> Result<IndicatorStrategy> {
-    IndicatorStrategy::new(config.strategy.clone(), config.risk.clone())
-        .map_err(|e| crate::Error::ConfigValue { path: "<config>".into(), key: e.key, message: e.message })
+    IndicatorStrategy::new(config.strategy.clone(), config.risk.clone()).map_err(|e| crate::Error::ConfigValue {
+        path: "<config>".into(),
+        key: e.key,
+        message: e.message,
+    })
 }
 
 /// Backtests `config` on already loaded `markets`.

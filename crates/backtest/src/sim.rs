@@ -85,7 +85,10 @@ impl SimExecutor<'_> {
 
     fn quote(&self, intent: &Intent) -> Result<Quote, ExecError> {
         let Intent::Swap { amount, max_slippage_bps, .. } = intent else {
-            return Err(err(ExecErrorKind::Unsupported, format!("the spot backtest cannot execute {:?} intents", intent.kind())));
+            return Err(err(
+                ExecErrorKind::Unsupported,
+                format!("the spot backtest cannot execute {:?} intents", intent.kind()),
+            ));
         };
         let (asset, side) = swap_side(self.portfolio, intent).ok_or_else(|| {
             err(ExecErrorKind::Unsupported, "swap is not between the quote token and a configured asset".into())
@@ -118,7 +121,10 @@ impl SimExecutor<'_> {
                 let notional = amount_in - fee;
                 let s = self.impact(notional);
                 if s > tolerance {
-                    return Err(err(ExecErrorKind::SlippageExceeded, format!("impact {:.1} bps > tolerance {:.1} bps", s * 1e4, tolerance * 1e4)));
+                    return Err(err(
+                        ExecErrorKind::SlippageExceeded,
+                        format!("impact {:.1} bps > tolerance {:.1} bps", s * 1e4, tolerance * 1e4),
+                    ));
                 }
                 let m = (self.costs.mev_bps / 1e4).min(tolerance - s);
                 let qty = notional * (1.0 - s - m) / mid;
@@ -141,7 +147,10 @@ impl SimExecutor<'_> {
                 let value = amount_in * mid;
                 let s = self.impact(value);
                 if s > tolerance {
-                    return Err(err(ExecErrorKind::SlippageExceeded, format!("impact {:.1} bps > tolerance {:.1} bps", s * 1e4, tolerance * 1e4)));
+                    return Err(err(
+                        ExecErrorKind::SlippageExceeded,
+                        format!("impact {:.1} bps > tolerance {:.1} bps", s * 1e4, tolerance * 1e4),
+                    ));
                 }
                 let m = (self.costs.mev_bps / 1e4).min(tolerance - s);
                 let gross = value * (1.0 - s - m);
@@ -199,7 +208,12 @@ impl Executor for SimExecutor<'_> {
                 } else {
                     self.portfolio.cash += q.cash_delta;
                 }
-                (quote_token.clone(), to_amount(q.amount_in, &quote_token), base_token.clone(), to_amount(q.amount_out, &base_token))
+                (
+                    quote_token.clone(),
+                    to_amount(q.amount_in, &quote_token),
+                    base_token.clone(),
+                    to_amount(q.amount_out, &base_token),
+                )
             }
             Side::Sell => {
                 pos.quantity = if q.all { 0.0 } else { pos.quantity - q.amount_in };
@@ -208,7 +222,12 @@ impl Executor for SimExecutor<'_> {
                     pos.entry_price = None;
                 }
                 self.portfolio.cash += q.cash_delta;
-                (base_token.clone(), to_amount(q.amount_in, &base_token), quote_token.clone(), to_amount(q.amount_out, &quote_token))
+                (
+                    base_token.clone(),
+                    to_amount(q.amount_in, &base_token),
+                    quote_token.clone(),
+                    to_amount(q.amount_out, &quote_token),
+                )
             }
         };
         Ok(Some(Fill {

@@ -33,7 +33,12 @@ fn resumed_from_a_saved_snapshot_ends_identical() {
         RiskSettings { position_size: 0.5, cooldown_bars: 3, stop_loss_pct: Some(4.0), ..Default::default() },
     )
     .unwrap();
-    let engine = Engine::new(&strategy, &markets, costs("latency_bars = 2\nslippage = \"constant_product\"\npool_depth_usd = 5000000"), 10_000.0);
+    let engine = Engine::new(
+        &strategy,
+        &markets,
+        costs("latency_bars = 2\nslippage = \"constant_product\"\npool_depth_usd = 5000000"),
+        10_000.0,
+    );
     let uninterrupted = engine.run();
     assert!(uninterrupted.metrics.n_trades > 10, "the run should trade: {:?}", uninterrupted.metrics);
     for stop_at in [1, 777, 1501, 2999] {
@@ -89,7 +94,9 @@ fn each_cost_is_reported_separately_and_adds_up() {
     let markets = [market("WETH", 11, 3000)];
     let strategy = rsi();
     let free = Engine::new(&strategy, &markets, costs("costs = \"none\""), 10_000.0).run();
-    let mut k = costs("fee_bps = 30\ngas_units = 100000\ngas_price_gwei = 20\nnative_price_usd = 2500\nslippage = \"fixed\"\nslippage_bps = 10\nmev_bps = 20\nslippage_tolerance_bps = 25");
+    let mut k = costs(
+        "fee_bps = 30\ngas_units = 100000\ngas_price_gwei = 20\nnative_price_usd = 2500\nslippage = \"fixed\"\nslippage_bps = 10\nmev_bps = 20\nslippage_tolerance_bps = 25",
+    );
     k.latency_bars = 0;
     let costly = Engine::new(&strategy, &markets, k, 10_000.0).run();
     let m = costly.metrics;
@@ -124,7 +131,11 @@ fn a_shallow_pool_skips_trades_over_the_tolerance() {
 #[test]
 fn an_open_position_is_closed_at_the_last_close() {
     let markets = [market("WETH", 5, 1000)];
-    let mut config = BacktestConfig::parse("[strategy]\nkind = \"rsi\"\noversold = 99\noverbought = 99.5\n[execution]\ncosts = \"none\"\n", "t").unwrap();
+    let mut config = BacktestConfig::parse(
+        "[strategy]\nkind = \"rsi\"\noversold = 99\noverbought = 99.5\n[execution]\ncosts = \"none\"\n",
+        "t",
+    )
+    .unwrap();
     config.market.bars = 1000;
     let r = run_backtest(&config, &markets).unwrap();
     let last = markets[0].series.candles.last().unwrap();
@@ -147,7 +158,9 @@ fn several_assets_share_cash() {
     }
     // Positions overlap in time, so cash was shared rather than each asset owning a copy.
     let overlapping = r.trades.iter().any(|a| {
-        r.trades.iter().any(|b| a.asset != b.asset && a.entry_time_ms < b.exit_time_ms && b.entry_time_ms < a.exit_time_ms)
+        r.trades
+            .iter()
+            .any(|b| a.asset != b.asset && a.entry_time_ms < b.exit_time_ms && b.entry_time_ms < a.exit_time_ms)
     });
     assert!(overlapping);
     let pnl: f64 = r.trades.iter().map(|t| t.pnl).sum();

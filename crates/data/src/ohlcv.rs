@@ -24,7 +24,8 @@ impl Layout {
     const HEADERLESS: Layout = Layout { time: 0, open: 1, high: 2, low: 3, close: 4, volume: Some(5) };
 
     fn from_header(header: &csv::StringRecord, path: &str) -> Result<Layout> {
-        let names: Vec<String> = header.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase()).collect();
+        let names: Vec<String> =
+            header.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase()).collect();
         let find = |wanted: &[&str]| names.iter().position(|n| wanted.contains(&n.as_str()));
         let time = find(&TIME_NAMES).or_else(|| names.first().filter(|n| n.is_empty()).map(|_| 0));
         let need = |col: Option<usize>, what: &str| {
@@ -78,7 +79,12 @@ pub fn parse_ohlcv<R: Read>(reader: R, path: &str) -> Result<CandleSeries> {
     let headerless = parse_time(record.get(0).unwrap_or("")).is_some()
         && record.get(1).is_some_and(|f| f.trim().parse::<f64>().is_ok());
     let layout = if headerless { Layout::HEADERLESS } else { Layout::from_header(&record, path)? };
-    let width = [layout.time, layout.open, layout.high, layout.low, layout.close].into_iter().chain(layout.volume).max().unwrap_or(0) + 1;
+    let width = [layout.time, layout.open, layout.high, layout.low, layout.close]
+        .into_iter()
+        .chain(layout.volume)
+        .max()
+        .unwrap_or(0)
+        + 1;
 
     let mut series = CandleSeries::default();
     let mut first = true;
@@ -109,7 +115,11 @@ pub fn parse_ohlcv<R: Read>(reader: R, path: &str) -> Result<CandleSeries> {
         };
         let price = |i: usize, name: &str| -> Result<f64> {
             let v = number(i, name)?;
-            if v > 0.0 { Ok(v) } else { Err(malformed(line, format!("column {name}: expected a positive price, got {v}"))) }
+            if v > 0.0 {
+                Ok(v)
+            } else {
+                Err(malformed(line, format!("column {name}: expected a positive price, got {v}")))
+            }
         };
         let candle = Candle {
             timestamp_ms,
@@ -136,7 +146,9 @@ pub fn parse_ohlcv<R: Read>(reader: R, path: &str) -> Result<CandleSeries> {
         {
             return Err(malformed(
                 line,
-                format!("column time: {raw_time:?} is not after the previous row; rows must be in increasing time order"),
+                format!(
+                    "column time: {raw_time:?} is not after the previous row; rows must be in increasing time order"
+                ),
             ));
         }
         series.candles.push(candle);
@@ -204,7 +216,8 @@ mod tests {
 
     #[test]
     fn errors_name_line_and_column() {
-        let err = parse("timestamp,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,10\n2024-01-02,1,2,abc,1.5,10\n").unwrap_err();
+        let err = parse("timestamp,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,10\n2024-01-02,1,2,abc,1.5,10\n")
+            .unwrap_err();
         assert_eq!(err.to_string(), "t.csv:3: column low: expected a number, got \"abc\"");
         let err = parse("timestamp,open,high,low,close\n2024-01-02,1,2,1,1\n2024-01-01,1,2,1,1\n").unwrap_err();
         assert!(err.to_string().starts_with("t.csv:3: column time:"), "{err}");

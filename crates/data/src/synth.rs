@@ -335,7 +335,8 @@ mod tests {
         let worst = closes.iter().map(|c| (c - 1.0).abs()).fold(0.0, f64::max);
         assert!(worst < 0.05, "stablecoin strayed {worst}");
         let volatile = SynthSpec { bars: 20_000, ..Default::default() }.generate().unwrap();
-        let (min, max) = volatile.candles.iter().fold((f64::MAX, 0.0f64), |(lo, hi), c| (lo.min(c.low), hi.max(c.high)));
+        let (min, max) =
+            volatile.candles.iter().fold((f64::MAX, 0.0f64), |(lo, hi), c| (lo.min(c.low), hi.max(c.high)));
         assert!(max / min > 1.5, "a volatile market should range widely, got {min}..{max}");
     }
 

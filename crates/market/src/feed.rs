@@ -129,7 +129,14 @@ mod tests {
         CandleSeries {
             candles: times
                 .iter()
-                .map(|&t| Candle { timestamp_ms: t, open: t as f64, high: t as f64, low: t as f64, close: t as f64, volume: 1.0 })
+                .map(|&t| Candle {
+                    timestamp_ms: t,
+                    open: t as f64,
+                    high: t as f64,
+                    low: t as f64,
+                    close: t as f64,
+                    volume: 1.0,
+                })
                 .collect(),
             ..Default::default()
         }

@@ -50,10 +50,11 @@ mod tests {
 
     #[test]
     fn exact_form_matches_v2_with_fee() {
-        // 1 token in, reserves 1000/1000, 0.3 % fee: floor(997 * 1000e18 / (1000e18 * 1000 + 997)) in 1e18 units.
-        let e18 = 1_000_000_000_000_000_000u128;
-        let out = amount_out_exact(e18, 1000 * e18, 1000 * e18, 30).unwrap();
-        assert_eq!(out, 996_006_981_039_903_216);
+        // 1 USDC (6 decimals) into 1000 / 1000 reserves at 0.3 %: floor(997e4 * 1e9 / (1e13 + 997e4)).
+        let out = amount_out_exact(1_000_000, 1_000_000_000, 1_000_000_000, 30).unwrap();
+        assert_eq!(out, 996_006);
         assert_eq!(amount_out_exact(0, 1, 1, 30), None);
+        // Products that overflow 128 bits are refused rather than wrapped.
+        assert_eq!(amount_out_exact(u128::MAX / 2, u128::MAX / 2, u128::MAX / 2, 30), None);
     }
 }

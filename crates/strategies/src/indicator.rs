@@ -208,7 +208,13 @@ impl Strategy for IndicatorStrategy {
         IndicatorState { assets: market.assets.iter().map(asset).collect() }
     }
 
-    fn on_step(&self, state: &mut IndicatorState, market: &MarketView, portfolio: &PortfolioView, out: &mut Vec<Intent>) {
+    fn on_step(
+        &self,
+        state: &mut IndicatorState,
+        market: &MarketView,
+        portfolio: &PortfolioView,
+        out: &mut Vec<Intent>,
+    ) {
         let mut equity = None;
         for (i, asset) in market.assets.iter().enumerate() {
             let Some(candle) = asset.candle else { continue };

@@ -114,7 +114,10 @@ impl StrategySpec {
                 period("period", p)?;
                 for (key, v) in [("oversold", oversold), ("overbought", overbought)] {
                     if !(v.is_finite() && (0.0..=100.0).contains(&v)) {
-                        return Err(Error::new(format!("strategy.{key}"), format!("must be between 0 and 100, got {v}")));
+                        return Err(Error::new(
+                            format!("strategy.{key}"),
+                            format!("must be between 0 and 100, got {v}"),
+                        ));
                     }
                 }
                 if oversold >= overbought {
@@ -128,7 +131,10 @@ impl StrategySpec {
                 period("fast", fast)?;
                 period("slow", slow)?;
                 if fast >= slow {
-                    return Err(Error::new("strategy.fast", format!("must be below strategy.slow ({slow}), got {fast}")));
+                    return Err(Error::new(
+                        "strategy.fast",
+                        format!("must be below strategy.slow ({slow}), got {fast}"),
+                    ));
                 }
             }
             StrategySpec::Bollinger { period: p, nbdev, .. } => {

@@ -27,7 +27,13 @@ pub trait Strategy {
 
     /// Intents that unwind every position, in a safe order. The default sells every holding back to the quote
     /// token; strategies with LPs, loans or vault shares override it and sort with `Intent::sort_for_unwind`.
-    fn teardown(&self, _state: &mut Self::State, market: &MarketView, portfolio: &PortfolioView, out: &mut Vec<Intent>) {
+    fn teardown(
+        &self,
+        _state: &mut Self::State,
+        market: &MarketView,
+        portfolio: &PortfolioView,
+        out: &mut Vec<Intent>,
+    ) {
         for (position, asset) in portfolio.positions.iter().zip(&market.assets) {
             if position.quantity > 0.0 {
                 out.push(Intent::Swap {

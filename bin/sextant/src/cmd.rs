@@ -1,0 +1,11 @@
+//! One module per subcommand.
+
+pub mod backtest;
+pub mod data;
+pub mod indicator;
+pub mod optimize;
+
+/// True when the error is a closed stdout (e.g. piped into `head`), which is not a failure.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}

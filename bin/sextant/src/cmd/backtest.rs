@@ -1,0 +1,94 @@
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use sextant_backtest::report::{format_metric, html_report, json_report};
+use sextant_backtest::{BacktestConfig, Engine, Metrics, build_strategy};
+use std::path::{Path, PathBuf};
+
+/// The config `sextant backtest` runs when none is given: RSI(14) 30/70 on the built-in synthetic market.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../../examples/rsi.toml");
+
+/// Backtest a strategy config and print its metrics.
+///
+/// Without CONFIG, runs the built-in example (examples/rsi.toml: RSI mean reversion on a seeded synthetic market).
+/// A config without [market] data trades a synthetic market too, so nothing needs downloading.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Strategy config (TOML). See examples/*.toml and docs/CONFIG.md.
+    config: Option<PathBuf>,
+    /// OHLCV CSV to trade instead of the config's [market] data (single-asset configs only).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Write metrics, trades and the equity curve as JSON to this file.
+    #[arg(long, value_name = "OUT")]
+    json: Option<PathBuf>,
+    /// Write a self-contained HTML report (equity and drawdown charts, trade table) to this file.
+    #[arg(long, value_name = "OUT.html")]
+    report: Option<PathBuf>,
+}
+
+/// Loads the config named on the command line (or the built-in one) and applies `--data`.
+pub fn load_config(path: Option<&Path>, data: Option<PathBuf>) -> Result<(BacktestConfig, String)> {
+    let (mut config, name) = match path {
+        Some(p) => (BacktestConfig::load(p)?, p.display().to_string()),
+        None => (BacktestConfig::parse(DEFAULT_CONFIG, "examples/rsi.toml")?, "examples/rsi.toml (built in)".into()),
+    };
+    if let Some(data) = data {
+        anyhow::ensure!(
+            config.market.assets.is_empty(),
+            "--data replaces a single market's data, but {name} lists {} [[market.assets]]",
+            config.market.assets.len()
+        );
+        config.market.data = Some(data);
+    }
+    Ok((config, name))
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let (config, name) = load_config(a.config.as_deref(), a.data)?;
+    let markets = config.load_markets()?;
+    let strategy = build_strategy(&config)?;
+    let engine = Engine::new(&strategy, &markets, config.costs(), config.portfolio.initial_cash);
+    let steps = markets.iter().map(|m| m.series.len()).max().unwrap_or(0) as u64;
+    let bar = ProgressBar::new(steps).with_style(
+        ProgressStyle::with_template("{spinner} backtest [{bar:40}] {pos}/{len} bars ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    // Only long runs get a bar; indicatif also hides it when stderr is not a terminal.
+    if steps < 200_000 {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut snap = engine.start();
+    engine.advance(&mut snap, None, &mut |step| bar.set_position(step as u64));
+    bar.finish_and_clear();
+    let result = engine.finish(snap);
+    let style = markets.first().map(|m| m.series.time_style).unwrap_or_default();
+
+    println!("{} backtest of {name}", result.strategy);
+    for m in &result.markets {
+        println!("  market {m}");
+    }
+    let bars: usize = markets.iter().map(|m| m.series.len()).sum();
+    println!(
+        "  {bars} bars, {} trades, {} intents failed\n",
+        result.trades.len(),
+        result.flows.failed.values().sum::<usize>()
+    );
+    println!("{:<16} {:>14}", "metric", "value");
+    for metric in Metrics::NAMES {
+        let v = result.metrics.get(metric).unwrap_or(f64::NAN);
+        println!("{metric:<16} {:>14}", format_metric(metric, v));
+    }
+    if let Some(path) = &a.json {
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        serde_json::to_writer(std::io::BufWriter::new(file), &json_report(&result, style))
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("\njson written to {}", path.display());
+    }
+    if let Some(path) = &a.report {
+        let title = format!("Sextant backtest: {}", result.strategy);
+        std::fs::write(path, html_report(&result, style, &title))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("report written to {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,278 @@
+//! Reports of a finished backtest: the JSON document and a self-contained HTML page (inline SVG, no network).
+
+use crate::{BacktestResult, Metrics};
+use serde::Serialize;
+use sextant_data::time::format_time;
+use sextant_market::TimeStyle;
+use std::fmt::Write;
+
+/// A trade as reports show it, with times written out.
+#[derive(Debug, Clone, Serialize)]
+pub struct TradeRow {
+    /// Asset symbol.
+    pub asset: String,
+    /// Entry time.
+    pub entry_time: String,
+    /// Exit time.
+    pub exit_time: String,
+    /// Entry execution price.
+    pub entry_price: f64,
+    /// Exit execution price.
+    pub exit_price: f64,
+    /// Quantity.
+    pub size: f64,
+    /// Profit after costs.
+    pub pnl: f64,
+    /// pnl / entry cost.
+    #[serde(rename = "return")]
+    pub ret: f64,
+}
+
+/// A point of the equity curve as reports show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EquityRow {
+    /// Time.
+    pub timestamp: String,
+    /// Equity.
+    pub equity: f64,
+    /// Fall from the running peak, as a positive fraction.
+    pub drawdown: f64,
+}
+
+/// The JSON document of `sextant backtest --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct JsonReport<'a> {
+    /// Strategy name.
+    pub strategy: &'a str,
+    /// Market sources.
+    pub markets: &'a [String],
+    /// Metrics.
+    pub metrics: &'a Metrics,
+    /// Closed trades.
+    pub trades: Vec<TradeRow>,
+    /// Equity after every step.
+    pub equity: Vec<EquityRow>,
+    /// Intent outcomes.
+    pub flows: &'a crate::FlowStats,
+}
+
+fn trade_rows(result: &BacktestResult, style: TimeStyle) -> Vec<TradeRow> {
+    result
+        .trades
+        .iter()
+        .map(|t| TradeRow {
+            asset: t.asset.clone(),
+            entry_time: format_time(t.entry_time_ms, style),
+            exit_time: format_time(t.exit_time_ms, style),
+            entry_price: t.entry_price,
+            exit_price: t.exit_price,
+            size: t.size,
+            pnl: t.pnl,
+            ret: t.ret,
+        })
+        .collect()
+}
+
+fn drawdowns(result: &BacktestResult) -> Vec<f64> {
+    let mut peak = f64::MIN;
+    result
+        .equity
+        .iter()
+        .map(|p| {
+            peak = peak.max(p.equity);
+            if peak > 0.0 { 1.0 - p.equity / peak } else { 0.0 }
+        })
+        .collect()
+}
+
+/// Builds the JSON document; times are written in `style` (the data's own).
+pub fn json_report(result: &BacktestResult, style: TimeStyle) -> JsonReport<'_> {
+    let dd = drawdowns(result);
+    JsonReport {
+        strategy: &result.strategy,
+        markets: &result.markets,
+        metrics: &result.metrics,
+        trades: trade_rows(result, style),
+        equity: result
+            .equity
+            .iter()
+            .zip(dd)
+            .map(|(p, d)| EquityRow { timestamp: format_time(p.timestamp_ms, style), equity: p.equity, drawdown: d })
+            .collect(),
+        flows: &result.flows,
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Reduces a series to at most `2 * buckets` points, keeping each bucket's low and high so spikes stay visible.
+fn downsample(xs: &[i64], ys: &[f64], buckets: usize) -> Vec<(i64, f64)> {
+    if xs.len() <= 2 * buckets {
+        return xs.iter().copied().zip(ys.iter().copied()).collect();
+    }
+    let per = xs.len().div_ceil(buckets);
+    let mut out = Vec::with_capacity(2 * buckets);
+    for start in (0..xs.len()).step_by(per) {
+        let end = (start + per).min(xs.len());
+        let (mut lo, mut hi) = (start, start);
+        for i in start..end {
+            if ys[i] < ys[lo] {
+                lo = i;
+            }
+            if ys[i] > ys[hi] {
+                hi = i;
+            }
+        }
+        let (a, b) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+        out.push((xs[a], ys[a]));
+        if b != a {
+            out.push((xs[b], ys[b]));
+        }
+    }
+    out
+}
+
+fn svg_chart(points: &[(i64, f64)], color: &str, fill: bool, label: &str, style: TimeStyle, pct: bool) -> String {
+    let (w, h, pad_l, pad_b) = (960.0, 260.0, 70.0, 24.0);
+    let mut svg =
+        format!(r#"<svg viewBox="0 0 {w} {h}" role="img" aria-label="{label}" xmlns="http://www.w3.org/2000/svg">"#);
+    if points.len() < 2 {
+        svg.push_str("</svg>");
+        return svg;
+    }
+    let (x0, x1) = (points[0].0 as f64, points[points.len() - 1].0 as f64);
+    let (mut y0, mut y1) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    if fill {
+        y0 = y0.min(0.0);
+        y1 = y1.max(0.0);
+    }
+    if y1 - y0 < 1e-12 {
+        y1 = y0 + 1.0;
+    }
+    let sx = |x: f64| pad_l + (x - x0) / (x1 - x0).max(1.0) * (w - pad_l - 10.0);
+    let sy = |y: f64| 10.0 + (y1 - y) / (y1 - y0) * (h - pad_b - 20.0);
+    for k in 0..=4 {
+        let v = y0 + (y1 - y0) * f64::from(k) / 4.0;
+        let text = if pct { format!("{:.1}%", v * 100.0) } else { format!("{v:.2}") };
+        let _ = write!(
+            svg,
+            r##"<line x1="{pad_l}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="#555">{text}</text>"##,
+            w - 10.0,
+            pad_l - 6.0,
+            sy(v) + 4.0,
+            y = sy(v)
+        );
+    }
+    for (x, anchor) in [(x0, "start"), (x1, "end")] {
+        let _ = write!(
+            svg,
+            r##"<text x="{:.1}" y="{}" font-size="11" text-anchor="{anchor}" fill="#555">{}</text>"##,
+            sx(x),
+            h - 6.0,
+            format_time(x as i64, style)
+        );
+    }
+    let mut path = String::with_capacity(points.len() * 16);
+    for (i, (x, y)) in points.iter().enumerate() {
+        let _ = write!(path, "{}{:.1},{:.1}", if i == 0 { "M" } else { "L" }, sx(*x as f64), sy(*y));
+    }
+    if fill {
+        let _ = write!(path, "L{:.1},{:.1}L{:.1},{:.1}Z", sx(x1), sy(0.0), sx(x0), sy(0.0));
+        let _ =
+            write!(svg, r#"<path d="{path}" fill="{color}" fill-opacity="0.35" stroke="{color}" stroke-width="1"/>"#);
+    } else {
+        let _ = write!(svg, r#"<path d="{path}" fill="none" stroke="{color}" stroke-width="1.5"/>"#);
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// Formats a metric for people: ratios as percentages, money with two decimals.
+pub fn format_metric(name: &str, value: f64) -> String {
+    match name {
+        "total_return" | "cagr" | "volatility" | "max_drawdown" | "win_rate" => format!("{:.2}%", value * 100.0),
+        "n_trades" => format!("{value:.0}"),
+        "sharpe" | "sortino" | "calmar" => format!("{value:.3}"),
+        _ => format!("{value:.2}"),
+    }
+}
+
+/// Renders the HTML report: metrics, equity and drawdown charts, and the trade table. One file, no scripts, no
+/// network.
+pub fn html_report(result: &BacktestResult, style: TimeStyle, title: &str) -> String {
+    let xs: Vec<i64> = result.equity.iter().map(|p| p.timestamp_ms).collect();
+    let eq: Vec<f64> = result.equity.iter().map(|p| p.equity).collect();
+    let dd: Vec<f64> = drawdowns(result).into_iter().map(|d| -d).collect();
+    let mut html = String::with_capacity(64 * 1024);
+    let _ = write!(
+        html,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{t}</title><style>
+body{{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1040px}}
+table{{border-collapse:collapse;font-size:13px}}td,th{{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}}
+th{{background:#f5f5f5}}td:first-child,th:first-child{{text-align:left}}.neg{{color:#b00}}.pos{{color:#070}}
+svg{{width:100%;height:auto;border:1px solid #eee;margin-bottom:12px}}h2{{margin-top:28px}}
+</style></head><body><h1>{t}</h1><p>Strategy <b>{s}</b> on {m}.</p><h2>Metrics</h2><table>"#,
+        t = escape(title),
+        s = escape(&result.strategy),
+        m = escape(&result.markets.join("; "))
+    );
+    for name in Metrics::NAMES {
+        let v = result.metrics.get(name).unwrap_or(f64::NAN);
+        let _ = write!(html, "<tr><td>{name}</td><td>{}</td></tr>", format_metric(name, v));
+    }
+    let _ = write!(
+        html,
+        "</table><p>Flows: {} completed, {} retries, {} failed {:?}, {} expired at the end.</p>",
+        result.flows.completed,
+        result.flows.retries,
+        result.flows.failed.values().sum::<usize>(),
+        result.flows.failed,
+        result.flows.expired
+    );
+    html.push_str("<h2>Equity</h2>");
+    html.push_str(&svg_chart(&downsample(&xs, &eq, 800), "#1f5fbf", false, "equity curve", style, false));
+    html.push_str("<h2>Drawdown</h2>");
+    html.push_str(&svg_chart(&downsample(&xs, &dd, 800), "#c0392b", true, "drawdown", style, true));
+    let _ = write!(html, "<h2>Trades ({})</h2>", result.trades.len());
+    const MAX_ROWS: usize = 5000;
+    if result.trades.len() > MAX_ROWS {
+        let _ = write!(html, "<p>Showing the first {MAX_ROWS}; the JSON report has them all.</p>");
+    }
+    html.push_str("<table><tr><th>asset</th><th>entry</th><th>exit</th><th>entry price</th><th>exit price</th><th>size</th><th>pnl</th><th>return</th></tr>");
+    for t in trade_rows(result, style).iter().take(MAX_ROWS) {
+        let class = if t.pnl < 0.0 { "neg" } else { "pos" };
+        let _ = write!(
+            html,
+            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.6}</td><td>{:.6}</td><td>{:.6}</td><td class="{class}">{:.2}</td><td class="{class}">{:.2}%</td></tr>"#,
+            escape(&t.asset),
+            t.entry_time,
+            t.exit_time,
+            t.entry_price,
+            t.exit_price,
+            t.size,
+            t.pnl,
+            t.ret * 100.0
+        );
+    }
+    html.push_str("</table></body></html>\n");
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downsampling_keeps_extremes_and_bounds_size() {
+        let xs: Vec<i64> = (0..100_000).collect();
+        let mut ys: Vec<f64> = xs.iter().map(|&x| (x as f64 / 1000.0).sin()).collect();
+        ys[54_321] = 50.0;
+        ys[77_777] = -50.0;
+        let d = downsample(&xs, &ys, 500);
+        assert!(d.len() <= 1000);
+        assert!(d.contains(&(54_321, 50.0)) && d.contains(&(77_777, -50.0)));
+        assert!(d.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+}

@@ -1,0 +1,240 @@
+//! Parameter sweeps: a grid of config overrides, run in parallel over the same market data.
+
+use crate::{BacktestConfig, Error, Market, Metrics, Result, run_backtest};
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// One axis of a grid: a dotted config key and its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    /// Dotted key; a bare name means `strategy.<name>`.
+    pub key: String,
+    /// Values to try.
+    pub values: Vec<toml::Value>,
+}
+
+/// Parses `period=7,14,21;oversold=20..35:5;ma=sma,ema`. A range `a..b:step` includes both ends; `:step` defaults
+/// to 1. Bare keys are strategy parameters; other tables are named in full (`risk.cooldown_bars=0,5`).
+///
+/// # Errors
+/// A malformed axis, an empty range, a repeated key, or a `market.` key (market data is shared by all points).
+pub fn parse_grid(grid: &str) -> Result<Vec<Axis>> {
+    let mut axes: Vec<Axis> = Vec::new();
+    for part in grid.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, spec) =
+            part.split_once('=').ok_or_else(|| Error::Grid(format!("expected key=values in {part:?}")))?;
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(Error::Grid(format!("missing key in {part:?}")));
+        }
+        let key = if key.contains('.') { key.to_string() } else { format!("strategy.{key}") };
+        if key.starts_with("market.") {
+            return Err(Error::Grid(format!("{key}: market settings cannot be swept (all points share the data)")));
+        }
+        if key == "strategy.kind" {
+            return Err(Error::Grid("strategy.kind cannot be swept: run one sweep per strategy".into()));
+        }
+        if axes.iter().any(|a| a.key == key) {
+            return Err(Error::Grid(format!("{key} appears twice")));
+        }
+        let mut values = Vec::new();
+        for item in spec.split(',').map(str::trim) {
+            if item.is_empty() {
+                return Err(Error::Grid(format!("{key}: empty value in {spec:?}")));
+            }
+            match item.split_once("..") {
+                Some((lo, rest)) => values.extend(range(&key, lo, rest)?),
+                None => values.push(scalar(item)),
+            }
+        }
+        axes.push(Axis { key, values });
+    }
+    if axes.is_empty() {
+        return Err(Error::Grid("no axes; expected e.g. \"period=7,14,21;oversold=20..35:5\"".into()));
+    }
+    Ok(axes)
+}
+
+fn scalar(s: &str) -> toml::Value {
+    if let Ok(i) = s.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if let Ok(f) = s.parse::<f64>() {
+        toml::Value::Float(f)
+    } else if let Ok(b) = s.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(s.to_string())
+    }
+}
+
+fn range(key: &str, lo: &str, rest: &str) -> Result<Vec<toml::Value>> {
+    let (hi, step) = rest.split_once(':').unwrap_or((rest, "1"));
+    let bad = || Error::Grid(format!("{key}: expected a range like 20..35:5, got {lo}..{rest}"));
+    let (lo, hi, step) = (lo.trim(), hi.trim(), step.trim());
+    if let (Ok(a), Ok(b), Ok(s)) = (lo.parse::<i64>(), hi.parse::<i64>(), step.parse::<i64>()) {
+        if s <= 0 || a > b {
+            return Err(bad());
+        }
+        return Ok((a..=b).step_by(s as usize).map(toml::Value::Integer).collect());
+    }
+    let (a, b, s) = (
+        lo.parse::<f64>().map_err(|_| bad())?,
+        hi.parse::<f64>().map_err(|_| bad())?,
+        step.parse::<f64>().map_err(|_| bad())?,
+    );
+    if !(s > 0.0 && a <= b && a.is_finite() && b.is_finite()) || (b - a) / s > 1e6 {
+        return Err(bad());
+    }
+    let n = ((b - a) / s + 1e-9).floor() as usize;
+    Ok((0..=n).map(|i| toml::Value::Float(a + i as f64 * s)).collect())
+}
+
+/// Every combination of the axes' values, as (key, value) lists in axis order.
+pub fn grid_points(axes: &[Axis]) -> Vec<Vec<(String, toml::Value)>> {
+    let mut points = vec![Vec::new()];
+    for axis in axes {
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                axis.values.iter().map(move |v| {
+                    let mut q = p.clone();
+                    q.push((axis.key.clone(), v.clone()));
+                    q
+                })
+            })
+            .collect();
+    }
+    points
+}
+
+/// Applies overrides to a config given as a TOML table and parses the result.
+///
+/// # Errors
+/// When an override does not fit the config (wrong type, unknown key, out of range).
+pub fn apply(base: &toml::Table, point: &[(String, toml::Value)]) -> Result<BacktestConfig> {
+    let mut table = base.clone();
+    for (key, value) in point {
+        let mut cursor = &mut table;
+        let mut parts: Vec<&str> = key.split('.').collect();
+        let last = parts.pop().unwrap_or_default();
+        for part in parts {
+            let entry = cursor.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            cursor = entry.as_table_mut().ok_or_else(|| Error::Grid(format!("{key}: {part} is not a table")))?;
+        }
+        cursor.insert(last.to_string(), value.clone());
+    }
+    let text = toml::to_string(&table).map_err(|e| Error::Grid(e.to_string()))?;
+    BacktestConfig::parse(&text, &describe(point))
+}
+
+/// `period=14 oversold=25`.
+pub fn describe(point: &[(String, toml::Value)]) -> String {
+    point
+        .iter()
+        .map(|(k, v)| format!("{}={}", k.strip_prefix("strategy.").unwrap_or(k), v))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One evaluated grid point.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepPoint {
+    /// The overrides, e.g. `period=14 oversold=25`.
+    pub params: String,
+    /// Its metrics.
+    pub metrics: Metrics,
+}
+
+/// Runs every point of `axes` over `markets` on `jobs` threads, calling `tick` after each point, and returns them
+/// ranked by `metric` (best first).
+///
+/// # Errors
+/// An unknown metric, a point whose overrides do not fit the config (checked before anything runs), or a thread
+/// pool that cannot start.
+pub fn run_sweep(
+    base: &toml::Table,
+    dir: &std::path::Path,
+    axes: &[Axis],
+    markets: &[Market],
+    metric: &str,
+    jobs: usize,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Vec<SweepPoint>> {
+    if Metrics::NAMES.iter().all(|n| *n != metric) {
+        return Err(Error::Grid(format!("unknown metric {metric:?}; expected one of {}", Metrics::NAMES.join(", "))));
+    }
+    let configs: Vec<(String, BacktestConfig)> = grid_points(axes)
+        .into_iter()
+        .map(|p| {
+            let mut config = apply(base, &p)?;
+            config.resolve_paths(dir);
+            Ok((describe(&p), config))
+        })
+        .collect::<Result<_>>()?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build().map_err(|e| Error::Grid(e.to_string()))?;
+    let mut points: Vec<SweepPoint> = pool.install(|| {
+        configs
+            .par_iter()
+            .map(|(params, config)| {
+                let result =
+                    run_backtest(config, markets).map(|r| SweepPoint { params: params.clone(), metrics: r.metrics });
+                tick();
+                result
+            })
+            .collect::<Result<_>>()
+    })?;
+    let key = |p: &SweepPoint| p.metrics.get(metric).filter(|v| v.is_finite());
+    let higher = Metrics::higher_is_better(metric);
+    points.sort_by(|a, b| match (key(a), key(b)) {
+        (Some(x), Some(y)) if higher => y.total_cmp(&x),
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+    Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lists_and_ranges() {
+        let axes =
+            parse_grid("period=7,14,21;oversold=20..35:5; risk.cooldown_bars=0..2 ;nbdev=1.5..2.5:0.5;ma=sma,ema")
+                .unwrap();
+        let keys: Vec<_> = axes.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["strategy.period", "strategy.oversold", "risk.cooldown_bars", "strategy.nbdev", "strategy.ma"]
+        );
+        let ints = |a: &Axis| a.values.iter().map(|v| v.as_integer().unwrap()).collect::<Vec<_>>();
+        assert_eq!(ints(&axes[0]), [7, 14, 21]);
+        assert_eq!(ints(&axes[1]), [20, 25, 30, 35]);
+        assert_eq!(ints(&axes[2]), [0, 1, 2]);
+        let floats: Vec<f64> = axes[3].values.iter().map(|v| v.as_float().unwrap()).collect();
+        assert_eq!(floats, [1.5, 2.0, 2.5]);
+        assert_eq!(axes[4].values[1].as_str(), Some("ema"));
+        assert_eq!(grid_points(&axes).len(), 3 * 4 * 3 * 3 * 2);
+    }
+
+    #[test]
+    fn rejects_bad_grids() {
+        for bad in ["", "period", "period=", "period=35..20", "period=1..5:0", "market.seed=1,2", "a=1;a=2", "kind=rsi"]
+        {
+            assert!(parse_grid(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn overrides_are_checked_like_a_config() {
+        let base: toml::Table = toml::from_str("[strategy]\nkind = \"rsi\"\n").unwrap();
+        let ok = apply(&base, &[("strategy.period".into(), toml::Value::Integer(7))]).unwrap();
+        assert!(matches!(ok.strategy, sextant_strategies::StrategySpec::Rsi { period: 7, .. }));
+        let err = apply(&base, &[("strategy.period".into(), toml::Value::Integer(1))]).unwrap_err();
+        assert!(err.to_string().contains("strategy.period must be between 2 and 100000, got 1"), "{err}");
+        let err = apply(&base, &[("strategy.fast".into(), toml::Value::Integer(5))]).unwrap_err();
+        assert!(err.to_string().contains("unknown field `fast`"), "{err}");
+    }
+}
