@@ -15,13 +15,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Backtest a strategy config (the built-in RSI example on a synthetic market when no config is given).
     Backtest(cmd::backtest::Args),
-    /// Run a parameter grid over a config in parallel and rank the points.
     Optimize(cmd::optimize::Args),
-    /// Compute an indicator over an OHLCV file and print it as CSV.
     Indicator(cmd::indicator::Args),
-    /// Market data tools.
+    /// Market data tools: synthetic markets.
     Data(cmd::data::Args),
 }
 

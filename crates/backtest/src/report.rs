@@ -136,8 +136,7 @@ fn downsample(xs: &[i64], ys: &[f64], buckets: usize) -> Vec<(i64, f64)> {
 
 fn svg_chart(points: &[(i64, f64)], color: &str, fill: bool, label: &str, style: TimeStyle, pct: bool) -> String {
     let (w, h, pad_l, pad_b) = (960.0, 260.0, 70.0, 24.0);
-    let mut svg =
-        format!(r#"<svg viewBox="0 0 {w} {h}" role="img" aria-label="{label}" xmlns="http://www.w3.org/2000/svg">"#);
+    let mut svg = format!(r#"<svg viewBox="0 0 {w} {h}" role="img" aria-label="{label}">"#);
     if points.len() < 2 {
         svg.push_str("</svg>");
         return svg;

@@ -130,6 +130,8 @@ pub struct AssetState {
     pub cooldown_left: usize,
     /// An intent for this asset is in flight (emitted, not yet completed or failed): emit nothing more.
     pub in_flight: bool,
+    /// Cash an in-flight buy will spend, so other assets do not count it as free.
+    pub reserved_cash: f64,
 }
 
 /// The persisted state of an indicator strategy.
@@ -175,19 +177,24 @@ impl IndicatorStrategy {
         }
     }
 
-    fn buy(&self, asset: &AssetView, equity: f64, cash: f64) -> Option<Intent> {
+    /// A buy sized by `position_size`, and the cash it reserves.
+    fn buy(&self, asset: &AssetView, equity: f64, cash: f64) -> Option<(Intent, f64)> {
         let target = equity * self.risk.position_size;
-        let amount = if target >= cash {
+        // Within 1 % of the cash, spend it all: the executor then leaves exactly enough for gas instead of failing
+        // an exact amount that the gas no longer fits beside.
+        let amount = if target >= cash * 0.99 {
             AmountSpec::All
         } else {
             AmountSpec::Exact(Amount::from_units(target, &asset.quote).ok().filter(|a| !a.is_zero())?)
         };
-        (cash > 0.0).then(|| Intent::Swap {
+        let reserved = if amount == AmountSpec::All { cash } else { target };
+        let intent = Intent::Swap {
             sell: asset.quote.clone(),
             buy: asset.base.clone(),
             amount,
             max_slippage_bps: self.tolerance_bps(),
-        })
+        };
+        (cash > 0.0).then_some((intent, reserved))
     }
 }
 
@@ -204,6 +211,7 @@ impl Strategy for IndicatorStrategy {
             signal: SignalState::new(&self.spec),
             cooldown_left: 0,
             in_flight: false,
+            reserved_cash: 0.0,
         };
         IndicatorState { assets: market.assets.iter().map(asset).collect() }
     }
@@ -229,21 +237,26 @@ impl Strategy for IndicatorStrategy {
             let position = &portfolio.positions[i];
             let thin = self.risk.min_volume.is_some_and(|min| candle.volume < min);
             let holding = position.quantity > 0.0;
-            let intent = if holding && self.protective_exit(position, candle.close) {
-                Some(self.sell_all(asset))
+            // The intent and the cash it reserves until its outcome is known.
+            let order = if holding && self.protective_exit(position, candle.close) {
+                Some((self.sell_all(asset), 0.0))
             } else if cooling || thin {
                 None
             } else if holding && signal == Signal::Sell {
-                Some(self.sell_all(asset))
+                Some((self.sell_all(asset), 0.0))
             } else if !holding && signal == Signal::Buy {
                 let equity = *equity.get_or_insert_with(|| portfolio.equity(market));
-                self.buy(asset, equity, portfolio.cash)
+                // Cash promised to buys still in flight is not free.
+                let reserved: f64 = state.assets.iter().map(|a| a.reserved_cash).sum();
+                self.buy(asset, equity, portfolio.cash - reserved)
             } else {
                 None
             };
-            if let Some(intent) = intent {
+            if let Some((intent, reserve)) = order {
+                let st = &mut state.assets[i];
                 st.in_flight = true;
                 st.cooldown_left = self.risk.cooldown_bars;
+                st.reserved_cash = reserve;
                 out.push(intent);
             }
         }
@@ -254,6 +267,7 @@ impl Strategy for IndicatorStrategy {
             // The asset is whichever side of the swap is not cash; its intent is no longer in flight.
             for st in state.assets.iter_mut().filter(|s| s.base == sell.id || s.base == buy.id) {
                 st.in_flight = false;
+                st.reserved_cash = 0.0;
             }
         }
     }

@@ -2,6 +2,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use sextant_backtest::report::{format_metric, html_report, json_report};
 use sextant_backtest::{BacktestConfig, Engine, Metrics, build_strategy};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The config `sextant backtest` runs when none is given: RSI(14) 30/70 on the built-in synthetic market.
@@ -63,32 +64,31 @@ pub fn run(a: Args) -> Result<()> {
     let result = engine.finish(snap);
     let style = markets.first().map(|m| m.series.time_style).unwrap_or_default();
 
-    println!("{} backtest of {name}", result.strategy);
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{} backtest of {name}", result.strategy)?;
     for m in &result.markets {
-        println!("  market {m}");
+        writeln!(o, "  market {m}")?;
     }
     let bars: usize = markets.iter().map(|m| m.series.len()).sum();
-    println!(
-        "  {bars} bars, {} trades, {} intents failed\n",
-        result.trades.len(),
-        result.flows.failed.values().sum::<usize>()
-    );
-    println!("{:<16} {:>14}", "metric", "value");
+    let failed: Vec<String> = result.flows.failed.iter().map(|(why, n)| format!("{n} {why}")).collect();
+    let failed = if failed.is_empty() { "none".to_string() } else { failed.join(", ") };
+    writeln!(o, "  {bars} bars, {} trades, intents failed: {failed}\n", result.trades.len())?;
+    writeln!(o, "{:<16} {:>14}", "metric", "value")?;
     for metric in Metrics::NAMES {
         let v = result.metrics.get(metric).unwrap_or(f64::NAN);
-        println!("{metric:<16} {:>14}", format_metric(metric, v));
+        writeln!(o, "{metric:<16} {:>14}", format_metric(metric, v))?;
     }
     if let Some(path) = &a.json {
         let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         serde_json::to_writer(std::io::BufWriter::new(file), &json_report(&result, style))
             .with_context(|| format!("writing {}", path.display()))?;
-        println!("\njson written to {}", path.display());
+        writeln!(o, "\njson written to {}", path.display())?;
     }
     if let Some(path) = &a.report {
         let title = format!("Sextant backtest: {}", result.strategy);
         std::fs::write(path, html_report(&result, style, &title))
             .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("report written to {}", path.display());
+        writeln!(o, "report written to {}", path.display())?;
     }
     Ok(())
 }

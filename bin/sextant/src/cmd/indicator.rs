@@ -6,13 +6,15 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 
-/// Compute an indicator over an OHLCV file and print CSV: `timestamp,<columns>`, one row per input bar, value fields
-/// empty while the indicator warms up. Values equal TA-Lib's, including where the first value appears.
+/// Compute an indicator over an OHLCV file and print it as CSV
+///
+/// Prints `timestamp,<columns>`, then one row per input bar; value fields are empty while the indicator warms up.
+/// Values equal TA-Lib's, including the bar where the first value appears.
 ///
 /// Columns: sma/ema/rsi/atr `value`; bbands `upper,middle,lower`; macd `macd,signal,hist`.
-/// Defaults: sma/ema period 20; rsi/atr period 14; bbands period 20, nbdev 2.0; macd fast 12, slow 26, signal 9.
+///
+/// Defaults: rsi/atr period 14; sma/ema period 20; bbands period 20, nbdev 2.0; macd fast 12, slow 26, signal 9.
 #[derive(clap::Args)]
-#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The indicator.
     #[arg(value_enum)]

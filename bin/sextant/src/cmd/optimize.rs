@@ -2,6 +2,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use sextant_backtest::report::format_metric;
 use sextant_backtest::sweep::{grid_points, parse_grid, run_sweep};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Run a parameter grid over a config in parallel and print the best points, ranked.
@@ -47,26 +48,27 @@ pub fn run(a: Args) -> Result<()> {
     let points = run_sweep(&base, &dir, &axes, &markets, &a.metric, jobs, &|| bar.inc(1))?;
     bar.finish_and_clear();
 
-    println!("{total} points of {name} on {jobs} threads, ranked by {}", a.metric);
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{total} points of {name} on {jobs} threads, ranked by {}", a.metric)?;
     let shown = ["total_return", "sharpe", "max_drawdown", "n_trades", "final_equity"];
     let mut columns: Vec<&str> = vec![a.metric.as_str()];
     columns.extend(shown.iter().filter(|c| **c != a.metric));
-    print!("{:>4}  {:<32}", "rank", "params");
+    write!(o, "{:>4}  {:<32}", "rank", "params")?;
     for c in &columns {
-        print!(" {c:>14}");
+        write!(o, " {c:>14}")?;
     }
-    println!();
+    writeln!(o)?;
     for (i, p) in points.iter().take(a.top).enumerate() {
-        print!("{:>4}  {:<32}", i + 1, p.params);
+        write!(o, "{:>4}  {:<32}", i + 1, p.params)?;
         for c in &columns {
-            print!(" {:>14}", format_metric(c, p.metrics.get(c).unwrap_or(f64::NAN)));
+            write!(o, " {:>14}", format_metric(c, p.metrics.get(c).unwrap_or(f64::NAN)))?;
         }
-        println!();
+        writeln!(o)?;
     }
     if let Some(path) = &a.json {
         let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         serde_json::to_writer_pretty(std::io::BufWriter::new(file), &points)?;
-        println!("json written to {}", path.display());
+        writeln!(o, "json written to {}", path.display())?;
     }
     Ok(())
 }

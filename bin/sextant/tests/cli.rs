@@ -1,0 +1,234 @@
+//! The `sextant` binary end to end: help texts, outputs, and clear errors for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn sextant(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sextant")).args(args).current_dir(root()).output().expect("sextant runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = sextant(args);
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = sextant(args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{args:?} should fail with exit 1; stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    err
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in [
+        &["--help"][..],
+        &["backtest", "--help"],
+        &["optimize", "--help"],
+        &["indicator", "--help"],
+        &["data", "--help"],
+        &["data", "synth", "--help"],
+    ] {
+        let text = ok(cmd);
+        assert!(text.contains("Usage:"), "{cmd:?}: {text}");
+    }
+    let help = ok(&["indicator", "--help"]).split_whitespace().collect::<Vec<_>>().join(" ");
+    for default in
+        ["rsi/atr period 14", "sma/ema period 20", "bbands period 20, nbdev 2.0", "macd fast 12, slow 26, signal 9"]
+    {
+        assert!(help.contains(default), "indicator --help should state {default:?}");
+    }
+}
+
+#[test]
+fn default_backtest_prints_every_metric() {
+    let out = ok(&["backtest"]);
+    for metric in [
+        "total_return",
+        "cagr",
+        "volatility",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "calmar",
+        "win_rate",
+        "n_trades",
+        "fees_paid",
+        "gas_paid",
+        "slippage_paid",
+        "mev_paid",
+        "final_equity",
+    ] {
+        assert!(out.lines().any(|l| l.starts_with(metric)), "missing {metric} in\n{out}");
+    }
+    assert!(out.contains("synthetic(seed=42"), "{out}");
+}
+
+#[test]
+fn json_and_html_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let html = dir.path().join("r.html");
+    ok(&["backtest", "examples/ma-cross.toml", "--json", json.to_str().unwrap(), "--report", html.to_str().unwrap()]);
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let trades = doc["trades"].as_array().unwrap();
+    assert!(trades.len() > 10);
+    for key in ["entry_time", "exit_time", "entry_price", "exit_price", "size", "pnl", "return"] {
+        assert!(trades[0].get(key).is_some(), "trade lacks {key}");
+    }
+    assert_eq!(trades[0]["entry_time"].as_str().unwrap().len(), 10, "daily data keeps date-only times");
+    assert_eq!(doc["equity"].as_array().unwrap().len(), 2148);
+    let final_equity = doc["metrics"]["final_equity"].as_f64().unwrap();
+    assert_eq!(doc["equity"].as_array().unwrap().last().unwrap()["equity"].as_f64().unwrap(), final_equity);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<svg") && page.contains("Drawdown") && page.contains("<table"));
+    assert!(
+        !page.contains("http://") && !page.contains("https://") && !page.contains("<script"),
+        "report must be self-contained"
+    );
+}
+
+#[test]
+fn data_override_and_bad_csv_name_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "date,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,9\n2024-01-02,1,2,x,1.5,9\n")
+        .unwrap();
+    let err = fails(&["backtest", "examples/rsi.toml", "--data", bad.to_str().unwrap()]);
+    assert!(err.contains("bad.csv:3: column low: expected a number, got \"x\""), "{err}");
+    let err = fails(&["indicator", "sma", "--data", bad.to_str().unwrap()]);
+    assert!(err.contains("bad.csv:3"), "{err}");
+    let err = fails(&["backtest", "examples/bollinger.toml", "--data", bad.to_str().unwrap()]);
+    assert!(err.contains("[[market.assets]]"), "{err}");
+    let err = fails(&["indicator", "rsi", "--data", dir.path().join("missing.csv").to_str().unwrap()]);
+    assert!(err.contains("missing.csv"), "{err}");
+}
+
+#[test]
+fn bad_config_values_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[strategy]\nkind = \"ma_cross\"\nfast = 50\nslow = 20\n").unwrap();
+    let err = fails(&["backtest", cfg.to_str().unwrap()]);
+    assert!(err.contains("strategy.fast must be below strategy.slow (20), got 50"), "{err}");
+    std::fs::write(&cfg, "[strategy]\nkind = \"rsi\"\n[risk]\nstop_loss = 5\n").unwrap();
+    let err = fails(&["backtest", cfg.to_str().unwrap()]);
+    assert!(err.contains("unknown field `stop_loss`") && err.contains("line 4"), "{err}");
+    let err = fails(&["indicator", "rsi", "--data", "tests/data/GOOG.csv", "--period", "1"]);
+    assert!(err.contains("period must be >= 2, got 1"), "{err}");
+    let err = fails(&["indicator", "sma", "--data", "tests/data/GOOG.csv", "--nbdev", "2"]);
+    assert!(err.contains("--nbdev does not apply to sma"), "{err}");
+}
+
+/// Parses `sextant indicator` output: (timestamp, fields) per row.
+fn rows(csv: &str) -> Vec<(String, Vec<Option<f64>>)> {
+    csv.lines()
+        .skip(1)
+        .map(|l| {
+            let mut f = l.split(',');
+            let t = f.next().unwrap().to_string();
+            (t, f.map(|v| if v.is_empty() { None } else { Some(v.parse().unwrap()) }).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn indicator_output_equals_talib_fixtures() {
+    let fixtures = root().join("crates/indicators/tests/fixtures");
+    let cases: [(&[&str], &str, usize); 4] = [
+        (&["rsi"], "goog_rsi_14.csv", 1),
+        (&["bbands"], "goog_bbands_20_2.0.csv", 3),
+        (&["macd"], "eurusd_macd_12_26_9.csv", 3),
+        (&["atr", "--period", "7"], "eurusd_atr_7.csv", 1),
+    ];
+    for (args, fixture, n_out) in cases {
+        let data = if fixture.starts_with("goog") { "tests/data/GOOG.csv" } else { "tests/data/EURUSD.csv" };
+        let mut full = vec!["indicator", args[0], "--data", data];
+        full.extend_from_slice(&args[1..]);
+        let out = ok(&full);
+        let header = out.lines().next().unwrap();
+        assert_eq!(header.split(',').count(), 1 + n_out, "{header}");
+        let ours = rows(&out);
+        let expected = std::fs::read_to_string(fixtures.join(fixture)).unwrap();
+        let mut compared = 0;
+        for (line, (_, fields)) in expected.lines().skip(1).zip(&ours) {
+            let want: Vec<Option<f64>> = line
+                .split(',')
+                .rev()
+                .take(n_out)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .map(|v| v.parse().ok())
+                .collect();
+            assert_eq!(fields, &want, "{fixture} row {compared}");
+            compared += 1;
+        }
+        assert!(compared >= 1000, "{fixture}: compared {compared} rows");
+    }
+    let out = ok(&["indicator", "sma", "--data", "tests/data/EURUSD.csv", "--period", "3"]);
+    assert!(
+        out.lines().nth(1).unwrap().starts_with("2017-04-19 09:00:00,"),
+        "times are written as the data writes them"
+    );
+    assert_eq!(rows(&out).iter().take_while(|(_, f)| f[0].is_none()).count(), 2);
+}
+
+#[test]
+fn synth_is_seeded_and_round_trips() {
+    let a = ok(&["data", "synth", "--seed", "9", "--bars", "300", "--interval", "5m"]);
+    assert_eq!(a, ok(&["data", "synth", "--seed", "9", "--bars", "300", "--interval", "5m"]));
+    assert_ne!(a, ok(&["data", "synth", "--seed", "10", "--bars", "300", "--interval", "5m"]));
+    assert_eq!(a.lines().count(), 301);
+    assert!(a.starts_with("timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,2000,"), "{}", &a[..80]);
+    assert!(a.lines().nth(2).unwrap().starts_with("2024-01-01T00:05:00Z,"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.csv");
+    std::fs::write(&file, &a).unwrap();
+    let out = ok(&["backtest", "--data", file.to_str().unwrap()]);
+    assert!(out.contains("300 bars"), "{out}");
+    let err = fails(&["data", "synth", "--bars", "0"]);
+    assert!(err.contains("bars must be >= 1"), "{err}");
+    let stable = ok(&["data", "synth", "--profile", "stable", "--start-price", "1", "--bars", "50"]);
+    assert!(stable.lines().nth(50).unwrap().split(',').nth(4).unwrap().parse::<f64>().unwrap() > 0.95);
+}
+
+#[test]
+fn optimize_ranks_a_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("grid.json");
+    let out = ok(&[
+        "optimize",
+        "examples/rsi.toml",
+        "--grid",
+        "period=7,14;oversold=20..30:5",
+        "--jobs",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.contains("6 points"), "{out}");
+    let points: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let points = points.as_array().unwrap();
+    assert_eq!(points.len(), 6);
+    let sharpe: Vec<f64> = points.iter().map(|p| p["metrics"]["sharpe"].as_f64().unwrap()).collect();
+    assert!(sharpe.windows(2).all(|w| w[0] >= w[1]), "ranked best first: {sharpe:?}");
+    let distinct: std::collections::HashSet<_> =
+        points.iter().map(|p| p["params"].as_str().unwrap().to_string()).collect();
+    assert_eq!(distinct.len(), 6);
+    let err = fails(&["optimize", "examples/rsi.toml", "--grid", "period=1,14"]);
+    assert!(err.contains("strategy.period must be between 2 and 100000, got 1"), "{err}");
+    let err = fails(&["optimize", "examples/rsi.toml", "--grid", "period=7", "--metric", "luck"]);
+    assert!(err.contains("unknown metric"), "{err}");
+}
