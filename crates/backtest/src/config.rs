@@ -360,7 +360,12 @@ impl BacktestConfig {
     /// When a data file cannot be read or parsed.
     pub fn load_markets(&self) -> Result<Vec<Market>> {
         let m = &self.market;
-        let quote = Token::simulated(&m.quote, 6).map_err(|e| Error::Snapshot(e.to_string()))?;
+        let bad_token = |e: sextant_types::Error| Error::ConfigValue {
+            path: "<config>".into(),
+            key: "market".into(),
+            message: e.to_string(),
+        };
+        let quote = Token::simulated(&m.quote, 6).map_err(bad_token)?;
         let interval: Interval = m.interval.parse()?;
         let profile: Profile = m.profile.parse()?;
         let synth = |seed: u64, start_price: f64, profile: Profile| -> Result<(CandleSeries, String)> {
@@ -379,7 +384,7 @@ impl BacktestConfig {
                 None => synth(seed, price, profile),
             }
         };
-        let token = |symbol: &str| Token::simulated(symbol, 18).map_err(|e| Error::Snapshot(e.to_string()));
+        let token = |symbol: &str| Token::simulated(symbol, 18).map_err(bad_token);
         if m.assets.is_empty() {
             let (series, source) = load(&m.data, m.seed, m.start_price, profile)?;
             return Ok(vec![Market { base: token(&m.symbol)?, quote, series, source }]);

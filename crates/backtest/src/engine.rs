@@ -206,6 +206,9 @@ impl<'a, S: Strategy> Engine<'a, S> {
         }
         let mut view = feed.empty_view();
         let mut intents = Vec::new();
+        // The curve grows by one point a step: reserve it once rather than reallocating a million-point vector.
+        let steps_left = self.markets.iter().map(|m| m.series.len()).sum::<usize>().saturating_sub(snap.next_step);
+        snap.equity.reserve(steps_left.min(until.map_or(usize::MAX, |u| u.saturating_sub(snap.next_step))));
         let mut prices = vec![None; self.markets.len()];
         let delay = self.costs.latency_bars + usize::from(self.costs.fill == FillModel::NextOpen);
         let at = if self.costs.fill == FillModel::NextOpen { FillAt::Open } else { FillAt::Close };

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One OHLCV bar. Times are unix milliseconds, UTC, at the bar's open.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Candle {
     /// Bar open time, unix milliseconds UTC.
     pub timestamp_ms: i64,

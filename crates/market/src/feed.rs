@@ -65,6 +65,20 @@ impl<'a> SeriesFeed<'a> {
     }
 
     fn advance(&mut self, mut view: Option<&mut MarketView>) -> bool {
+        // One market: every bar is a step; no merging needed.
+        if let [(_, _, series)] = self.markets.as_slice() {
+            let Some(k) = series.candles.get(self.cursors[0]) else { return false };
+            self.cursors[0] += 1;
+            self.last_close[0] = Some(k.close);
+            if let Some(v) = view {
+                v.step = self.step;
+                v.timestamp_ms = k.timestamp_ms;
+                v.assets[0].candle = Some(*k);
+                v.assets[0].last_close = Some(k.close);
+            }
+            self.step += 1;
+            return true;
+        }
         let Some(t) = self.next_time() else { return false };
         if let Some(v) = view.as_deref_mut() {
             v.step = self.step;
@@ -99,6 +113,16 @@ impl MarketFeed for SeriesFeed<'_> {
             self.cursors.iter_mut().for_each(|c| *c = 0);
             self.last_close.iter_mut().for_each(|c| *c = None);
             self.step = 0;
+        }
+        if let [(_, _, series)] = self.markets.as_slice() {
+            // One market: step i is bar i.
+            if step > series.candles.len() {
+                return false;
+            }
+            self.cursors[0] = step;
+            self.last_close[0] = step.checked_sub(1).map(|i| series.candles[i].close);
+            self.step = step;
+            return true;
         }
         while self.step < step {
             if !self.advance(None) {
@@ -159,5 +183,24 @@ mod tests {
         assert!(feed.next_into(&mut view));
         assert_eq!((view.step, view.timestamp_ms, view.assets[0].last_close), (2, 3, Some(2.0)));
         assert!(!feed.seek(9));
+    }
+
+    #[test]
+    fn one_market_steps_and_seeks_by_index() {
+        let a = series(&[10, 20, 30]);
+        let usd = Token::simulated("USD", 6).unwrap();
+        let x = Token::simulated("X", 18).unwrap();
+        let mut feed = SeriesFeed::new(vec![(x, usd, &a)]);
+        let mut view = feed.empty_view();
+        assert!(feed.seek(2));
+        assert!(feed.next_into(&mut view));
+        assert_eq!((view.step, view.timestamp_ms, view.assets[0].last_close), (2, 30, Some(30.0)));
+        assert!(!feed.next_into(&mut view));
+        assert!(feed.seek(1));
+        assert!(feed.next_into(&mut view));
+        assert_eq!((view.step, view.timestamp_ms), (1, 20));
+        assert!(feed.seek(3) && !feed.next_into(&mut view));
+        assert!(!feed.seek(4));
+        assert!(feed.seek(0) && feed.next_into(&mut view) && view.assets[0].last_close == Some(10.0));
     }
 }

@@ -12,6 +12,10 @@ use sextant_types::{Amount, AmountSpec, Intent, TokenId};
 pub struct IndicatorStrategy {
     spec: StrategySpec,
     risk: RiskSettings,
+    /// Exit when close <= entry * this (from `stop_loss_pct`), computed once.
+    stop_factor: Option<f64>,
+    /// Exit when close >= entry * this (from `take_profit_pct`), computed once.
+    take_factor: Option<f64>,
 }
 
 /// A moving average of either flavour.
@@ -149,7 +153,9 @@ impl IndicatorStrategy {
     pub fn new(spec: StrategySpec, risk: RiskSettings) -> Result<Self> {
         spec.validate()?;
         risk.validate()?;
-        Ok(IndicatorStrategy { spec, risk })
+        let stop_factor = risk.stop_loss_pct.map(|pct| 1.0 - pct / 100.0);
+        let take_factor = risk.take_profit_pct.map(|pct| 1.0 + pct / 100.0);
+        Ok(IndicatorStrategy { spec, risk, stop_factor, take_factor })
     }
 
     /// The rule.
@@ -163,8 +169,8 @@ impl IndicatorStrategy {
 
     fn protective_exit(&self, position: &PositionView, close: f64) -> bool {
         let Some(entry) = position.entry_price else { return false };
-        let stop = self.risk.stop_loss_pct.is_some_and(|pct| close <= entry * (1.0 - pct / 100.0));
-        let take = self.risk.take_profit_pct.is_some_and(|pct| close >= entry * (1.0 + pct / 100.0));
+        let stop = self.stop_factor.is_some_and(|f| close <= entry * f);
+        let take = self.take_factor.is_some_and(|f| close >= entry * f);
         stop || take
     }
 
