@@ -223,11 +223,14 @@ svg{{width:100%;height:auto;border:1px solid #eee;margin-bottom:12px}}h2{{margin
     }
     let _ = write!(
         html,
-        "</table><p>Flows: {} completed, {} retries, {} failed {:?}, {} expired at the end.</p>",
+        "</table><p>Intents: {} completed, {} retries, failed: {}, {} still queued at the end.</p>",
         result.flows.completed,
         result.flows.retries,
-        result.flows.failed.values().sum::<usize>(),
-        result.flows.failed,
+        if result.flows.failed.is_empty() {
+            "none".to_string()
+        } else {
+            result.flows.failed.iter().map(|(why, n)| format!("{n} {why}")).collect::<Vec<_>>().join(", ")
+        },
         result.flows.expired
     );
     html.push_str("<h2>Equity</h2>");
