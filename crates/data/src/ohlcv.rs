@@ -228,7 +228,7 @@ fn out_of_order(raw_time: &str) -> String {
 
 /// Bytes read per block when loading a file: big enough to parse on all cores, small enough to stay in cache-warm,
 /// already-mapped memory that is reused for the whole file.
-const BLOCK: usize = 8 << 20;
+const BLOCK: usize = 4 << 20;
 
 /// Reads an OHLCV file. See [`parse_ohlcv_bytes`] for the accepted layouts.
 ///
@@ -265,28 +265,38 @@ fn load_in_blocks(path: &Path, block: usize) -> Result<CandleSeries> {
     buf.copy_within(header_end..valid, 0);
     valid -= header_end;
     let mut first_line = if header_end == 0 { 1 } else { 2 };
+    // Two buffers: one block is parsed while the next is read into the other.
+    let mut next = vec![0u8; buf.len()];
+    if !eof {
+        (valid, eof) = fill(&mut file, &mut buf, valid).map_err(io)?;
+    }
     loop {
-        if !eof {
-            (valid, eof) = fill(&mut file, &mut buf, valid).map_err(io)?;
-        }
-        let end = if eof { valid } else { buf[..valid].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) };
-        if end == 0 && !eof {
-            // A line longer than the buffer: make room.
-            buf.resize(2 * buf.len(), 0);
-            continue;
-        }
-        if end > 0 {
-            match rows.push_block(&buf[..end], first_line) {
-                Ok(lines) => first_line += lines,
-                Err(BlockError::Quoted) => return parse_quoted(&std::fs::read(path).map_err(io)?, &name),
-                Err(BlockError::Malformed(e)) => return Err(e),
-            }
-            buf.copy_within(end..valid, 0);
-            valid -= end;
-        }
-        if eof {
+        if eof && valid == 0 {
             return rows.finish();
         }
+        let end = if eof { valid } else { buf[..valid].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) };
+        if end == 0 {
+            // A line longer than the buffer: make room.
+            buf.resize(2 * buf.len(), 0);
+            next.resize(buf.len(), 0);
+            (valid, eof) = fill(&mut file, &mut buf, valid).map_err(io)?;
+            continue;
+        }
+        let (done, rest) = buf[..valid].split_at(end);
+        let (parsed, read) = rayon::join(
+            || rows.push_block(done, first_line),
+            || {
+                next[..rest.len()].copy_from_slice(rest);
+                if eof { Ok((rest.len(), true)) } else { fill(&mut file, &mut next, rest.len()) }
+            },
+        );
+        match parsed {
+            Ok(lines) => first_line += lines,
+            Err(BlockError::Quoted) => return parse_quoted(&std::fs::read(path).map_err(io)?, &name),
+            Err(BlockError::Malformed(e)) => return Err(e),
+        }
+        (valid, eof) = read.map_err(io)?;
+        std::mem::swap(&mut buf, &mut next);
     }
 }
 
