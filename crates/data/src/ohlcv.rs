@@ -145,7 +145,9 @@ fn parse_time_fast(b: &[u8], dates: &mut DateCache) -> Option<(i64, TimeStyle)> 
 }
 
 /// A plain decimal (`-12.345`) at the start of `b`, ending at a comma or the end; returns it and the index after
-/// it. None for anything [`parse_f64`]'s exact fast path would not take (then the general parser decides).
+/// it. Clinger's exact fast path: the digits as an integer up to 2^53 divided by an exactly representable power of
+/// ten is one correctly rounded operation, so the result equals `str::parse`. None for anything else (more digits,
+/// exponents, spaces), which the general parser then decides.
 fn parse_f64_fast(b: &[u8]) -> Option<(f64, usize)> {
     const POW10: [f64; 23] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
@@ -557,58 +559,13 @@ fn parse_chunk(chunk: &[u8], base: usize, layout: &Layout, out: &mut [Candle]) -
     result
 }
 
-/// Parses a decimal number. Plain decimals whose digits form an integer up to 2^53 (prices and volumes as exchanges
-/// write them) take Clinger's exact fast path: the digits as an integer below 2^53 divided by an exactly
-/// representable power of ten is one correctly rounded operation, so the result equals `str::parse`. Anything
-/// else (exponents, long mantissas, inf/nan) goes to `str::parse`.
+/// Parses a decimal number: plain decimals through [`parse_f64_fast`] (exact, equal to `str::parse`), anything
+/// else (exponents, long mantissas, spaces, inf/nan) through `str::parse`.
 fn parse_f64(s: &str) -> Option<f64> {
-    const POW10: [f64; 23] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
-        1e20, 1e21, 1e22,
-    ];
-    let b = s.as_bytes();
-    let n = b.len();
-    let (negative, start) = match b.first() {
-        Some(b'-') => (true, 1),
-        Some(b'+') => (false, 1),
-        _ => (false, 0),
-    };
-    let mut mantissa: u64 = 0;
-    let mut i = start;
-    while i < n {
-        let d = b[i].wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
-        i += 1;
+    match parse_f64_fast(s.as_bytes()) {
+        Some((v, len)) if len == s.len() => Some(v),
+        _ => s.trim().parse().ok(),
     }
-    let int_digits = i - start;
-    let mut frac_digits = 0;
-    if i < n && b[i] == b'.' {
-        i += 1;
-        let frac_start = i;
-        while i < n {
-            let d = b[i].wrapping_sub(b'0');
-            if d > 9 {
-                break;
-            }
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
-            i += 1;
-        }
-        frac_digits = i - frac_start;
-    }
-    // At most 19 digits cannot overflow u64; below 2^53 the integer is exact as a float.
-    if i != n
-        || int_digits + frac_digits == 0
-        || int_digits + frac_digits > 19
-        || mantissa > (1 << 53)
-        || frac_digits > 22
-    {
-        return s.trim().parse().ok();
-    }
-    let v = mantissa as f64 / POW10[frac_digits];
-    Some(if negative { -v } else { v })
 }
 
 /// Files with quoted fields: the `csv` crate's reader, row by row.
