@@ -848,4 +848,33 @@ mod tests {
             assert!(layout.parse_row_fast(row.as_bytes(), &mut DateCache::default()).is_some(), "{row}");
         }
     }
+
+    proptest::proptest! {
+        /// The exact fast path never disagrees with `str::parse`, whatever digits it is given.
+        #[test]
+        fn decimal_fast_path_equals_std(int in "[0-9]{0,20}", frac in proptest::option::of("[0-9]{0,25}"), neg: bool) {
+            let text = format!("{}{}{}", if neg { "-" } else { "" }, int, frac.map(|f| format!(".{f}")).unwrap_or_default());
+            let want: Option<f64> = text.parse().ok();
+            proptest::prop_assert_eq!(parse_f64(&text).map(f64::to_bits), want.map(f64::to_bits), "{}", text);
+        }
+
+        /// Any row the fast path takes parses to the same candle as the general path.
+        #[test]
+        fn fast_row_equals_general_row(
+            day in 0i64..40_000, secs in 0i64..86_400, t_style in 0u8..3,
+            prices in proptest::array::uniform5(1u64..100_000_000u64), decimals in 0u32..9,
+        ) {
+            let ms = day * 86_400_000 + secs * 1000;
+            let style = [TimeStyle::Date, TimeStyle::DateTimeSpace, TimeStyle::Rfc3339][usize::from(t_style)];
+            let time = crate::time::format_time(ms, style);
+            let scale = 10u64.pow(decimals);
+            let nums: Vec<String> = prices.iter().map(|p| format!("{}.{:0width$}", p / scale, p % scale, width = decimals as usize)).collect();
+            let row = format!("{time},{}", nums.join(","));
+            let fields: Vec<&str> = row.split(',').collect();
+            let slow = Layout::HEADERLESS.parse_row(&fields).ok();
+            let fast = Layout::HEADERLESS.parse_row_fast(row.as_bytes(), &mut DateCache::default());
+            proptest::prop_assert!(fast.is_some(), "{}", row);
+            proptest::prop_assert_eq!(fast, slow, "{}", row);
+        }
+    }
 }
