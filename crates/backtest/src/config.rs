@@ -341,9 +341,21 @@ impl BacktestConfig {
                 ));
             }
         }
-        let synth = SynthSpec { bars: m.bars, start_price: m.start_price, ..SynthSpec::default() };
         if m.data.is_none() || !m.assets.is_empty() {
-            synth.validate().map_err(|e| value_err("market".into(), format!("synthetic market: {e}")))?;
+            if m.bars == 0 {
+                return Err(value_err("market.bars".into(), "must be >= 1, got 0".into()));
+            }
+            let prices = std::iter::once(("market.start_price".to_string(), m.start_price)).chain(
+                m.assets
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, a)| a.start_price.map(|p| (format!("market.assets[{i}].start_price"), p))),
+            );
+            for (key, price) in prices {
+                if !(price.is_finite() && price > 0.0) {
+                    return Err(value_err(key, format!("must be a positive number, got {price}")));
+                }
+            }
         }
         Ok(())
     }

@@ -3,8 +3,8 @@ use thiserror::Error;
 /// Errors from reading or generating market data.
 #[derive(Debug, Error)]
 pub enum Error {
-    /// The file could not be opened or read.
-    #[error("{path}: {source}")]
+    /// The file could not be opened or read (the cause follows in the error chain).
+    #[error("cannot read {path}")]
     Io {
         /// File path.
         path: String,
