@@ -232,3 +232,20 @@ fn optimize_ranks_a_grid() {
     let err = fails(&["optimize", "examples/rsi.toml", "--grid", "period=7", "--metric", "luck"]);
     assert!(err.contains("unknown metric"), "{err}");
 }
+
+#[test]
+fn a_run_stopped_and_resumed_from_its_saved_state_ends_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    ok(&["backtest", "examples/bollinger.toml", "--json", &p("full.json")]);
+    let out = ok(&["backtest", "examples/bollinger.toml", "--stop-after", "1777", "--save-state", &p("state.json")]);
+    assert!(out.starts_with("stopped after step 1777 of 4000"), "{out}");
+    assert!(!out.contains("sharpe"), "a stopped run prints no metrics");
+    ok(&["backtest", "examples/bollinger.toml", "--resume", &p("state.json"), "--json", &p("resumed.json")]);
+    assert_eq!(std::fs::read(p("full.json")).unwrap(), std::fs::read(p("resumed.json")).unwrap());
+    let err = fails(&["backtest", "examples/rsi.toml", "--resume", &p("state.json")]);
+    assert!(err.contains("saved from a different config"), "{err}");
+    std::fs::write(p("junk.json"), "{}").unwrap();
+    let err = fails(&["backtest", "examples/bollinger.toml", "--resume", &p("junk.json")]);
+    assert!(err.contains("not a saved backtest state"), "{err}");
+}

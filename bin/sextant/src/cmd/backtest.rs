@@ -1,7 +1,7 @@
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use sextant_backtest::report::{format_metric, html_report, json_report};
-use sextant_backtest::{BacktestConfig, Engine, Metrics, build_strategy};
+use sextant_backtest::{BacktestConfig, Engine, Metrics, Snapshot, build_strategy};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -25,6 +25,24 @@ pub struct Args {
     /// Write a self-contained HTML report (equity and drawdown charts, trade table) to this file.
     #[arg(long, value_name = "OUT.html")]
     report: Option<PathBuf>,
+    /// Stop after this many steps, save the whole state to --save-state and print no metrics.
+    #[arg(long, value_name = "STEPS", requires = "save_state")]
+    stop_after: Option<usize>,
+    /// Write the engine's state (strategy state, portfolio, queued intents, trades, equity) to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    save_state: Option<PathBuf>,
+    /// Continue a run from a state saved by --save-state with the same config; ends identical to an
+    /// uninterrupted run.
+    #[arg(long, value_name = "FILE")]
+    resume: Option<PathBuf>,
+}
+
+/// A saved run: the config it belongs to and the engine's snapshot.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedState<St> {
+    /// The config the run was started with, as resolved TOML; a resume must match it.
+    config: String,
+    snapshot: Snapshot<St>,
 }
 
 /// Loads the config named on the command line (or the built-in one) and applies `--data`.
@@ -58,9 +76,38 @@ pub fn run(a: Args) -> Result<()> {
     if steps < 200_000 {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let mut snap = engine.start();
-    engine.advance(&mut snap, None, &mut |step| bar.set_position(step as u64));
+    // Paths are resolved already, so the same run from another directory still matches.
+    let config_text = toml::to_string(&config).context("config cannot be written back as TOML")?;
+    let mut snap = match &a.resume {
+        Some(path) => {
+            let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let saved: SavedState<_> = serde_json::from_reader(std::io::BufReader::new(file))
+                .with_context(|| format!("{}: not a saved backtest state", path.display()))?;
+            anyhow::ensure!(
+                saved.config == config_text,
+                "{} was saved from a different config than {name}; resume with the config it was started with",
+                path.display()
+            );
+            engine.check_snapshot(&saved.snapshot)?;
+            saved.snapshot
+        }
+        None => engine.start(),
+    };
+    bar.set_position(snap.next_step as u64);
+    engine.advance(&mut snap, a.stop_after, &mut |step| bar.set_position(step as u64));
     bar.finish_and_clear();
+    if let Some(path) = &a.save_state {
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let saved = SavedState { config: config_text, snapshot: snap };
+        serde_json::to_writer(std::io::BufWriter::new(file), &saved)
+            .with_context(|| format!("writing {}", path.display()))?;
+        snap = saved.snapshot;
+        if a.stop_after.is_some() {
+            let mut o = std::io::stdout().lock();
+            writeln!(o, "stopped after step {} of {steps}; state saved to {}", snap.next_step, path.display())?;
+            return Ok(());
+        }
+    }
     let result = engine.finish(snap);
     let style = markets.first().map(|m| m.series.time_style).unwrap_or_default();
 
