@@ -61,7 +61,12 @@ impl Layout {
         }
         let raw_time = fields[self.time];
         let (timestamp_ms, style) = parse_time(raw_time).ok_or_else(|| {
-            format!("column time: expected an ISO-8601 date/datetime or unix epoch, got {raw_time:?}")
+            let hint = if raw_time.trim().parse::<f64>().is_ok() {
+                " (a number this small is a row index, not a unix time)"
+            } else {
+                ""
+            };
+            format!("column time: expected an ISO-8601 date/datetime or unix epoch, got {raw_time:?}{hint}")
         })?;
         let number = |i: usize, name: &str| {
             let raw = fields[i];
@@ -234,7 +239,8 @@ const BLOCK: usize = 4 << 20;
 
 /// Reads an OHLCV file. See [`parse_ohlcv_bytes`] for the accepted layouts.
 ///
-/// The file is streamed in 8 MiB blocks through one reused buffer, each block's lines parsed on all cores straight
+/// The file is streamed in 4 MiB blocks through two reused buffers (one read while the other is parsed), each
+/// block's lines parsed on all cores straight
 /// into the result, so a large file costs one pass and no second copy of itself in memory.
 ///
 /// # Errors
@@ -249,7 +255,8 @@ fn load_in_blocks(path: &Path, block: usize) -> Result<CandleSeries> {
     let mut file = std::fs::File::open(path).map_err(io)?;
     let size = file.metadata().map_err(io)?.len() as usize;
     // One buffer for the whole file: `buf[..valid]` holds bytes read and not yet parsed.
-    let mut buf = vec![0u8; block.min(size) + 1];
+    // Pipes report no size: give them whole blocks.
+    let mut buf = vec![0u8; if size == 0 { block } else { block.min(size) + 1 }];
     let mut valid = 0;
     let mut eof = false;
     // The header (or first row) must be whole before the layout is known.
@@ -266,7 +273,7 @@ fn load_in_blocks(path: &Path, block: usize) -> Result<CandleSeries> {
     rows.candles.reserve(size / ((valid - header_end) / newlines).max(1) + 16);
     buf.copy_within(header_end..valid, 0);
     valid -= header_end;
-    let mut first_line = if header_end == 0 { 1 } else { 2 };
+    let mut first_line = if rows.headerless { 1 } else { 2 };
     // Two buffers: one block is parsed while the next is read into the other.
     let mut next = vec![0u8; buf.len()];
     if !eof {
@@ -340,7 +347,7 @@ pub fn parse_ohlcv<R: Read>(mut reader: R, path: &str) -> Result<CandleSeries> {
 /// and positive, volumes finite and non-negative; at least one bar is required.
 pub fn parse_ohlcv_bytes(bytes: &[u8], path: &str) -> Result<CandleSeries> {
     let Some((mut rows, header_end)) = Rows::start(bytes, path)? else { return parse_quoted(bytes, path) };
-    let first_line = if header_end == 0 { 1 } else { 2 };
+    let first_line = if rows.headerless { 1 } else { 2 };
     match rows.push_block(&bytes[header_end..], first_line) {
         Ok(_) => rows.finish(),
         Err(BlockError::Quoted) => parse_quoted(bytes, path),
@@ -360,6 +367,8 @@ enum BlockError {
 struct Rows<'p> {
     path: &'p str,
     layout: Layout,
+    /// The first line is data (line 1), not a header.
+    headerless: bool,
     candles: Vec<Candle>,
     style: Option<TimeStyle>,
 }
@@ -385,7 +394,7 @@ impl<'p> Rows<'p> {
         } else {
             Layout::from_header(&csv::StringRecord::from(first_fields), path)?
         };
-        let rows = Rows { path, layout, candles: Vec::new(), style: None };
+        let rows = Rows { path, layout, headerless, candles: Vec::new(), style: None };
         Ok(Some((rows, if headerless { bom } else { header_end })))
     }
 
@@ -573,7 +582,18 @@ fn parse_quoted(bytes: &[u8], path: &str) -> Result<CandleSeries> {
     let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
     let mut record = csv::StringRecord::new();
     let malformed = |line: u64, message: String| Error::Malformed { path: path.to_string(), line, message };
-    let csv_err = |e: csv::Error| malformed(e.position().map_or(0, |p| p.line()), e.to_string());
+    // The csv crate's line count drifts over CRLF and blank lines, and its byte offset can sit on the terminator of
+    // the line before: skip line ends from there to the record's first byte, then count the newlines before it.
+    let line_at = |p: Option<&csv::Position>| {
+        p.map_or(0, |p| {
+            let mut at = (p.byte() as usize).min(bytes.len());
+            while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
+                at += 1;
+            }
+            1 + memchr::memchr_iter(b'\n', &bytes[..at]).count() as u64
+        })
+    };
+    let csv_err = |e: csv::Error| malformed(line_at(e.position()), e.to_string());
     if !rdr.read_record(&mut record).map_err(csv_err)? {
         return Err(malformed(1, "file is empty; expected a header and OHLCV rows".into()));
     }
@@ -586,7 +606,7 @@ fn parse_quoted(bytes: &[u8], path: &str) -> Result<CandleSeries> {
             break;
         }
         pending_first = false;
-        let line = record.position().map_or(0, |p| p.line());
+        let line = line_at(record.position());
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -677,6 +697,10 @@ mod tests {
         assert!(err.to_string().starts_with("t.csv:3: not valid UTF-8"), "{err}");
         let err = parse("timestamp,open,high,low,close\n").unwrap_err();
         assert!(err.to_string().contains("no data rows"), "{err}");
+        let err = parse(",open,high,low,close\n0,1,2,1,1\n").unwrap_err();
+        assert!(err.to_string().ends_with("got \"0\" (a number this small is a row index, not a unix time)"), "{err}");
+        let s = parse(",open,high,low,close\n20040819,1,2,1,1\n20040820,1,2,1,1\n").unwrap();
+        assert_eq!((s.candles[1].timestamp_ms, s.time_style), (1_092_960_000_000, TimeStyle::CompactDate));
         let err = parse("timestamp,open,high,low,close\nlater,1,2,1,1\n").unwrap_err();
         assert!(err.to_string().contains("column time: expected an ISO-8601"), "{err}");
     }
@@ -725,6 +749,12 @@ mod tests {
     }
 
     #[test]
+    fn headerless_with_a_bom_counts_lines_from_one() {
+        let err = parse("\u{feff}1704067200000,1,2,0.5,1.5,9\n1704070800000,1,2,x,1.5,9\n").unwrap_err();
+        assert!(err.to_string().starts_with("t.csv:2: column low"), "{err}");
+    }
+
+    #[test]
     fn quoted_files_and_crlf_and_bom() {
         let s = parse(
             "\u{feff}\"Date\",\"Open\",\"High\",\"Low\",\"Close\"\r\n\"2024-01-01\",\"1\",\"2\",\"0.5\",\"1.5\"\r\n",
@@ -735,6 +765,9 @@ mod tests {
         assert_eq!((s.len(), s.candles[1].close), (2, 1.25));
         let err = parse("\"date\",open,high,low,close\n2024-01-01,1,2,0.5,1.5\n2024-01-02,1,2,bad,1.5\n").unwrap_err();
         assert_eq!(err.to_string(), "t.csv:3: column low: expected a number, got \"bad\"");
+        let err = parse("\"date\",open,high,low,close\r\n2024-01-01,1,2,0.5,1.5\r\n\r\n\r\n2024-01-02,1,2,bad,1.5\r\n")
+            .unwrap_err();
+        assert_eq!(err.to_string(), "t.csv:5: column low: expected a number, got \"bad\"");
     }
 
     #[test]

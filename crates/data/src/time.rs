@@ -50,8 +50,9 @@ fn days_in_month(y: i64, m: u32) -> u32 {
 /// Parses a time field into unix milliseconds (UTC) and the style it was written in.
 ///
 /// Accepts `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS[.fff]]` and the same with `T`, each optionally followed by `Z` or a
-/// `±HH:MM` offset; or a unix epoch number, whose unit is inferred from its size (seconds below 1e11, milliseconds
-/// below 1e14, microseconds below 1e17, else nanoseconds).
+/// `±HH:MM` offset; `YYYYMMDD`; or a unix epoch number, whose unit is inferred from its size (seconds below 1e11,
+/// milliseconds below 1e14, microseconds below 1e17, else nanoseconds). Numbers below 1e8 (before 1973 as seconds)
+/// are refused: they are row indexes, not times.
 pub fn parse_time(field: &str) -> Option<(i64, TimeStyle)> {
     let s = field.trim();
     let b = s.as_bytes();
@@ -61,9 +62,20 @@ pub fn parse_time(field: &str) -> Option<(i64, TimeStyle)> {
     parse_epoch(s)
 }
 
+/// Unix times before this (1973-03-03) are refused: small numbers in a time column are row indexes or compact
+/// dates, and reading them as seconds would silently squeeze years of data into minutes.
+const MIN_EPOCH_SECONDS: f64 = 1e8;
+
 fn parse_epoch(s: &str) -> Option<(i64, TimeStyle)> {
+    // `YYYYMMDD` as some exports write dates.
+    if s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()) {
+        let (y, m, d) = (s[..4].parse::<i64>().ok()?, s[4..6].parse::<u32>().ok()?, s[6..].parse::<u32>().ok()?);
+        if (1800..=2200).contains(&y) && (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m) {
+            return Some((days_from_civil(y, m, d) * MS_PER_DAY, TimeStyle::CompactDate));
+        }
+    }
     let v: f64 = s.parse().ok()?;
-    if !v.is_finite() || v < 0.0 {
+    if !v.is_finite() || v < MIN_EPOCH_SECONDS {
         return None;
     }
     let (ms, style) = if v < 1e11 {
@@ -159,6 +171,7 @@ pub fn write_time(out: &mut String, ms: i64, style: TimeStyle) {
     // Writing to a String cannot fail.
     let _ = match style {
         TimeStyle::Date => write!(out, "{y:04}-{m:02}-{d:02}"),
+        TimeStyle::CompactDate => write!(out, "{y:04}{m:02}{d:02}"),
         TimeStyle::DateTimeSpace if milli == 0 => write!(out, "{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}"),
         TimeStyle::DateTimeSpace => write!(out, "{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{milli:03}"),
         TimeStyle::Rfc3339 if milli == 0 => write!(out, "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"),
@@ -186,6 +199,8 @@ mod tests {
     #[case("1492592400000", 1_492_592_400_000, TimeStyle::UnixMillis)]
     #[case("1492592400000000", 1_492_592_400_000, TimeStyle::UnixMillis)]
     #[case("2024-02-29", 1_709_164_800_000, TimeStyle::Date)]
+    #[case("20040819", 1_092_873_600_000, TimeStyle::CompactDate)]
+    #[case("100000000", 100_000_000_000, TimeStyle::UnixSeconds)]
     fn parses(#[case] s: &str, #[case] ms: i64, #[case] style: TimeStyle) {
         assert_eq!(parse_time(s), Some((ms, style)));
     }
@@ -198,6 +213,10 @@ mod tests {
     #[case("yesterday")]
     #[case("")]
     #[case("-5")]
+    #[case("0")]
+    #[case("17")]
+    #[case("20041319")]
+    #[case("99999999")]
     fn rejects(#[case] s: &str) {
         assert_eq!(parse_time(s), None);
     }
@@ -218,5 +237,6 @@ mod tests {
         assert_eq!(format_time(ms - 9 * 3_600_000, TimeStyle::Date), "2017-04-19");
         assert_eq!(format_time(ms, TimeStyle::UnixSeconds), "1492592400");
         assert_eq!(format_time(ms, TimeStyle::UnixMillis), "1492592400000");
+        assert_eq!(format_time(ms, TimeStyle::CompactDate), "20170419");
     }
 }

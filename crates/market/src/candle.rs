@@ -23,6 +23,8 @@ pub struct Candle {
 pub enum TimeStyle {
     /// `2024-01-31`
     Date,
+    /// `20240131`
+    CompactDate,
     /// `2024-01-31 09:00:00`, as pandas writes naive datetimes.
     DateTimeSpace,
     /// `2024-01-31T09:00:00Z`, RFC 3339 in UTC.
