@@ -8,6 +8,9 @@ use sextant_strategies::{RiskSettings, StrategySpec};
 use sextant_types::Token;
 use std::path::{Path, PathBuf};
 
+/// The longest synthetic market a config may ask for (a year of 1-minute bars is about 525,600).
+pub const MAX_SYNTH_BARS: usize = 100_000_000;
+
 /// A whole backtest config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -334,16 +337,27 @@ impl BacktestConfig {
             if let Some(p) = &a.profile {
                 p.parse::<Profile>().map_err(|e| value_err(format!("market.assets[{i}].profile"), strip_prefix(e)))?;
             }
-            if m.assets[..i].iter().any(|b| b.symbol == a.symbol) || a.symbol == m.quote {
+            // Token ids ignore case, so symbols must differ in more than case.
+            let same = |x: &str, y: &str| x.eq_ignore_ascii_case(y);
+            if m.assets[..i].iter().any(|b| same(&b.symbol, &a.symbol)) || same(&a.symbol, &m.quote) {
                 return Err(value_err(
                     format!("market.assets[{i}].symbol"),
                     format!("must be unique and differ from the quote, got {:?}", a.symbol),
                 ));
             }
         }
+        if m.assets.is_empty() && m.symbol.eq_ignore_ascii_case(&m.quote) {
+            return Err(value_err(
+                "market.symbol".into(),
+                format!("must differ from market.quote, got {:?}", m.symbol),
+            ));
+        }
         if m.data.is_none() || !m.assets.is_empty() {
-            if m.bars == 0 {
-                return Err(value_err("market.bars".into(), "must be >= 1, got 0".into()));
+            if !(1..=MAX_SYNTH_BARS).contains(&m.bars) {
+                return Err(value_err(
+                    "market.bars".into(),
+                    format!("must be between 1 and {MAX_SYNTH_BARS}, got {}", m.bars),
+                ));
             }
             let prices = std::iter::once(("market.start_price".to_string(), m.start_price)).chain(
                 m.assets
@@ -352,8 +366,8 @@ impl BacktestConfig {
                     .filter_map(|(i, a)| a.start_price.map(|p| (format!("market.assets[{i}].start_price"), p))),
             );
             for (key, price) in prices {
-                if !(price.is_finite() && price > 0.0) {
-                    return Err(value_err(key, format!("must be a positive number, got {price}")));
+                if !(price.is_finite() && (1e-6..=1e12).contains(&price)) {
+                    return Err(value_err(key, format!("must be between 1e-6 and 1e12, got {price}")));
                 }
             }
         }

@@ -24,8 +24,11 @@ pub enum FillAt {
 /// An intent waiting for its fill.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
-    /// Earliest step it may fill at.
-    pub due_step: usize,
+    /// The asset it trades (index into the markets), when it trades one.
+    pub asset: Option<usize>,
+    /// Earliest point it may fill at: the asset's own bar count (`Snapshot::bars_seen`) when it trades an asset,
+    /// so latency is counted in that asset's bars whatever other markets are merged in; else a step number.
+    pub due: usize,
     /// Open or close of that step's bar.
     pub at: FillAt,
     /// The intent.
@@ -115,6 +118,8 @@ pub struct Snapshot<St> {
     pub portfolio: PortfolioView,
     /// Intents waiting to fill.
     pub pending: Vec<Pending>,
+    /// Bars of each market seen so far.
+    pub bars_seen: Vec<usize>,
     /// Open round trips, per asset.
     pub open_trades: Vec<Option<OpenTrade>>,
     /// Closed round trips.
@@ -182,6 +187,7 @@ impl<'a, S: Strategy> Engine<'a, S> {
                     .collect(),
             },
             pending: Vec::new(),
+            bars_seen: vec![0; self.markets.len()],
             open_trades: vec![None; self.markets.len()],
             trades: Vec::new(),
             equity: Vec::new(),
@@ -214,6 +220,9 @@ impl<'a, S: Strategy> Engine<'a, S> {
         let at = if self.costs.fill == FillModel::NextOpen { FillAt::Open } else { FillAt::Close };
         while until.is_none_or(|u| snap.next_step < u) && feed.next_into(&mut view) {
             let step = view.step;
+            for (seen, a) in snap.bars_seen.iter_mut().zip(&view.assets) {
+                *seen += usize::from(a.candle.is_some());
+            }
             if !snap.pending.is_empty() {
                 for (p, a) in prices.iter_mut().zip(&view.assets) {
                     *p = a.candle.map(|c| c.open);
@@ -225,7 +234,9 @@ impl<'a, S: Strategy> Engine<'a, S> {
                 if matches!(intent, Intent::Hold { .. }) {
                     snap.flows.holds += 1;
                 } else {
-                    snap.pending.push(Pending { due_step: step + delay, at, intent });
+                    let asset = swap_side(&snap.portfolio, &intent).map(|(i, _)| i);
+                    let due = asset.map_or(step, |i| snap.bars_seen[i] + delay);
+                    snap.pending.push(Pending { asset, due, at, intent });
                 }
             }
             if !snap.pending.is_empty() {
@@ -246,8 +257,11 @@ impl<'a, S: Strategy> Engine<'a, S> {
         let mut i = 0;
         while i < snap.pending.len() {
             let p = &snap.pending[i];
-            let priced = swap_side(&snap.portfolio, &p.intent).is_none_or(|(asset, _)| prices[asset].is_some());
-            if p.at == at && p.due_step <= step && priced {
+            let due = match p.asset {
+                Some(a) => prices[a].is_some() && snap.bars_seen[a] >= p.due,
+                None => step >= p.due,
+            };
+            if p.at == at && due {
                 let pending = snap.pending.remove(i);
                 self.execute(snap, &pending.intent, prices, time);
             } else {
@@ -257,9 +271,20 @@ impl<'a, S: Strategy> Engine<'a, S> {
     }
 
     fn execute(&self, snap: &mut Snapshot<S::State>, intent: &Intent, prices: &[Option<f64>], time: i64) {
+        self.execute_with(false, snap, intent, prices, time);
+    }
+
+    fn execute_with(
+        &self,
+        forced: bool,
+        snap: &mut Snapshot<S::State>,
+        intent: &Intent,
+        prices: &[Option<f64>],
+        time: i64,
+    ) {
         let cash_before = snap.portfolio.cash;
         let mut executor =
-            SimExecutor { portfolio: &mut snap.portfolio, prices, costs: &self.costs, timestamp_ms: time };
+            SimExecutor { portfolio: &mut snap.portfolio, prices, costs: &self.costs, timestamp_ms: time, forced };
         let outcome = run_flow(&mut executor, intent, &self.retry);
         let cash_delta = snap.portfolio.cash - cash_before;
         self.record(snap, &outcome, cash_delta);
@@ -335,9 +360,18 @@ impl<'a, S: Strategy> Engine<'a, S> {
                 let mut intents = Vec::new();
                 self.strategy.teardown(&mut snap.strategy, &view, &snap.portfolio, &mut intents);
                 let prices: Vec<Option<f64>> = view.assets.iter().map(|a| a.last_close).collect();
-                let time = view.timestamp_ms;
+                // The final close-out is a market exit: it pays whatever impact the pool charges rather than being
+                // refused by the tolerance, so every position ends in a recorded trade.
                 for intent in intents {
-                    self.execute(&mut snap, &intent, &prices, time);
+                    // Each asset closes at its own last bar, which may be earlier than the last step.
+                    let time = swap_side(&snap.portfolio, &intent)
+                        .and_then(|(i, _)| {
+                            let candles = &self.markets[i].series.candles;
+                            let n = candles.partition_point(|c| c.timestamp_ms <= view.timestamp_ms);
+                            n.checked_sub(1).map(|k| candles[k].timestamp_ms)
+                        })
+                        .unwrap_or(view.timestamp_ms);
+                    self.execute_with(true, &mut snap, &intent, &prices, time);
                 }
                 if let Some(last) = snap.equity.last_mut() {
                     last.equity = snap.portfolio.equity(&view);
@@ -370,8 +404,63 @@ impl<'a, S: Strategy> Engine<'a, S> {
         if !self.feed().seek(snap.next_step) {
             return Err(Error::Snapshot(format!("snapshot is at step {}, past the end of the data", snap.next_step)));
         }
+        let n = self.markets.len();
+        let pending_ok = snap.pending.iter().all(|p| p.asset.is_none_or(|a| a < n));
+        if snap.open_trades.len() != n
+            || snap.bars_seen.len() != n
+            || snap.equity.len() != snap.next_step
+            || !pending_ok
+        {
+            return Err(Error::Snapshot(
+                "snapshot is inconsistent (per-asset lists or equity curve have the wrong length)".into(),
+            ));
+        }
+        for (position, market) in snap.portfolio.positions.iter().zip(self.markets) {
+            if position.base.id != market.base.id {
+                return Err(Error::Snapshot(format!(
+                    "snapshot trades {}, the config trades {}",
+                    position.base.symbol, market.base.symbol
+                )));
+            }
+        }
+        // The strategy's own state is checked by building a fresh one and comparing shapes through serde.
+        let fresh = serde_json::to_value(self.strategy.init(&self.feed().empty_view())).ok();
+        let saved = serde_json::to_value(&snap.strategy).ok();
+        if shape(fresh.as_ref()) != shape(saved.as_ref()) {
+            return Err(Error::Snapshot("the strategy state does not fit this strategy and these markets".into()));
+        }
         Ok(())
     }
+}
+
+/// The structure of a JSON value (object keys, array lengths, value kinds), to tell whether a saved strategy state
+/// belongs to this strategy and these markets.
+fn shape(v: Option<&serde_json::Value>) -> Option<String> {
+    use serde_json::Value;
+    fn walk(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                out.push('{');
+                for (k, v) in m {
+                    out.push_str(k);
+                    out.push(':');
+                    walk(v, out);
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push_str(&format!("[{}]", a.len()));
+            }
+            Value::Null => out.push('n'),
+            _ => out.push('v'),
+        }
+    }
+    v.map(|v| {
+        let mut s = String::new();
+        walk(v, &mut s);
+        s
+    })
 }
 
 fn view_quote_fallback() -> sextant_types::Token {

@@ -106,7 +106,9 @@ pub fn compute_metrics(initial: f64, equity: &[EquityPoint], trades: &[Trade], t
         (Some(a), Some(b)) => (b.timestamp_ms - a.timestamp_ms) as f64 / YEAR_MS,
         _ => 0.0,
     };
-    let cagr = if span_years > 0.0 && final_equity > 0.0 {
+    let cagr = if final_equity <= 0.0 {
+        -1.0
+    } else if span_years > 0.0 {
         (final_equity / initial).powf(1.0 / span_years) - 1.0
     } else {
         total_return

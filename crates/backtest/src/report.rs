@@ -190,6 +190,9 @@ fn svg_chart(points: &[(i64, f64)], color: &str, fill: bool, label: &str, style:
 
 /// Formats a metric for people: ratios as percentages, money with two decimals.
 pub fn format_metric(name: &str, value: f64) -> String {
+    if !value.is_finite() {
+        return "n/a".into();
+    }
     match name {
         "total_return" | "cagr" | "volatility" | "max_drawdown" | "win_rate" => format!("{:.2}%", value * 100.0),
         "n_trades" => format!("{value:.0}"),

@@ -53,6 +53,9 @@ pub struct SimExecutor<'a> {
     pub costs: &'a Costs,
     /// Time of the fill.
     pub timestamp_ms: i64,
+    /// A forced exit (the end-of-run close-out): swaps are not refused for impact above the tolerance, though MEV
+    /// stays capped by it.
+    pub forced: bool,
 }
 
 /// Which asset an intent trades, and in which direction, given the portfolio's quote token and positions.
@@ -107,6 +110,12 @@ impl SimExecutor<'_> {
             Side::Buy => self.portfolio.cash - gas,
             Side::Sell => position.quantity,
         };
+        // An exact buy that the cash covers but not beside its gas spends what is left after the gas: a strategy
+        // sizing by equity cannot know the gas, and failing the entry over a few dollars of it helps nobody.
+        let amount_in = match (side, amount) {
+            (Side::Buy, AmountSpec::Exact(_)) if amount_in > available && amount_in <= self.portfolio.cash => available,
+            _ => amount_in,
+        };
         if amount_in <= 0.0 || amount_in > available * (1.0 + 1e-12) {
             return Err(err(
                 ExecErrorKind::InsufficientBalance,
@@ -120,13 +129,13 @@ impl SimExecutor<'_> {
                 let fee = amount_in * fee_rate;
                 let notional = amount_in - fee;
                 let s = self.impact(notional);
-                if s > tolerance {
+                if s > tolerance && !self.forced {
                     return Err(err(
                         ExecErrorKind::SlippageExceeded,
                         format!("impact {:.1} bps > tolerance {:.1} bps", s * 1e4, tolerance * 1e4),
                     ));
                 }
-                let m = (self.costs.mev_bps / 1e4).min(tolerance - s);
+                let m = (self.costs.mev_bps / 1e4).min(tolerance - s).max(0.0);
                 let qty = notional * (1.0 - s - m) / mid;
                 Quote {
                     asset,
@@ -146,15 +155,25 @@ impl SimExecutor<'_> {
             Side::Sell => {
                 let value = amount_in * mid;
                 let s = self.impact(value);
-                if s > tolerance {
+                if s > tolerance && !self.forced {
                     return Err(err(
                         ExecErrorKind::SlippageExceeded,
                         format!("impact {:.1} bps > tolerance {:.1} bps", s * 1e4, tolerance * 1e4),
                     ));
                 }
-                let m = (self.costs.mev_bps / 1e4).min(tolerance - s);
+                let m = (self.costs.mev_bps / 1e4).min(tolerance - s).max(0.0);
                 let gross = value * (1.0 - s - m);
                 let fee = gross * fee_rate;
+                if self.portfolio.cash + gross - fee - gas < 0.0 {
+                    return Err(err(
+                        ExecErrorKind::InsufficientBalance,
+                        format!(
+                            "selling brings {} after fee, cash {} cannot pay {gas} gas",
+                            gross - fee,
+                            self.portfolio.cash
+                        ),
+                    ));
+                }
                 Quote {
                     asset,
                     side,

@@ -4,6 +4,9 @@ use crate::{BacktestConfig, Error, Market, Metrics, Result, run_backtest};
 use rayon::prelude::*;
 use serde::Serialize;
 
+/// The most points one grid may have.
+pub const MAX_POINTS: usize = 1_000_000;
+
 /// One axis of a grid: a dotted config key and its values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Axis {
@@ -52,6 +55,10 @@ pub fn parse_grid(grid: &str) -> Result<Vec<Axis>> {
     if axes.is_empty() {
         return Err(Error::Grid("no axes; expected e.g. \"period=7,14,21;oversold=20..35:5\"".into()));
     }
+    let points = axes.iter().try_fold(1usize, |n, a| n.checked_mul(a.values.len()));
+    if points.is_none_or(|n| n > MAX_POINTS) {
+        return Err(Error::Grid(format!("the grid has more than {MAX_POINTS} points; narrow it")));
+    }
     Ok(axes)
 }
 
@@ -72,7 +79,7 @@ fn range(key: &str, lo: &str, rest: &str) -> Result<Vec<toml::Value>> {
     let bad = || Error::Grid(format!("{key}: expected a range like 20..35:5, got {lo}..{rest}"));
     let (lo, hi, step) = (lo.trim(), hi.trim(), step.trim());
     if let (Ok(a), Ok(b), Ok(s)) = (lo.parse::<i64>(), hi.parse::<i64>(), step.parse::<i64>()) {
-        if s <= 0 || a > b {
+        if s <= 0 || a > b || (b - a) / s >= MAX_POINTS as i64 {
             return Err(bad());
         }
         return Ok((a..=b).step_by(s as usize).map(toml::Value::Integer).collect());
@@ -82,11 +89,13 @@ fn range(key: &str, lo: &str, rest: &str) -> Result<Vec<toml::Value>> {
         hi.parse::<f64>().map_err(|_| bad())?,
         step.parse::<f64>().map_err(|_| bad())?,
     );
-    if !(s > 0.0 && a <= b && a.is_finite() && b.is_finite()) || (b - a) / s > 1e6 {
+    if !(s > 0.0 && a <= b && a.is_finite() && b.is_finite()) || (b - a) / s >= MAX_POINTS as f64 {
         return Err(bad());
     }
     let n = ((b - a) / s + 1e-9).floor() as usize;
-    Ok((0..=n).map(|i| toml::Value::Float(a + i as f64 * s)).collect())
+    // a + i*s drifts (0.1 * 3 = 0.30000000000000004): round to 12 significant digits so points read as written.
+    let tidy = |v: f64| if v == 0.0 { v } else { format!("{v:.11e}").parse().unwrap_or(v) };
+    Ok((0..=n).map(|i| toml::Value::Float(tidy(a + i as f64 * s))).collect())
 }
 
 /// Every combination of the axes' values, as (key, value) lists in axis order.
@@ -215,14 +224,27 @@ mod tests {
         assert_eq!(ints(&axes[2]), [0, 1, 2]);
         let floats: Vec<f64> = axes[3].values.iter().map(|v| v.as_float().unwrap()).collect();
         assert_eq!(floats, [1.5, 2.0, 2.5]);
+        let tenths = parse_grid("nbdev=0.1..0.9:0.1").unwrap();
+        let tenths: Vec<f64> = tenths[0].values.iter().map(|v| v.as_float().unwrap()).collect();
+        assert_eq!(tenths, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]);
         assert_eq!(axes[4].values[1].as_str(), Some("ema"));
         assert_eq!(grid_points(&axes).len(), 3 * 4 * 3 * 3 * 2);
     }
 
     #[test]
     fn rejects_bad_grids() {
-        for bad in ["", "period", "period=", "period=35..20", "period=1..5:0", "market.seed=1,2", "a=1;a=2", "kind=rsi"]
-        {
+        for bad in [
+            "",
+            "period",
+            "period=",
+            "period=35..20",
+            "period=1..5:0",
+            "market.seed=1,2",
+            "a=1;a=2",
+            "kind=rsi",
+            "period=2..100000000000",
+            "a=1..1000;b=1..1000;c=1..1000",
+        ] {
             assert!(parse_grid(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -168,3 +168,64 @@ fn several_assets_share_cash() {
     assert!(r.equity.iter().all(|p| p.equity > 0.0));
     let _ = FillModel::Close;
 }
+
+#[test]
+fn latency_counts_each_assets_own_bars_whatever_else_is_merged_in() {
+    use sextant_data::Interval;
+    let four_hourly = Market {
+        series: SynthSpec { seed: 41, bars: 600, interval: Interval::H4, ..SynthSpec::default() }.generate().unwrap(),
+        ..market("WBTC", 0, 1)
+    };
+    let hourly = market("WETH", 42, 2400);
+    let strategy = IndicatorStrategy::new(
+        StrategySpec::Rsi { period: 14, oversold: 30.0, overbought: 70.0 },
+        RiskSettings { position_size: 0.3, ..Default::default() },
+    )
+    .unwrap();
+    let mut k = costs("costs = \"none\"");
+    k.latency_bars = 1;
+    let alone_markets = [four_hourly.clone()];
+    let alone = Engine::new(&strategy, &alone_markets, k, 10_000.0).run();
+    let merged_markets = [hourly, four_hourly];
+    let merged = Engine::new(&strategy, &merged_markets, k, 10_000.0).run();
+    let key = |r: &BacktestResult| -> Vec<_> {
+        r.trades
+            .iter()
+            .filter(|t| t.asset == "WBTC")
+            .map(|t| (t.entry_time_ms, t.exit_time_ms, t.entry_price, t.exit_price))
+            .collect()
+    };
+    assert!(key(&alone).len() > 3);
+    assert_eq!(key(&alone), key(&merged));
+    // And the fill is two of its own bars after the decision bar (next open + 1 bar of latency).
+    let candles = &alone_markets[0].series.candles;
+    let first = &alone.trades[0];
+    let i = candles.iter().position(|c| c.timestamp_ms == first.entry_time_ms).unwrap();
+    assert_eq!(first.entry_price, candles[i].open);
+}
+
+#[test]
+fn the_final_close_out_is_never_refused_and_the_books_balance() {
+    // A shallow pool refuses many swaps over the tolerance; the end-of-run exit must still happen.
+    let markets = [market("WETH", 42, 5000)];
+    let r = Engine::new(&rsi(), &markets, costs("pool_depth_usd = 2000000"), 10_000.0).run();
+    assert!(r.flows.failed.get("slippage_exceeded").copied().unwrap_or(0) > 0, "{:?}", r.flows);
+    let pnl: f64 = r.trades.iter().map(|t| t.pnl).sum();
+    assert!((10_000.0 + pnl - r.metrics.final_equity).abs() < 1e-6, "every position ends in a recorded trade");
+}
+
+#[test]
+fn small_accounts_never_go_negative_and_exact_buys_leave_room_for_gas() {
+    let markets = [market("WETH", 13, 2000)];
+    // $8 of cash against $4.50 of gas per swap: buys shrink to what the gas leaves; sells that cannot pay gas wait.
+    let r = Engine::new(&rsi(), &markets, costs("fee_bps = 30"), 8.0).run();
+    assert!(r.equity.iter().all(|p| p.equity >= 0.0), "equity went negative");
+    let strategy = IndicatorStrategy::new(
+        StrategySpec::Rsi { period: 14, oversold: 30.0, overbought: 70.0 },
+        RiskSettings { position_size: 0.989, ..Default::default() },
+    )
+    .unwrap();
+    let r = Engine::new(&strategy, &markets, costs("fee_bps = 30"), 300.0).run();
+    assert!(r.metrics.n_trades > 0, "{:?}", r.flows);
+    assert_eq!(r.flows.failed.get("insufficient_balance"), None, "{:?}", r.flows);
+}

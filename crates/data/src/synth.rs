@@ -88,6 +88,9 @@ impl FromStr for Profile {
     }
 }
 
+/// The most bars one synthetic market may have (190 years of minutes; about 5 GB in memory).
+pub const MAX_BARS: usize = 100_000_000;
+
 /// Everything that defines a synthetic market.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SynthSpec {
@@ -233,11 +236,11 @@ impl SynthSpec {
     /// # Errors
     /// When bars is 0 or the start price is not a positive finite number.
     pub fn validate(&self) -> Result<()> {
-        if self.bars == 0 {
-            return Err(Error::Invalid("bars must be >= 1, got 0".into()));
+        if !(1..=MAX_BARS).contains(&self.bars) {
+            return Err(Error::Invalid(format!("bars must be between 1 and {MAX_BARS}, got {}", self.bars)));
         }
-        if !(self.start_price.is_finite() && self.start_price > 0.0) {
-            return Err(Error::Invalid(format!("start_price must be a positive number, got {}", self.start_price)));
+        if !(self.start_price.is_finite() && (1e-6..=1e12).contains(&self.start_price)) {
+            return Err(Error::Invalid(format!("start_price must be between 1e-6 and 1e12, got {}", self.start_price)));
         }
         Ok(())
     }

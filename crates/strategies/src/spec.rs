@@ -152,7 +152,8 @@ impl StrategySpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RiskSettings {
-    /// After a signal trade on an asset, ignore that asset's signals for this many of its bars.
+    /// After the strategy sends a trade for an asset (signal or stop), ignore that asset's signals for this many of
+    /// its bars; stops still fire.
     pub cooldown_bars: usize,
     /// Skip a swap whose expected slippage is above this (basis points).
     pub max_slippage_bps: Option<u32>,

@@ -76,7 +76,7 @@ pub fn run(a: Args) -> Result<()> {
     if steps < 200_000 {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    // Paths are resolved already, so the same run from another directory still matches.
+    // The config as resolved (data paths included) identifies the run a state belongs to.
     let config_text = toml::to_string(&config).context("config cannot be written back as TOML")?;
     let mut snap = match &a.resume {
         Some(path) => {
@@ -104,7 +104,7 @@ pub fn run(a: Args) -> Result<()> {
         snap = saved.snapshot;
         if a.stop_after.is_some() {
             let mut o = std::io::stdout().lock();
-            writeln!(o, "stopped after step {} of {steps}; state saved to {}", snap.next_step, path.display())?;
+            writeln!(o, "stopped after step {}; state saved to {}", snap.next_step, path.display())?;
             return Ok(());
         }
     }
