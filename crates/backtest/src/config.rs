@@ -483,6 +483,16 @@ mod tests {
     }
 
     #[test]
+    fn symbols_must_differ_beyond_case_and_from_the_quote() {
+        let two =
+            "[strategy]\nkind = \"rsi\"\n[[market.assets]]\nsymbol = \"WETH\"\n[[market.assets]]\nsymbol = \"weth\"\n";
+        let err = BacktestConfig::parse(two, "t").unwrap_err().to_string();
+        assert!(err.starts_with("t: market.assets[1].symbol must be unique"), "{err}");
+        let err = BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n[market]\nsymbol = \"usdc\"\n", "t").unwrap_err();
+        assert_eq!(err.to_string(), "t: market.symbol must differ from market.quote, got \"usdc\"");
+    }
+
+    #[test]
     fn several_assets_get_distinct_synthetic_markets() {
         let text = "[strategy]\nkind = \"rsi\"\n[market]\nbars = 100\n[[market.assets]]\nsymbol = \"WETH\"\n[[market.assets]]\nsymbol = \"WBTC\"\nstart_price = 60000\n";
         let markets = BacktestConfig::parse(text, "t").unwrap().load_markets().unwrap();
