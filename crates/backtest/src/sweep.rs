@@ -133,7 +133,12 @@ pub fn apply(base: &toml::Table, point: &[(String, toml::Value)]) -> Result<Back
         cursor.insert(last.to_string(), value.clone());
     }
     let text = toml::to_string(&table).map_err(|e| Error::Grid(e.to_string()))?;
-    BacktestConfig::parse(&text, &describe(point))
+    // The TOML here is generated, so its line numbers mean nothing to the user: report the point and the message.
+    let name = describe(point);
+    let config: BacktestConfig =
+        toml::from_str(&text).map_err(|e| Error::Grid(format!("point {name}: {}", e.message().trim())))?;
+    config.validate(&name)?;
+    Ok(config)
 }
 
 /// `period=14 oversold=25`.
@@ -258,5 +263,7 @@ mod tests {
         assert!(err.to_string().contains("strategy.period must be between 2 and 100000, got 1"), "{err}");
         let err = apply(&base, &[("strategy.fast".into(), toml::Value::Integer(5))]).unwrap_err();
         assert!(err.to_string().contains("unknown field `fast`"), "{err}");
+        let err = apply(&base, &[("strategy.period".into(), toml::Value::Float(7.5))]).unwrap_err();
+        assert_eq!(err.to_string(), "grid: point period=7.5: invalid type: floating point `7.5`, expected usize");
     }
 }

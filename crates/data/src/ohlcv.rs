@@ -461,8 +461,8 @@ impl<'p> Rows<'p> {
             if let Some((offset, message)) = &part.error {
                 return Err(malformed(line_of(*offset), message.clone()));
             }
-            if self.style.is_none() {
-                self.style = part.style;
+            if let Some(style) = part.style {
+                self.style = Some(finer(self.style, style));
             }
             if slot_start != filled {
                 self.candles.copy_within(slot_start..slot_start + part.rows, filled);
@@ -539,7 +539,8 @@ fn parse_chunk(chunk: &[u8], base: usize, layout: &Layout, out: &mut [Candle]) -
                         return result;
                     }
                 };
-                if line.trim().is_empty() {
+                // Blank lines, and rows of nothing but separators, hold no bar.
+                if line.split(',').all(|f| f.trim().is_empty()) {
                     continue;
                 }
                 fields.clear();
@@ -562,10 +563,22 @@ fn parse_chunk(chunk: &[u8], base: usize, layout: &Layout, out: &mut [Candle]) -
             result.error = Some((line_offset, out_of_order(&time_field(raw))));
             return result;
         }
+        if result.style != Some(style) {
+            result.style = Some(finer(result.style, style));
+        }
         out[result.rows] = candle;
         result.rows += 1;
     }
     result
+}
+
+/// Of two time styles, the one that keeps the time of day, so a file mixing dates and datetimes is written back
+/// without losing its hours.
+fn finer(a: Option<TimeStyle>, b: TimeStyle) -> TimeStyle {
+    match a {
+        Some(TimeStyle::Date | TimeStyle::CompactDate) | None => b,
+        Some(a) => a,
+    }
 }
 
 /// Parses a decimal number: plain decimals through [`parse_f64_fast`] (exact, equal to `str::parse`), anything
@@ -612,8 +625,9 @@ fn parse_quoted(bytes: &[u8], path: &str) -> Result<CandleSeries> {
         }
         let fields: Vec<&str> = record.iter().collect();
         let (candle, style) = layout.parse_row(&fields).map_err(|m| malformed(line, m))?;
+        series.time_style = finer(series.candles.last().map(|_| series.time_style), style);
         match series.candles.last() {
-            None => series.time_style = style,
+            None => {}
             Some(prev) if candle.timestamp_ms <= prev.timestamp_ms => {
                 return Err(malformed(line, out_of_order(fields[layout.time])));
             }
@@ -746,6 +760,12 @@ mod tests {
             let err = parse(&(lines.join("\n") + "\n")).unwrap_err().to_string();
             assert!(err.starts_with(&format!("t.csv:{}: column time:", row + 1)), "row {row}: {err}");
         }
+    }
+
+    #[test]
+    fn a_file_mixing_dates_and_datetimes_keeps_its_hours() {
+        let s = parse("date,open,high,low,close\n2024-01-01,1,2,1,1\n2024-01-01T12:00:00Z,1,2,1,1\n").unwrap();
+        assert_eq!(s.time_style, TimeStyle::Rfc3339);
     }
 
     #[test]
