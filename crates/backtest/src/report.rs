@@ -1,31 +1,22 @@
 //! Reports of a finished backtest: the JSON document and a self-contained HTML page (inline SVG, no network).
 
-use crate::{BacktestResult, Metrics};
+use crate::{BacktestResult, Metrics, Trade};
 use serde::Serialize;
 use sextant_data::time::format_time;
 use sextant_market::TimeStyle;
 use std::fmt::Write;
 
-/// A trade as reports show it, with times written out.
+/// A trade as reports show it: the trade's own fields (times in unix ms included) plus its times written out in
+/// the data's style.
 #[derive(Debug, Clone, Serialize)]
-pub struct TradeRow {
-    /// Asset symbol.
-    pub asset: String,
-    /// Entry time.
+pub struct TradeRow<'a> {
+    /// Entry time, written as the data writes times.
     pub entry_time: String,
-    /// Exit time.
+    /// Exit time, written as the data writes times.
     pub exit_time: String,
-    /// Entry execution price.
-    pub entry_price: f64,
-    /// Exit execution price.
-    pub exit_price: f64,
-    /// Quantity.
-    pub size: f64,
-    /// Profit after costs.
-    pub pnl: f64,
-    /// pnl / entry cost.
-    #[serde(rename = "return")]
-    pub ret: f64,
+    /// The trade.
+    #[serde(flatten)]
+    pub trade: &'a Trade,
 }
 
 /// A point of the equity curve as reports show it.
@@ -49,26 +40,21 @@ pub struct JsonReport<'a> {
     /// Metrics.
     pub metrics: &'a Metrics,
     /// Closed trades.
-    pub trades: Vec<TradeRow>,
+    pub trades: Vec<TradeRow<'a>>,
     /// Equity after every step.
     pub equity: Vec<EquityRow>,
     /// Intent outcomes.
     pub flows: &'a crate::FlowStats,
 }
 
-fn trade_rows(result: &BacktestResult, style: TimeStyle) -> Vec<TradeRow> {
+fn trade_rows(result: &BacktestResult, style: TimeStyle) -> Vec<TradeRow<'_>> {
     result
         .trades
         .iter()
-        .map(|t| TradeRow {
-            asset: t.asset.clone(),
-            entry_time: format_time(t.entry_time_ms, style),
-            exit_time: format_time(t.exit_time_ms, style),
-            entry_price: t.entry_price,
-            exit_price: t.exit_price,
-            size: t.size,
-            pnl: t.pnl,
-            ret: t.ret,
+        .map(|trade| TradeRow {
+            entry_time: format_time(trade.entry_time_ms, style),
+            exit_time: format_time(trade.exit_time_ms, style),
+            trade,
         })
         .collect()
 }
@@ -246,14 +232,15 @@ svg{{width:100%;height:auto;border:1px solid #eee;margin-bottom:12px}}h2{{margin
         let _ = write!(html, "<p>Showing the first {MAX_ROWS}; the JSON report has them all.</p>");
     }
     html.push_str("<table><tr><th>asset</th><th>entry</th><th>exit</th><th>entry price</th><th>exit price</th><th>size</th><th>pnl</th><th>return</th></tr>");
-    for t in trade_rows(result, style).iter().take(MAX_ROWS) {
+    for row in trade_rows(result, style).iter().take(MAX_ROWS) {
+        let t = row.trade;
         let class = if t.pnl < 0.0 { "neg" } else { "pos" };
         let _ = write!(
             html,
             r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.6}</td><td>{:.6}</td><td>{:.6}</td><td class="{class}">{:.2}</td><td class="{class}">{:.2}%</td></tr>"#,
             escape(&t.asset),
-            t.entry_time,
-            t.exit_time,
+            row.entry_time,
+            row.exit_time,
             t.entry_price,
             t.exit_price,
             t.size,

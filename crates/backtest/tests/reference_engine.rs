@@ -40,18 +40,18 @@ fn ma_cross_trades_equal_backtesting_py() {
         let last = markets[0].series.candles.last().unwrap();
         let last_time = sextant_data::time::format_time(last.timestamp_ms, markets[0].series.time_style);
         for (i, (t, e)) in ours.iter().zip(&expected).enumerate() {
-            let got = (t.entry_time.as_str(), t.exit_time.as_str(), t.entry_price);
+            let got = (t.entry_time.as_str(), t.exit_time.as_str(), t.trade.entry_price);
             let want = (e[0], e[1], e[2].parse::<f64>().unwrap());
             assert_eq!(got, want, "{name}: trade {i}");
             let their_exit: f64 = e[3].parse().unwrap();
-            if i == ours.len() - 1 && t.exit_time == last_time && t.exit_price != their_exit {
+            if i == ours.len() - 1 && t.exit_time == last_time && t.trade.exit_price != their_exit {
                 // The one documented difference: a position still open when the data ends is closed at the last
                 // close by Sextant (as its rules say) and at the last bar's open by backtesting.py's
                 // finalize_trades. Anything else differing fails.
-                assert_eq!((t.exit_price, their_exit), (last.close, last.open), "{name}: end-of-data close");
+                assert_eq!((t.trade.exit_price, their_exit), (last.close, last.open), "{name}: end-of-data close");
                 end_closes += 1;
             } else {
-                assert_eq!(t.exit_price, their_exit, "{name}: trade {i} exit price");
+                assert_eq!(t.trade.exit_price, their_exit, "{name}: trade {i} exit price");
             }
         }
         compared += ours.len();
