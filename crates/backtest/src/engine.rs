@@ -463,6 +463,7 @@ fn shape(v: Option<&serde_json::Value>) -> Option<String> {
     })
 }
 
+/// The cash token of an engine given no markets (nothing trades; the run reports its untouched cash).
 fn view_quote_fallback() -> sextant_types::Token {
     sextant_types::Token::simulated("USDC", 6).expect("6 decimals is valid")
 }

@@ -1,6 +1,6 @@
 //! Engine behaviour: resumability, fill models, latency, costs, teardown and multi-asset cash.
 
-use sextant_backtest::config::{Costs, FillModel, SlippageKind};
+use sextant_backtest::config::{Costs, SlippageKind};
 use sextant_backtest::{BacktestConfig, BacktestResult, Engine, Market, Snapshot, run_backtest};
 use sextant_data::SynthSpec;
 use sextant_strategies::{IndicatorState, IndicatorStrategy, RiskSettings, StrategySpec};
@@ -166,7 +166,6 @@ fn several_assets_share_cash() {
     let pnl: f64 = r.trades.iter().map(|t| t.pnl).sum();
     assert!((9_000.0 + pnl - r.metrics.final_equity).abs() < 1e-6);
     assert!(r.equity.iter().all(|p| p.equity > 0.0));
-    let _ = FillModel::Close;
 }
 
 #[test]
