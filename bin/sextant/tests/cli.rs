@@ -245,6 +245,17 @@ fn a_run_stopped_and_resumed_from_its_saved_state_ends_identical() {
     assert_eq!(std::fs::read(p("full.json")).unwrap(), std::fs::read(p("resumed.json")).unwrap());
     let err = fails(&["backtest", "examples/rsi.toml", "--resume", &p("state.json")]);
     assert!(err.contains("saved from a different config"), "{err}");
+    // Same config, different data under the same file name.
+    std::fs::copy(root().join("tests/data/GOOG.csv"), p("goog.csv")).unwrap();
+    let cfg = std::fs::read_to_string(root().join("examples/ma-cross.toml"))
+        .unwrap()
+        .replace("../tests/data/GOOG.csv", "goog.csv");
+    std::fs::write(p("ma.toml"), cfg).unwrap();
+    ok(&["backtest", &p("ma.toml"), "--stop-after", "500", "--save-state", &p("ma.json")]);
+    let edited = std::fs::read_to_string(p("goog.csv")).unwrap().replacen("100.34", "100.35", 1);
+    std::fs::write(p("goog.csv"), edited).unwrap();
+    let err = fails(&["backtest", &p("ma.toml"), "--resume", &p("ma.json")]);
+    assert!(err.contains("different market data"), "{err}");
     std::fs::write(p("junk.json"), "{}").unwrap();
     let err = fails(&["backtest", "examples/bollinger.toml", "--resume", &p("junk.json")]);
     assert!(err.contains("not a saved backtest state"), "{err}");

@@ -42,7 +42,29 @@ pub struct Args {
 struct SavedState<St> {
     /// The config the run was started with, as resolved TOML; a resume must match it.
     config: String,
+    /// A digest of every bar the run trades on; a resume must see the same data.
+    data: String,
     snapshot: Snapshot<St>,
+}
+
+/// FNV-1a over every field of every bar, so a resume notices a data file that changed under the same name.
+fn fingerprint(markets: &[sextant_backtest::Market]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |x: u64| {
+        for b in x.to_le_bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for m in markets {
+        eat(m.series.candles.len() as u64);
+        for c in &m.series.candles {
+            eat(c.timestamp_ms as u64);
+            for v in [c.open, c.high, c.low, c.close, c.volume] {
+                eat(v.to_bits());
+            }
+        }
+    }
+    format!("{h:016x}")
 }
 
 /// Loads the config named on the command line (or the built-in one) and applies `--data`.
@@ -88,6 +110,11 @@ pub fn run(a: Args) -> Result<()> {
                 "{} was saved from a different config than {name}; resume with the config it was started with",
                 path.display()
             );
+            anyhow::ensure!(
+                saved.data == fingerprint(&markets),
+                "{} was saved from different market data than {name} now loads; resume on the same data",
+                path.display()
+            );
             engine.check_snapshot(&saved.snapshot)?;
             saved.snapshot
         }
@@ -98,7 +125,7 @@ pub fn run(a: Args) -> Result<()> {
     bar.finish_and_clear();
     if let Some(path) = &a.save_state {
         let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        let saved = SavedState { config: config_text, snapshot: snap };
+        let saved = SavedState { config: config_text, data: fingerprint(&markets), snapshot: snap };
         serde_json::to_writer(std::io::BufWriter::new(file), &saved)
             .with_context(|| format!("writing {}", path.display()))?;
         snap = saved.snapshot;
