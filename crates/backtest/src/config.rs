@@ -150,6 +150,9 @@ pub struct ExecutionConfig {
     pub slippage_tolerance_bps: Option<u32>,
     /// Attempts per intent before a transient failure is final (default 3).
     pub max_attempts: Option<u32>,
+    /// Probability that a swap's transaction is dropped (a transient failure, retried up to `max_attempts` times
+    /// at the same bar); default 0.
+    pub failure_rate: Option<f64>,
 }
 
 /// Resolved execution costs.
@@ -179,6 +182,8 @@ pub struct Costs {
     pub slippage_tolerance_bps: u32,
     /// Attempts per intent.
     pub max_attempts: u32,
+    /// Probability that a swap attempt fails transiently.
+    pub failure_rate: f64,
 }
 
 impl Costs {
@@ -224,6 +229,7 @@ impl ExecutionConfig {
             latency_bars: if none { 0 } else { self.latency_bars.unwrap_or(0) },
             slippage_tolerance_bps: self.slippage_tolerance_bps.unwrap_or(100),
             max_attempts: self.max_attempts.unwrap_or(3),
+            failure_rate: self.failure_rate.unwrap_or(0.0),
         };
         let checks: [(&str, f64, f64, f64); 7] = [
             ("fee_bps", costs.fee_bps, 0.0, 10_000.0),
@@ -238,6 +244,9 @@ impl ExecutionConfig {
             if !(v.is_finite() && v >= lo && v <= hi) {
                 return Err((format!("execution.{key}"), format!("must be between {lo} and {hi}, got {v}")));
             }
+        }
+        if !(0.0..1.0).contains(&costs.failure_rate) {
+            return Err(("execution.failure_rate".into(), format!("must be in [0, 1), got {}", costs.failure_rate)));
         }
         if costs.max_attempts == 0 {
             return Err(("execution.max_attempts".into(), "must be >= 1, got 0".into()));

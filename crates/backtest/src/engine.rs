@@ -130,6 +130,8 @@ pub struct Snapshot<St> {
     pub totals: CostTotals,
     /// Intent outcomes.
     pub flows: FlowStats,
+    /// State of the simulated transaction-failure generator.
+    pub rng: u64,
 }
 
 /// What a finished backtest reports.
@@ -193,6 +195,7 @@ impl<'a, S: Strategy> Engine<'a, S> {
             equity: Vec::new(),
             totals: CostTotals::default(),
             flows: FlowStats::default(),
+            rng: 0x5EED_5EED_5EED_5EED,
         }
     }
 
@@ -283,8 +286,14 @@ impl<'a, S: Strategy> Engine<'a, S> {
         time: i64,
     ) {
         let cash_before = snap.portfolio.cash;
-        let mut executor =
-            SimExecutor { portfolio: &mut snap.portfolio, prices, costs: &self.costs, timestamp_ms: time, forced };
+        let mut executor = SimExecutor {
+            portfolio: &mut snap.portfolio,
+            prices,
+            costs: &self.costs,
+            timestamp_ms: time,
+            forced,
+            rng: &mut snap.rng,
+        };
         let outcome = run_flow(&mut executor, intent, &self.retry);
         let cash_delta = snap.portfolio.cash - cash_before;
         self.record(snap, &outcome, cash_delta);

@@ -56,6 +56,18 @@ pub struct SimExecutor<'a> {
     /// A forced exit (the end-of-run close-out): swaps are not refused for impact above the tolerance, though MEV
     /// stays capped by it.
     pub forced: bool,
+    /// State of the generator that drops transactions at `Costs::failure_rate` (kept in the snapshot, so a resumed
+    /// run drops the same ones).
+    pub rng: &'a mut u64,
+}
+
+/// splitmix64: the next uniform number in [0, 1) from `state`.
+fn next_uniform(state: &mut u64) -> f64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Which asset an intent trades, and in which direction, given the portfolio's quote token and positions.
@@ -207,6 +219,10 @@ impl Executor for SimExecutor<'_> {
 
     fn execute(&mut self, prepared: &Option<Quote>) -> Result<Option<Fill>, ExecError> {
         let Some(q) = prepared else { return Ok(None) };
+        // The end-of-run close-out is a bookkeeping exit, not a transaction that can be dropped.
+        if self.costs.failure_rate > 0.0 && !self.forced && next_uniform(self.rng) < self.costs.failure_rate {
+            return Err(err(ExecErrorKind::Transient, "transaction dropped (simulated failure_rate)".into()));
+        }
         let quote_token = self.portfolio.quote.clone();
         let pos = &mut self.portfolio.positions[q.asset];
         let base_token = pos.base.clone();

@@ -36,7 +36,7 @@ fn resumed_from_a_saved_snapshot_ends_identical() {
     let engine = Engine::new(
         &strategy,
         &markets,
-        costs("latency_bars = 2\nslippage = \"constant_product\"\npool_depth_usd = 5000000"),
+        costs("latency_bars = 2\nslippage = \"constant_product\"\npool_depth_usd = 5000000\nfailure_rate = 0.3"),
         10_000.0,
     );
     let uninterrupted = engine.run();
@@ -227,4 +227,23 @@ fn small_accounts_never_go_negative_and_exact_buys_leave_room_for_gas() {
     let r = Engine::new(&strategy, &markets, costs("fee_bps = 30"), 300.0).run();
     assert!(r.metrics.n_trades > 0, "{:?}", r.flows);
     assert_eq!(r.flows.failed.get("insufficient_balance"), None, "{:?}", r.flows);
+}
+
+#[test]
+fn dropped_transactions_are_retried_and_counted() {
+    let markets = [market("WETH", 14, 3000)];
+    let reliable = Engine::new(&rsi(), &markets, costs("costs = \"none\""), 10_000.0).run();
+    assert_eq!(reliable.flows.retries, 0);
+    // Half the attempts dropped, five attempts each: retries happen, almost nothing is lost.
+    let flaky =
+        Engine::new(&rsi(), &markets, costs("costs = \"none\"\nfailure_rate = 0.5\nmax_attempts = 5"), 10_000.0).run();
+    assert!(flaky.flows.retries > 5, "{:?}", flaky.flows);
+    // One attempt each: failures are final and reported, and the strategy tries again on a later signal.
+    let fragile =
+        Engine::new(&rsi(), &markets, costs("costs = \"none\"\nfailure_rate = 0.5\nmax_attempts = 1"), 10_000.0).run();
+    assert!(fragile.flows.failed.get("transient").copied().unwrap_or(0) > 5, "{:?}", fragile.flows);
+    assert_eq!(fragile.flows.retries, 0);
+    assert_ne!(fragile.trades, reliable.trades);
+    let pnl: f64 = fragile.trades.iter().map(|t| t.pnl).sum();
+    assert!((10_000.0 + pnl - fragile.metrics.final_equity).abs() < 1e-6);
 }
