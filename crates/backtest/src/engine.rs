@@ -120,6 +120,10 @@ pub struct Snapshot<St> {
     pub pending: Vec<Pending>,
     /// Bars of each market seen so far.
     pub bars_seen: Vec<usize>,
+    /// Time of the last step run.
+    pub last_time_ms: Option<i64>,
+    /// Each market's latest close and the time of its latest bar: what the end-of-run close-out prices at.
+    pub last_bars: Vec<Option<(i64, f64)>>,
     /// Open round trips, per asset.
     pub open_trades: Vec<Option<OpenTrade>>,
     /// Closed round trips.
@@ -190,6 +194,8 @@ impl<'a, S: Strategy> Engine<'a, S> {
             },
             pending: Vec::new(),
             bars_seen: vec![0; self.markets.len()],
+            last_time_ms: None,
+            last_bars: vec![None; self.markets.len()],
             open_trades: vec![None; self.markets.len()],
             trades: Vec::new(),
             equity: Vec::new(),
@@ -210,9 +216,20 @@ impl<'a, S: Strategy> Engine<'a, S> {
     /// called with the step number every 65536 steps.
     pub fn advance(&self, snap: &mut Snapshot<S::State>, until: Option<usize>, progress: &mut dyn FnMut(usize)) {
         let mut feed = self.feed();
-        if !feed.seek(snap.next_step) {
-            return;
+        if feed.seek(snap.next_step) {
+            self.advance_feed(snap, &mut feed, until, progress);
         }
+    }
+
+    /// As [`Engine::advance`], pulling steps from any feed, which must be positioned at `snap.next_step` and give
+    /// one asset slot per market, in market order.
+    pub fn advance_feed<F: MarketFeed + ?Sized>(
+        &self,
+        snap: &mut Snapshot<S::State>,
+        feed: &mut F,
+        until: Option<usize>,
+        progress: &mut dyn FnMut(usize),
+    ) {
         let mut view = feed.empty_view();
         let mut intents = Vec::new();
         // The curve grows by one point a step: reserve it once rather than reallocating a million-point vector.
@@ -223,9 +240,13 @@ impl<'a, S: Strategy> Engine<'a, S> {
         let at = if self.costs.fill == FillModel::NextOpen { FillAt::Open } else { FillAt::Close };
         while until.is_none_or(|u| snap.next_step < u) && feed.next_into(&mut view) {
             let step = view.step;
-            for (seen, a) in snap.bars_seen.iter_mut().zip(&view.assets) {
-                *seen += usize::from(a.candle.is_some());
+            for ((seen, last), a) in snap.bars_seen.iter_mut().zip(snap.last_bars.iter_mut()).zip(&view.assets) {
+                if let Some(c) = a.candle {
+                    *seen += 1;
+                    *last = Some((view.timestamp_ms, c.close));
+                }
             }
+            snap.last_time_ms = Some(view.timestamp_ms);
             if !snap.pending.is_empty() {
                 for (p, a) in prices.iter_mut().zip(&view.assets) {
                     *p = a.candle.map(|c| c.open);
@@ -362,29 +383,27 @@ impl<'a, S: Strategy> Engine<'a, S> {
     pub fn finish(&self, mut snap: Snapshot<S::State>) -> BacktestResult {
         snap.flows.expired += snap.pending.len();
         snap.pending.clear();
-        if snap.next_step > 0 {
-            let mut feed = self.feed();
-            let mut view = feed.empty_view();
-            if feed.seek(snap.next_step - 1) && feed.next_into(&mut view) {
-                let mut intents = Vec::new();
-                self.strategy.teardown(&mut snap.strategy, &view, &snap.portfolio, &mut intents);
-                let prices: Vec<Option<f64>> = view.assets.iter().map(|a| a.last_close).collect();
-                // The final close-out is a market exit: it pays whatever impact the pool charges rather than being
-                // refused by the tolerance, so every position ends in a recorded trade.
-                for intent in intents {
-                    // Each asset closes at its own last bar, which may be earlier than the last step.
-                    let time = swap_side(&snap.portfolio, &intent)
-                        .and_then(|(i, _)| {
-                            let candles = &self.markets[i].series.candles;
-                            let n = candles.partition_point(|c| c.timestamp_ms <= view.timestamp_ms);
-                            n.checked_sub(1).map(|k| candles[k].timestamp_ms)
-                        })
-                        .unwrap_or(view.timestamp_ms);
-                    self.execute_with(true, &mut snap, &intent, &prices, time);
-                }
-                if let Some(last) = snap.equity.last_mut() {
-                    last.equity = snap.portfolio.equity(&view);
-                }
+        if let Some(time) = snap.last_time_ms {
+            // The view of the last step, rebuilt from the snapshot: no data needs to be at hand to finish.
+            let mut view = self.feed().empty_view();
+            view.step = snap.next_step.saturating_sub(1);
+            view.timestamp_ms = time;
+            for (a, last) in view.assets.iter_mut().zip(&snap.last_bars) {
+                a.last_close = last.map(|(_, close)| close);
+            }
+            let mut intents = Vec::new();
+            self.strategy.teardown(&mut snap.strategy, &view, &snap.portfolio, &mut intents);
+            let prices: Vec<Option<f64>> = view.assets.iter().map(|a| a.last_close).collect();
+            // The final close-out is a market exit: it pays whatever impact the pool charges rather than being
+            // refused by the tolerance, so every position ends in a recorded trade. Each asset closes at its own
+            // last bar, which may be earlier than the last step.
+            for intent in intents {
+                let at =
+                    swap_side(&snap.portfolio, &intent).and_then(|(i, _)| snap.last_bars[i]).map_or(time, |(t, _)| t);
+                self.execute_with(true, &mut snap, &intent, &prices, at);
+            }
+            if let Some(last) = snap.equity.last_mut() {
+                last.equity = snap.portfolio.equity(&view);
             }
         }
         let metrics = compute_metrics(self.initial_cash, &snap.equity, &snap.trades, &snap.totals);
