@@ -6,5 +6,5 @@ pub mod synth;
 pub mod time;
 
 pub use error::{Error, Result};
-pub use ohlcv::{load_ohlcv, parse_ohlcv, parse_ohlcv_bytes, write_ohlcv};
+pub use ohlcv::{load_ohlcv, parse_ohlcv, parse_ohlcv_bytes, stream_ohlcv, write_ohlcv};
 pub use synth::{Interval, Profile, SynthSpec};

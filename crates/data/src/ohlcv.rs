@@ -246,10 +246,38 @@ const BLOCK: usize = 4 << 20;
 /// # Errors
 /// When the file cannot be read, or as [`parse_ohlcv_bytes`].
 pub fn load_ohlcv(path: &Path) -> Result<CandleSeries> {
-    load_in_blocks(path, BLOCK)
+    load_in_blocks(path, BLOCK, &mut |_, _| true)
 }
 
-fn load_in_blocks(path: &Path, block: usize) -> Result<CandleSeries> {
+/// Streams an OHLCV file: each block's rows, in order, go to `on_rows` with the time style seen so far, as soon as
+/// they are parsed; `on_rows` returns false to stop early. Returns how many rows there were and the file's time
+/// style. Memory stays at a few blocks whatever the file's size.
+///
+/// # Errors
+/// As [`load_ohlcv`]; rows handed on before an error stay handed on.
+pub fn stream_ohlcv(
+    path: &Path,
+    mut on_rows: impl FnMut(Vec<Candle>, TimeStyle) -> bool,
+) -> Result<(usize, TimeStyle)> {
+    let mut rows_seen = 0;
+    let series = load_in_blocks(path, BLOCK, &mut |candles, style| {
+        rows_seen += candles.len();
+        on_rows(std::mem::take(candles), style)
+    })?;
+    // A quoted file is read whole by the csv crate and arrives here in one piece.
+    let total = rows_seen + series.candles.len();
+    let style = series.time_style;
+    if !series.candles.is_empty() {
+        on_rows(series.candles, style);
+    }
+    Ok((total, style))
+}
+
+fn load_in_blocks(
+    path: &Path,
+    block: usize,
+    on_block: &mut dyn FnMut(&mut Vec<Candle>, TimeStyle) -> bool,
+) -> Result<CandleSeries> {
     let name = path.display().to_string();
     let io = |source| Error::Io { path: name.clone(), source };
     let mut file = std::fs::File::open(path).map_err(io)?;
@@ -300,7 +328,12 @@ fn load_in_blocks(path: &Path, block: usize) -> Result<CandleSeries> {
             },
         );
         match parsed {
-            Ok(lines) => first_line += lines,
+            Ok(lines) => {
+                first_line += lines;
+                if !on_block(&mut rows.candles, rows.style.unwrap_or_default()) {
+                    return rows.finish();
+                }
+            }
             Err(BlockError::Quoted) => return parse_quoted(&std::fs::read(path).map_err(io)?, &name),
             Err(BlockError::Malformed(e)) => return Err(e),
         }
@@ -369,6 +402,10 @@ struct Rows<'p> {
     layout: Layout,
     /// The first line is data (line 1), not a header.
     headerless: bool,
+    /// Time of the last row parsed, kept apart from `candles`, which a stream empties after each block.
+    last_ts: Option<i64>,
+    /// Rows parsed in all.
+    rows: usize,
     candles: Vec<Candle>,
     style: Option<TimeStyle>,
 }
@@ -394,7 +431,7 @@ impl<'p> Rows<'p> {
         } else {
             Layout::from_header(&csv::StringRecord::from(first_fields), path)?
         };
-        let rows = Rows { path, layout, headerless, candles: Vec::new(), style: None };
+        let rows = Rows { path, layout, headerless, last_ts: None, rows: 0, candles: Vec::new(), style: None };
         Ok(Some((rows, if headerless { bom } else { header_end })))
     }
 
@@ -452,10 +489,10 @@ impl<'p> Rows<'p> {
         let mut filled = start;
         let mut slot_start = start;
         for (part, &(lines, _)) in parts.iter().zip(&scans) {
-            if part.rows > 0
-                && filled > 0
-                && self.candles[slot_start].timestamp_ms <= self.candles[filled - 1].timestamp_ms
-            {
+            // The last row before this chunk: in this block, or the previous block's last (which may have been handed
+            // on already when streaming).
+            let prev = if filled > start { Some(self.candles[filled - 1].timestamp_ms) } else { self.last_ts };
+            if part.rows > 0 && prev.is_some_and(|p| self.candles[slot_start].timestamp_ms <= p) {
                 return Err(malformed(line_of(part.first_offset), out_of_order(&part.first_time)));
             }
             if let Some((offset, message)) = &part.error {
@@ -471,12 +508,16 @@ impl<'p> Rows<'p> {
             slot_start += lines;
         }
         self.candles.truncate(filled);
+        if filled > start {
+            self.last_ts = Some(self.candles[filled - 1].timestamp_ms);
+            self.rows += filled - start;
+        }
         // Lines counted by the scan, less the one added for a block that does not end in a newline.
         Ok((total - usize::from(block.last().is_some_and(|&b| b != b'\n'))) as u64)
     }
 
     fn finish(self) -> Result<CandleSeries> {
-        if self.candles.is_empty() {
+        if self.rows == 0 {
             return Err(Error::Malformed {
                 path: self.path.to_string(),
                 line: 2,
@@ -842,28 +883,50 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let whole = parse(&text).unwrap();
         for block in [64, 1000, 4096, 1 << 20] {
-            assert_eq!(load_in_blocks(&path, block).unwrap(), whole, "block {block}");
+            assert_eq!(load_in_blocks(&path, block, &mut |_, _| true).unwrap(), whole, "block {block}");
         }
         // No trailing newline, blank lines, CRLF.
         let messy = text.replace("\n", "\r\n").replacen("\r\n1600000060", "\r\n\r\n1600000060", 1);
         std::fs::write(&path, messy.trim_end()).unwrap();
-        assert_eq!(load_in_blocks(&path, 777).unwrap(), whole);
+        assert_eq!(load_in_blocks(&path, 777, &mut |_, _| true).unwrap(), whole);
         // Errors name the right line whichever block they fall in.
         let mut lines: Vec<String> = text.lines().map(String::from).collect();
         lines[2_345] = lines[2_345].replace("100.125", "-3");
         std::fs::write(&path, lines.join("\n")).unwrap();
-        let err = load_in_blocks(&path, 1000).unwrap_err().to_string();
+        let err = load_in_blocks(&path, 1000, &mut |_, _| true).unwrap_err().to_string();
         assert!(err.ends_with("m.csv:2346: column close: expected a positive price, got -3"), "{err}");
         let mut lines: Vec<String> = text.lines().map(String::from).collect();
         lines[1_500] = lines[1_499].clone();
         std::fs::write(&path, lines.join("\n")).unwrap();
-        let err = load_in_blocks(&path, 999).unwrap_err().to_string();
+        let err = load_in_blocks(&path, 999, &mut |_, _| true).unwrap_err().to_string();
         assert!(err.contains("m.csv:1501: column time:"), "{err}");
+        // Streaming hands on every row once, in order, a block at a time, and keeps checking order across blocks.
+        std::fs::write(&path, &text).unwrap();
+        let mut streamed = Vec::new();
+        let mut blocks = 0;
+        let kept = load_in_blocks(&path, 1000, &mut |rows, _| {
+            blocks += 1;
+            streamed.append(rows);
+            true
+        })
+        .unwrap();
+        assert!(kept.candles.is_empty() && blocks > 10);
+        assert_eq!(streamed, whole.candles);
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        lines[2_400] = lines[1_000].clone();
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let err = load_in_blocks(&path, 1000, &mut |rows, _| {
+            rows.clear();
+            true
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("m.csv:2401: column time:"), "{err}");
+        std::fs::write(&path, &text).unwrap();
         // Quotes anywhere send the file to the full CSV reader.
         let mut lines: Vec<String> = text.lines().map(String::from).collect();
         lines[2_000] = lines[2_000].replacen("100.5", "\"100.5\"", 1);
         std::fs::write(&path, lines.join("\n")).unwrap();
-        assert_eq!(load_in_blocks(&path, 1000).unwrap(), whole);
+        assert_eq!(load_in_blocks(&path, 1000, &mut |_, _| true).unwrap(), whole);
     }
 
     #[test]
