@@ -389,6 +389,17 @@ impl BacktestConfig {
         self.execution.resolve().unwrap_or_else(|_| ExecutionConfig::default().resolve().expect("defaults are valid"))
     }
 
+    /// The single market of a config that trades one asset from a data file, without its bars (left empty for a
+    /// streaming feed to supply), and the file. None for synthetic or multi-asset configs.
+    pub fn stream_market(&self) -> Option<(Market, PathBuf)> {
+        let m = &self.market;
+        let path = m.data.clone().filter(|_| m.assets.is_empty())?;
+        let base = Token::simulated(&m.symbol, 18).ok()?;
+        let quote = Token::simulated(&m.quote, 6).ok()?;
+        let source = path.display().to_string();
+        Some((Market { base, quote, series: CandleSeries::default(), source }, path))
+    }
+
     /// Loads or generates every market of the config.
     ///
     /// # Errors

@@ -247,3 +247,30 @@ fn dropped_transactions_are_retried_and_counted() {
     let pnl: f64 = fragile.trades.iter().map(|t| t.pnl).sum();
     assert!((10_000.0 + pnl - fragile.metrics.final_equity).abs() < 1e-6);
 }
+
+#[test]
+fn a_streamed_file_backtests_exactly_like_the_loaded_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bars.csv");
+    let series = SynthSpec { seed: 15, bars: 120_000, ..SynthSpec::default() }.generate().unwrap();
+    sextant_data::write_ohlcv(std::fs::File::create(&path).unwrap(), &series).unwrap();
+    let text = format!("[strategy]\nkind = \"rsi\"\n[market]\ndata = {path:?}\n[execution]\nlatency_bars = 1\n");
+    let config = BacktestConfig::parse(&text, "t").unwrap();
+    let strategy = sextant_backtest::build_strategy(&config).unwrap();
+
+    let loaded_markets = config.load_markets().unwrap();
+    let loaded = Engine::new(&strategy, &loaded_markets, config.costs(), 10_000.0).run();
+
+    let (market, file) = config.stream_market().unwrap();
+    let markets = [market];
+    let engine = Engine::new(&strategy, &markets, config.costs(), 10_000.0);
+    let mut feed = sextant_data::FileFeed::open(file, markets[0].base.clone(), markets[0].quote.clone());
+    let mut snap = engine.start();
+    engine.advance_feed(&mut snap, &mut feed, None, &mut |_| {});
+    assert_eq!(feed.finish().unwrap().0, 120_000);
+    let streamed = engine.finish(snap);
+    assert!(loaded.trades.len() > 50);
+    assert_eq!(streamed.trades, loaded.trades);
+    assert_eq!(streamed.equity, loaded.equity);
+    assert_eq!(streamed.metrics, loaded.metrics);
+}

@@ -2,9 +2,11 @@
 
 mod error;
 mod ohlcv;
+mod stream;
 pub mod synth;
 pub mod time;
 
 pub use error::{Error, Result};
 pub use ohlcv::{load_ohlcv, parse_ohlcv, parse_ohlcv_bytes, stream_ohlcv, write_ohlcv};
+pub use stream::FileFeed;
 pub use synth::{Interval, Profile, SynthSpec};

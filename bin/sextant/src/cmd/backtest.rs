@@ -1,7 +1,9 @@
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use sextant_backtest::report::{format_metric, html_report, json_report};
-use sextant_backtest::{BacktestConfig, Engine, Metrics, Snapshot, build_strategy};
+use sextant_backtest::{BacktestConfig, Engine, Market, Metrics, Snapshot, build_strategy};
+use sextant_data::FileFeed;
+use sextant_strategies::{IndicatorState, IndicatorStrategy};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -48,7 +50,7 @@ struct SavedState<St> {
 }
 
 /// FNV-1a over every field of every bar, so a resume notices a data file that changed under the same name.
-fn fingerprint(markets: &[sextant_backtest::Market]) -> String {
+fn fingerprint(markets: &[Market]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |x: u64| {
         for b in x.to_le_bytes() {
@@ -84,11 +86,15 @@ pub fn load_config(path: Option<&Path>, data: Option<PathBuf>) -> Result<(Backte
     Ok((config, name))
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let (config, name) = load_config(a.config.as_deref(), a.data)?;
-    let markets = config.load_markets()?;
-    let strategy = build_strategy(&config)?;
-    let engine = Engine::new(&strategy, &markets, config.costs(), config.portfolio.initial_cash);
+/// Runs a config on markets loaded in memory, resuming from and saving state as asked. Returns None when the run
+/// stopped early (`--stop-after`) and its state was saved.
+fn run_loaded(
+    a: &Args,
+    config: &BacktestConfig,
+    name: &str,
+    engine: &Engine<'_, IndicatorStrategy>,
+    markets: &[Market],
+) -> Result<Option<Snapshot<IndicatorState>>> {
     let steps = markets.iter().map(|m| m.series.len()).max().unwrap_or(0) as u64;
     let bar = ProgressBar::new(steps).with_style(
         ProgressStyle::with_template("{spinner} backtest [{bar:40}] {pos}/{len} bars ({per_sec}, eta {eta})")
@@ -99,7 +105,7 @@ pub fn run(a: Args) -> Result<()> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     // The config as resolved (data paths included) identifies the run a state belongs to.
-    let config_text = toml::to_string(&config).context("config cannot be written back as TOML")?;
+    let config_text = toml::to_string(config).context("config cannot be written back as TOML")?;
     let mut snap = match &a.resume {
         Some(path) => {
             let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -111,7 +117,7 @@ pub fn run(a: Args) -> Result<()> {
                 path.display()
             );
             anyhow::ensure!(
-                saved.data == fingerprint(&markets),
+                saved.data == fingerprint(markets),
                 "{} was saved from different market data than {name} now loads; resume on the same data",
                 path.display()
             );
@@ -125,25 +131,55 @@ pub fn run(a: Args) -> Result<()> {
     bar.finish_and_clear();
     if let Some(path) = &a.save_state {
         let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        let saved = SavedState { config: config_text, data: fingerprint(&markets), snapshot: snap };
+        let saved = SavedState { config: config_text, data: fingerprint(markets), snapshot: snap };
         serde_json::to_writer(std::io::BufWriter::new(file), &saved)
             .with_context(|| format!("writing {}", path.display()))?;
         snap = saved.snapshot;
         if a.stop_after.is_some() {
             let mut o = std::io::stdout().lock();
             writeln!(o, "stopped after step {}; state saved to {}", snap.next_step, path.display())?;
-            return Ok(());
+            return Ok(None);
         }
     }
-    let result = engine.finish(snap);
-    let style = markets.first().map(|m| m.series.time_style).unwrap_or_default();
+    Ok(Some(snap))
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let (config, name) = load_config(a.config.as_deref(), a.data.clone())?;
+    let strategy = build_strategy(&config)?;
+    // One asset from a file, with no state to save or check against the whole data: stream the file, so parsing
+    // and the backtest overlap and memory stays small. Otherwise load every market first.
+    let streamed = if a.save_state.is_none() && a.resume.is_none() { config.stream_market() } else { None };
+    let (result, bars, style) = match streamed {
+        Some((market, path)) => {
+            let markets = [market];
+            let engine = Engine::new(&strategy, &markets, config.costs(), config.portfolio.initial_cash);
+            let mut feed = FileFeed::open(path, markets[0].base.clone(), markets[0].quote.clone());
+            let spinner = ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{spinner} backtest {pos} bars ({per_sec})")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            let mut snap = engine.start();
+            engine.advance_feed(&mut snap, &mut feed, None, &mut |step| spinner.set_position(step as u64));
+            spinner.finish_and_clear();
+            let (bars, style) = feed.finish()?;
+            (engine.finish(snap), bars, style)
+        }
+        None => {
+            let markets = config.load_markets()?;
+            let engine = Engine::new(&strategy, &markets, config.costs(), config.portfolio.initial_cash);
+            let Some(snap) = run_loaded(&a, &config, &name, &engine, &markets)? else { return Ok(()) };
+            let bars = markets.iter().map(|m| m.series.len()).sum();
+            let style = markets.first().map(|m| m.series.time_style).unwrap_or_default();
+            (engine.finish(snap), bars, style)
+        }
+    };
 
     let mut o = std::io::stdout().lock();
     writeln!(o, "{} backtest of {name}", result.strategy)?;
     for m in &result.markets {
         writeln!(o, "  market {m}")?;
     }
-    let bars: usize = markets.iter().map(|m| m.series.len()).sum();
     let failed: Vec<String> = result.flows.failed.iter().map(|(why, n)| format!("{n} {why}")).collect();
     let failed = if failed.is_empty() { "none".to_string() } else { failed.join(", ") };
     writeln!(o, "  {bars} bars, {} trades, intents failed: {failed}\n", result.trades.len())?;
