@@ -2,6 +2,7 @@
 
 pub mod backtest;
 pub mod data;
+pub mod devnet;
 pub mod indicator;
 pub mod optimize;
 

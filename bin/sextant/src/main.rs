@@ -20,6 +20,8 @@ enum Command {
     Indicator(cmd::indicator::Args),
     /// Market data tools: synthetic markets.
     Data(cmd::data::Args),
+    /// A local devnet (anvil) for paper trading and integration tests.
+    Devnet(cmd::devnet::Args),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
         Command::Optimize(args) => cmd::optimize::run(args),
         Command::Indicator(args) => cmd::indicator::run(args),
         Command::Data(args) => cmd::data::run(args),
+        Command::Devnet(args) => cmd::devnet::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

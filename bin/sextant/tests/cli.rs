@@ -39,6 +39,9 @@ fn every_command_has_help() {
         &["indicator", "--help"],
         &["data", "--help"],
         &["data", "synth", "--help"],
+        &["devnet", "--help"],
+        &["devnet", "up", "--help"],
+        &["devnet", "down", "--help"],
     ] {
         let text = ok(cmd);
         assert!(text.contains("Usage:"), "{cmd:?}: {text}");
