@@ -1,9 +1,13 @@
-//! The local devnet: starts anvil (from the npm package `@foundry-rs/anvil-linux-amd64`) in the background, records
-//! what it started in a state directory, and stops it again. Contract deployment builds on this.
+//! The local devnet: starts anvil (from the npm package `@foundry-rs/anvil-linux-amd64`) in the background, deploys
+//! WETH, test tokens and Uniswap v3 with a liquid pool from real artifacts, records it all in a state directory, and
+//! stops it again.
 
+pub mod abi;
+mod deploy;
 mod error;
 mod rpc;
 
+pub use deploy::deploy;
 pub use error::{Error, Result};
 pub use rpc::rpc_call;
 
@@ -45,19 +49,21 @@ pub struct Devnet {
     pub mnemonic: String,
     /// Funded accounts and their roles.
     pub accounts: Vec<Account>,
-    /// Deployed contracts by name (empty until deployment lands).
+    /// Deployed contracts by name (empty for a bare node).
     pub contracts: std::collections::BTreeMap<String, String>,
 }
 
 /// How to start a devnet.
 #[derive(Debug, Clone)]
 pub struct UpOptions {
-    /// Port on 127.0.0.1.
+    /// Port on 127.0.0.1; 0 lets the system choose a free one (see `Devnet::rpc_url`).
     pub port: u16,
     /// Where the pid, logs and anvil's own config go.
     pub state_dir: PathBuf,
     /// The anvil binary; found by [`find_anvil`] when None.
     pub anvil: Option<PathBuf>,
+    /// Deploy the contracts ([`deploy()`]); false starts a bare node.
+    pub deploy: bool,
 }
 
 const STATE_FILE: &str = "devnet.json";
@@ -71,13 +77,22 @@ pub fn find_anvil() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("SEXTANT_ANVIL") {
         return Ok(PathBuf::from(p));
     }
-    let rel = Path::new("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    Ok(find_root()?.join(ANVIL_REL))
+}
+
+const ANVIL_REL: &str = "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil";
+
+/// The repository root: the nearest directory, above the current one or the running executable, whose
+/// `node_modules` holds anvil (and the contract artifacts beside it).
+///
+/// # Errors
+/// When there is none; the message says how to install the npm packages.
+pub fn find_root() -> Result<PathBuf> {
     let starts = [std::env::current_dir().ok(), std::env::current_exe().ok()];
     for start in starts.iter().flatten() {
         for dir in start.ancestors() {
-            let candidate = dir.join(rel);
-            if candidate.is_file() {
-                return Ok(candidate);
+            if dir.join(ANVIL_REL).is_file() {
+                return Ok(dir.to_path_buf());
             }
         }
     }
@@ -140,13 +155,22 @@ pub fn up(opts: &UpOptions) -> Result<Devnet> {
         .spawn()
         .map_err(|e| Error::Io(anvil.display().to_string(), e))?;
     let pid = child.id();
-    let rpc_url = format!("http://127.0.0.1:{}", opts.port);
     let deadline = Instant::now() + Duration::from_secs(20);
+    // anvil says where it listens once it does; with port 0 that is also how the chosen port is learnt.
+    let listening = || {
+        let log = std::fs::read_to_string(&log_path).ok()?;
+        let addr = log.lines().find_map(|l| l.trim().strip_prefix("Listening on "))?;
+        Some(format!("http://{}", addr.trim()))
+    };
+    let mut rpc_url = format!("http://127.0.0.1:{}", opts.port);
     let chain_id = loop {
-        if let Ok(v) = rpc_call(&rpc_url, "eth_chainId", serde_json::json!([]))
-            && let Some(id) = v.as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        {
-            break id;
+        if let Some(url) = listening() {
+            rpc_url = url;
+            if let Ok(v) = rpc_call(&rpc_url, "eth_chainId", serde_json::json!([]))
+                && let Some(id) = v.as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+            {
+                break id;
+            }
         }
         if !alive(pid) || Instant::now() > deadline {
             let _ = Command::new("kill").arg(pid.to_string()).status();
@@ -183,14 +207,18 @@ pub fn up(opts: &UpOptions) -> Result<Devnet> {
             ROLES.len()
         )));
     }
-    let devnet = Devnet {
-        rpc_url,
-        chain_id,
-        pid,
-        mnemonic: ANVIL_MNEMONIC.to_string(),
-        accounts,
-        contracts: Default::default(),
+    let contracts = if opts.deploy {
+        match find_root().and_then(|root| deploy(&rpc_url, &accounts, &root)) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = Command::new("kill").arg(pid.to_string()).status();
+                return Err(e);
+            }
+        }
+    } else {
+        Default::default()
     };
+    let devnet = Devnet { rpc_url, chain_id, pid, mnemonic: ANVIL_MNEMONIC.to_string(), accounts, contracts };
     write_json(&opts.state_dir.join(STATE_FILE), &devnet)?;
     Ok(devnet)
 }

@@ -1,15 +1,17 @@
 //! Starts a real anvil (the npm package the test command installs) on a free loopback port, and stops it.
 
+use sextant_devnet::abi::{Value, call, hex, hex_decode, word_u128};
 use sextant_devnet::{ANVIL_MNEMONIC, DEVNET_CHAIN_ID, Error, UpOptions, alive, down, rpc_call, status, up};
 
+/// Port 0: anvil binds a free port itself, so parallel tests cannot race for one.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    0
 }
 
 #[test]
 fn up_answers_json_rpc_refuses_a_second_start_and_down_stops_it() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = UpOptions { port: free_port(), state_dir: dir.path().to_path_buf(), anvil: None };
+    let opts = UpOptions { port: free_port(), state_dir: dir.path().to_path_buf(), anvil: None, deploy: false };
     let devnet = up(&opts).unwrap();
     assert_eq!(devnet.chain_id, DEVNET_CHAIN_ID);
     assert!(alive(devnet.pid));
@@ -41,8 +43,92 @@ fn up_answers_json_rpc_refuses_a_second_start_and_down_stops_it() {
 fn a_port_in_use_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let opts = UpOptions { port: taken.local_addr().unwrap().port(), state_dir: dir.path().to_path_buf(), anvil: None };
+    let opts = UpOptions {
+        port: taken.local_addr().unwrap().port(),
+        state_dir: dir.path().to_path_buf(),
+        anvil: None,
+        deploy: false,
+    };
     let err = up(&opts).unwrap_err().to_string();
     assert!(err.contains("did not answer") && err.contains("log ends"), "{err}");
     assert_eq!(status(dir.path()).unwrap(), None);
+}
+
+/// Sends a transaction from an unlocked devnet account and returns its receipt status.
+fn send(rpc: &str, from: &str, to: &str, data: &[u8], value: u128) -> String {
+    let tx = serde_json::json!({"from": from, "to": to, "data": hex(data), "value": format!("0x{value:x}")});
+    let hash = rpc_call(rpc, "eth_sendTransaction", serde_json::json!([tx])).unwrap();
+    // Bounded wait: anvil mines at once, but the receipt can trail the send by a moment.
+    for _ in 0..200 {
+        let receipt = rpc_call(rpc, "eth_getTransactionReceipt", serde_json::json!([hash])).unwrap();
+        if !receipt.is_null() {
+            return receipt["status"].as_str().unwrap_or_default().to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("no receipt for {hash}")
+}
+
+fn view(rpc: &str, to: &str, data: &[u8]) -> Vec<u8> {
+    let ret = rpc_call(rpc, "eth_call", serde_json::json!([{"to": to, "data": hex(data)}, "latest"])).unwrap();
+    hex_decode(ret.as_str().unwrap().trim_start_matches("0x")).unwrap()
+}
+
+#[test]
+fn up_deploys_tokens_and_a_liquid_uniswap_v3_pool_that_swaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = UpOptions { port: free_port(), state_dir: dir.path().to_path_buf(), anvil: None, deploy: true };
+    let devnet = up(&opts).unwrap();
+    let rpc = devnet.rpc_url.clone();
+    let c = |name: &str| devnet.contracts[name].clone();
+    for (name, address) in &devnet.contracts {
+        let code = rpc_call(&rpc, "eth_getCode", serde_json::json!([address, "latest"])).unwrap();
+        assert!(code.as_str().unwrap().len() > 100, "{name} has no code");
+    }
+    let (weth, usdc, pool) = (c("WETH"), c("USDC"), c("pool_WETH_USDC_3000"));
+    // The pool trades at about 2000 USDC per WETH and holds liquidity.
+    let slot0 = view(&rpc, &pool, &call("slot0()", &[]));
+    let sqrt_price_x96 = word_u128(&slot0, 0).unwrap() as f64;
+    let raw = (sqrt_price_x96 / 2f64.powi(96)).powi(2);
+    let usdc_per_weth = if weth.to_lowercase() < usdc.to_lowercase() { raw * 1e12 } else { 1e12 / raw };
+    assert!((usdc_per_weth - 2000.0).abs() < 0.01, "pool price {usdc_per_weth}");
+    assert!(word_u128(&view(&rpc, &pool, &call("liquidity()", &[])), 0).unwrap() > 0);
+
+    // The trader wraps 1 ETH and sells it through the router.
+    let trader = devnet.accounts.iter().find(|a| a.role == "trader").unwrap().address.clone();
+    let usdc_balance =
+        || word_u128(&view(&rpc, &usdc, &call("balanceOf(address)", &[Value::Address(trader.clone())])), 0).unwrap();
+    let before = usdc_balance();
+    assert_eq!(before, 1_000_000 * 1_000_000, "accounts are funded with test USDC");
+    let one = 10u128.pow(18);
+    assert_eq!(send(&rpc, &trader, &weth, &call("deposit()", &[]), one), "0x1");
+    assert_eq!(
+        send(
+            &rpc,
+            &trader,
+            &weth,
+            &call("approve(address,uint256)", &[Value::Address(c("SwapRouter")), Value::Uint(one)]),
+            0
+        ),
+        "0x1"
+    );
+    let swap = call(
+        "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))",
+        &[
+            Value::Address(weth.clone()),
+            Value::Address(usdc.clone()),
+            Value::Uint(3000),
+            Value::Address(trader.clone()),
+            Value::Uint(u128::from(u64::MAX)),
+            Value::Uint(one),
+            Value::Uint(0),
+            Value::Uint(0),
+        ],
+    );
+    assert_eq!(send(&rpc, &trader, &c("SwapRouter"), &swap, 0), "0x1");
+    let received = (usdc_balance() - before) as f64 / 1e6;
+    // Full-range liquidity trades like x*y=k: 100 WETH and 200,000 USDC, 0.3 % fee on the way in.
+    let expected = 200_000.0 * 0.997 / (100.0 + 0.997);
+    assert!((received / expected - 1.0).abs() < 1e-3, "received {received} USDC for 1 WETH, expected about {expected}");
+    down(dir.path()).unwrap();
 }

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 /// A local devnet (anvil on 127.0.0.1) for paper trading and integration tests.
 ///
-/// This first version starts the node and records its funded accounts and their roles; deploying the token, Uniswap
-/// v3 and Safe contracts into it comes next.
+/// `up` starts the node, deploys WETH, two test tokens (USDC, WBTC) and Uniswap v3 (factory, swap router, position
+/// manager) with a liquid WETH/USDC 0.3 % pool at 2000 USDC, funds the accounts, and records everything. The Safe
+/// comes next.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -36,6 +37,9 @@ struct UpArgs {
     /// The anvil binary [default: SEXTANT_ANVIL, else node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil].
     #[arg(long)]
     anvil: Option<PathBuf>,
+    /// Start a bare node without deploying the contracts.
+    #[arg(long)]
+    no_deploy: bool,
 }
 
 #[derive(clap::Args)]
@@ -49,11 +53,18 @@ pub fn run(args: Args) -> Result<()> {
     let mut o = std::io::stdout().lock();
     match args.command {
         DevnetCommand::Up(a) => {
-            let devnet = up(&UpOptions { port: a.port, state_dir: a.state_dir.clone(), anvil: a.anvil })?;
+            let devnet =
+                up(&UpOptions { port: a.port, state_dir: a.state_dir.clone(), anvil: a.anvil, deploy: !a.no_deploy })?;
             writeln!(o, "devnet up: {} (chain id {}, anvil pid {})", devnet.rpc_url, devnet.chain_id, devnet.pid)?;
             writeln!(o, "accounts (keys: anvil's public test mnemonic, index in brackets):")?;
             for acc in &devnet.accounts {
                 writeln!(o, "  {:<15} {} [{}]", acc.role, acc.address, acc.mnemonic_index)?;
+            }
+            if !devnet.contracts.is_empty() {
+                writeln!(o, "contracts:")?;
+                for (name, address) in &devnet.contracts {
+                    writeln!(o, "  {name:<27} {address}")?;
+                }
             }
             if let Some(path) = a.json {
                 write_json(&path, &devnet).with_context(|| format!("writing {}", path.display()))?;
