@@ -14,6 +14,10 @@ pub enum Value {
     Int(i128),
     /// A UTF-8 string (dynamic).
     Str(String),
+    /// Raw bytes (dynamic).
+    Bytes(Vec<u8>),
+    /// An `address[]` (dynamic).
+    Addresses(Vec<String>),
 }
 
 /// keccak256 of `data`.
@@ -47,7 +51,7 @@ fn word_of(v: &Value) -> Option<[u8; 32]> {
             w[..16].fill(fill);
             w[16..].copy_from_slice(&i.to_be_bytes());
         }
-        Value::Str(_) => return None,
+        Value::Str(_) | Value::Bytes(_) | Value::Addresses(_) => return None,
     }
     Some(w)
 }
@@ -56,14 +60,28 @@ fn word_of(v: &Value) -> Option<[u8; 32]> {
 pub fn encode(values: &[Value]) -> Vec<u8> {
     let mut head = Vec::with_capacity(32 * values.len());
     let mut tail = Vec::new();
+    let word = |n: usize| word_of(&Value::Uint(n as u128)).unwrap_or_default();
     for v in values {
+        let dynamic_start = 32 * values.len() + tail.len();
         match v {
-            Value::Str(s) => {
-                let offset = 32 * values.len() + tail.len();
-                head.extend_from_slice(&word_of(&Value::Uint(offset as u128)).unwrap_or_default());
-                tail.extend_from_slice(&word_of(&Value::Uint(s.len() as u128)).unwrap_or_default());
-                tail.extend_from_slice(s.as_bytes());
+            Value::Str(text) => {
+                head.extend_from_slice(&word(dynamic_start));
+                tail.extend_from_slice(&word(text.len()));
+                tail.extend_from_slice(text.as_bytes());
                 tail.resize(tail.len().div_ceil(32) * 32, 0);
+            }
+            Value::Bytes(bytes) => {
+                head.extend_from_slice(&word(dynamic_start));
+                tail.extend_from_slice(&word(bytes.len()));
+                tail.extend_from_slice(bytes);
+                tail.resize(tail.len().div_ceil(32) * 32, 0);
+            }
+            Value::Addresses(list) => {
+                head.extend_from_slice(&word(dynamic_start));
+                tail.extend_from_slice(&word(list.len()));
+                for a in list {
+                    tail.extend_from_slice(&word_of(&Value::Address(a.clone())).unwrap_or_default());
+                }
             }
             _ => head.extend_from_slice(&word_of(v).unwrap_or_default()),
         }
@@ -132,6 +150,13 @@ mod tests {
         assert!(enc[64..96 - 1].iter().all(|&b| b == 0xff) && enc[95] == 0xc4);
         assert_eq!(word_u128(&enc, 3), Some(8));
         assert_eq!(&enc[128..136], b"USD Coin");
+        // address[] and bytes: offsets in the head, length-prefixed tails in order.
+        let a = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8";
+        let enc = encode(&[Value::Addresses(vec![a.into()]), Value::Uint(1), Value::Bytes(vec![0xab; 33])]);
+        assert_eq!((word_u128(&enc, 0), word_u128(&enc, 1), word_u128(&enc, 2)), (Some(96), Some(1), Some(160)));
+        assert_eq!((word_u128(&enc, 3), word_address(&enc, 4).as_deref()), (Some(1), Some(a)));
+        assert_eq!(word_u128(&enc, 5), Some(33));
+        assert_eq!(enc.len(), 32 * 8);
         let addr = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
         assert_eq!(word_address(&encode(&[Value::Address(addr.into())]), 0).as_deref(), Some(addr));
     }

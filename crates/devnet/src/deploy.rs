@@ -1,7 +1,9 @@
 //! Deploys the devnet's contracts from real artifacts: WETH9 (`@uniswap/v2-periphery`), two test tokens
 //! (OpenZeppelin 5 compiled by the npm `solc`: `contracts/out/TestToken.json`), Uniswap v3's factory, swap router
-//! and position manager (`@uniswap/v3-core`, `@uniswap/v3-periphery`), and a WETH/USDC 0.3 % pool at 2000 USDC per
-//! WETH with full-range liquidity. Transactions go from anvil's unlocked default accounts over raw JSON-RPC.
+//! and position manager (`@uniswap/v3-core`, `@uniswap/v3-periphery`), a WETH/USDC 0.3 % pool at 2000 USDC per WETH
+//! with full-range liquidity, and a Safe 1.4.1 (singleton and proxy factory from `@safe-global/safe-contracts`) owned
+//! by the `safe_owner` account and funded with ETH, WETH and USDC. Transactions go from anvil's unlocked default
+//! accounts over raw JSON-RPC.
 
 use crate::abi::{Value, call, hex, hex_decode, word_address};
 use crate::{Account, Error, Result, rpc_call};
@@ -220,6 +222,70 @@ pub fn deploy(rpc: &str, accounts: &[Account], root: &Path) -> Result<BTreeMap<S
         0,
     )?;
 
+    // A Safe 1.4.1 owned by the safe_owner account (threshold 1), through the official proxy factory, and funded.
+    let safe_dir = "node_modules/@safe-global/safe-contracts/build/artifacts/contracts";
+    let singleton = chain.deploy(
+        "deploy Safe singleton",
+        deployer,
+        &bytecode(&artifact(&format!("{safe_dir}/Safe.sol/Safe.json")))?,
+        &[],
+    )?;
+    let proxy_factory = chain.deploy(
+        "deploy SafeProxyFactory",
+        deployer,
+        &bytecode(&artifact(&format!("{safe_dir}/proxies/SafeProxyFactory.sol/SafeProxyFactory.json")))?,
+        &[],
+    )?;
+    let owner = accounts.iter().find(|a| a.role == "safe_owner").map_or(deployer, |a| &a.address);
+    let zero = format!("0x{}", "0".repeat(40));
+    let initializer = call(
+        "setup(address[],uint256,address,bytes,address,address,uint256,address)",
+        &[
+            Value::Addresses(vec![owner.clone()]),
+            Value::Uint(1),
+            Value::Address(zero.clone()),
+            Value::Bytes(Vec::new()),
+            Value::Address(zero.clone()),
+            Value::Address(zero.clone()),
+            Value::Uint(0),
+            Value::Address(zero),
+        ],
+    );
+    let create = call(
+        "createProxyWithNonce(address,bytes,uint256)",
+        &[Value::Address(singleton.clone()), Value::Bytes(initializer), Value::Uint(0)],
+    );
+    // The proxy's address is what the call returns; simulate it first, then send it.
+    let ret = rpc_call(
+        rpc,
+        "eth_call",
+        serde_json::json!([{"from": deployer, "to": proxy_factory, "data": hex(&create)}, "latest"]),
+    )?;
+    let safe = hex_decode(ret.as_str().unwrap_or_default().trim_start_matches("0x"))
+        .and_then(|r| word_address(&r, 0))
+        .ok_or_else(|| chain.err("createProxyWithNonce", "no proxy address returned".into()))?;
+    chain.send("create Safe proxy", deployer, Some(&proxy_factory), &create, 0)?;
+    let ten = 10 * 10u128.pow(18);
+    chain.send("fund Safe with ETH", deployer, Some(&safe), &[], ten)?;
+    chain.send("wrap ETH for the Safe", deployer, Some(&weth), &call("deposit()", &[]), ten)?;
+    chain.send(
+        "fund Safe with WETH",
+        deployer,
+        Some(&weth),
+        &call("transfer(address,uint256)", &[Value::Address(safe.clone()), Value::Uint(ten)]),
+        0,
+    )?;
+    chain.send(
+        "fund Safe with USDC",
+        deployer,
+        Some(&usdc),
+        &call("mint(address,uint256)", &[Value::Address(safe.clone()), Value::Uint(100_000 * 1_000_000)]),
+        0,
+    )?;
+
+    out.insert("SafeSingleton".into(), singleton);
+    out.insert("SafeProxyFactory".into(), proxy_factory);
+    out.insert("Safe".into(), safe);
     out.insert("WETH".into(), weth);
     out.insert("USDC".into(), usdc);
     out.insert("WBTC".into(), wbtc);

@@ -1,6 +1,6 @@
 //! Starts a real anvil (the npm package the test command installs) on a free loopback port, and stops it.
 
-use sextant_devnet::abi::{Value, call, hex, hex_decode, word_u128};
+use sextant_devnet::abi::{Value, call, hex, hex_decode, word_address, word_u128};
 use sextant_devnet::{ANVIL_MNEMONIC, DEVNET_CHAIN_ID, Error, UpOptions, alive, down, rpc_call, status, up};
 
 /// Port 0: anvil binds a free port itself, so parallel tests cannot race for one.
@@ -75,7 +75,7 @@ fn view(rpc: &str, to: &str, data: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn up_deploys_tokens_and_a_liquid_uniswap_v3_pool_that_swaps() {
+fn up_deploys_tokens_a_liquid_uniswap_v3_pool_that_swaps_and_a_funded_safe() {
     let dir = tempfile::tempdir().unwrap();
     let opts = UpOptions { port: free_port(), state_dir: dir.path().to_path_buf(), anvil: None, deploy: true };
     let devnet = up(&opts).unwrap();
@@ -130,5 +130,17 @@ fn up_deploys_tokens_and_a_liquid_uniswap_v3_pool_that_swaps() {
     // Full-range liquidity trades like x*y=k: 100 WETH and 200,000 USDC, 0.3 % fee on the way in.
     let expected = 200_000.0 * 0.997 / (100.0 + 0.997);
     assert!((received / expected - 1.0).abs() < 1e-3, "received {received} USDC for 1 WETH, expected about {expected}");
+    // The Safe is owned by the safe_owner account alone and holds its test funds.
+    let safe = c("Safe");
+    let owner = devnet.accounts.iter().find(|a| a.role == "safe_owner").unwrap().address.clone();
+    let owners = view(&rpc, &safe, &call("getOwners()", &[]));
+    assert_eq!((word_u128(&owners, 1), word_address(&owners, 2)), (Some(1), Some(owner.to_lowercase())));
+    assert_eq!(word_u128(&view(&rpc, &safe, &call("getThreshold()", &[])), 0), Some(1));
+    let version = view(&rpc, &safe, &call("VERSION()", &[]));
+    assert_eq!(&version[64..69], b"1.4.1");
+    let safe_usdc = word_u128(&view(&rpc, &usdc, &call("balanceOf(address)", &[Value::Address(safe.clone())])), 0);
+    assert_eq!(safe_usdc, Some(100_000 * 1_000_000));
+    let eth = rpc_call(&rpc, "eth_getBalance", serde_json::json!([safe, "latest"])).unwrap();
+    assert_eq!(u128::from_str_radix(eth.as_str().unwrap().trim_start_matches("0x"), 16).unwrap(), 10 * 10u128.pow(18));
     down(dir.path()).unwrap();
 }

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 /// A local devnet (anvil on 127.0.0.1) for paper trading and integration tests.
 ///
-/// `up` starts the node, deploys WETH, two test tokens (USDC, WBTC) and Uniswap v3 (factory, swap router, position
-/// manager) with a liquid WETH/USDC 0.3 % pool at 2000 USDC, funds the accounts, and records everything. The Safe
-/// comes next.
+/// `up` starts the node, deploys WETH, two test tokens (USDC, WBTC), Uniswap v3 (factory, swap router, position
+/// manager) with a liquid WETH/USDC 0.3 % pool at 2000 USDC, and a Safe 1.4.1 owned by the safe_owner account and
+/// funded with ETH, WETH and USDC; funds the accounts, and records everything.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
