@@ -19,17 +19,30 @@ pub const POOL_FEE_PIPS: u32 = 3000;
 const MIN_TICK: i128 = -887_220;
 const MAX_TICK: i128 = 887_220;
 
-struct Chain<'a> {
-    rpc: &'a str,
+/// A blocking JSON-RPC client for the devnet: sends transactions from anvil's unlocked accounts and reads views.
+#[derive(Debug, Clone, Copy)]
+pub struct Client<'a> {
+    /// The endpoint.
+    pub rpc: &'a str,
 }
 
-impl Chain<'_> {
+impl Client<'_> {
     fn err(&self, what: &str, message: String) -> Error {
         Error::Rpc { url: self.rpc.to_string(), method: what.to_string(), message }
     }
 
     /// Sends a transaction from an unlocked account and waits for its receipt; a revert is an error.
-    fn send(&self, what: &str, from: &str, to: Option<&str>, data: &[u8], value: u128) -> Result<serde_json::Value> {
+    ///
+    /// # Errors
+    /// A failed send, a revert, or no receipt within 5 seconds, each naming `what`.
+    pub fn send(
+        &self,
+        what: &str,
+        from: &str,
+        to: Option<&str>,
+        data: &[u8],
+        value: u128,
+    ) -> Result<serde_json::Value> {
         let mut tx = serde_json::json!({"from": from, "data": hex(data), "value": format!("0x{value:x}")});
         if let Some(to) = to {
             tx["to"] = serde_json::json!(to);
@@ -59,7 +72,11 @@ impl Chain<'_> {
             .ok_or_else(|| self.err(what, "receipt has no contract address".into()))
     }
 
-    fn view(&self, to: &str, data: &[u8]) -> Result<Vec<u8>> {
+    /// Calls a view function and returns the raw return data.
+    ///
+    /// # Errors
+    /// A failed call or a malformed reply.
+    pub fn view(&self, to: &str, data: &[u8]) -> Result<Vec<u8>> {
         let ret = rpc_call(self.rpc, "eth_call", serde_json::json!([{"to": to, "data": hex(data)}, "latest"]))?;
         let text = ret.as_str().unwrap_or_default().trim_start_matches("0x");
         hex_decode(text).ok_or_else(|| self.err("eth_call", format!("bad hex reply {text}")))
@@ -85,7 +102,7 @@ fn bytecode(path: &Path) -> Result<Vec<u8>> {
 /// # Errors
 /// A missing artifact (run `npm ci`), or a failed or reverted transaction, named.
 pub fn deploy(rpc: &str, accounts: &[Account], root: &Path) -> Result<BTreeMap<String, String>> {
-    let chain = Chain { rpc };
+    let chain = Client { rpc };
     let artifact = |rel: &str| -> PathBuf { root.join(rel) };
     let deployer = &accounts[0].address;
     let mut out = BTreeMap::new();

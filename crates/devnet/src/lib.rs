@@ -7,7 +7,7 @@ mod deploy;
 mod error;
 mod rpc;
 
-pub use deploy::deploy;
+pub use deploy::{Client, deploy};
 pub use error::{Error, Result};
 pub use rpc::rpc_call;
 

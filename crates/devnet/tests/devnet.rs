@@ -1,7 +1,7 @@
 //! Starts a real anvil (the npm package the test command installs) on a free loopback port, and stops it.
 
-use sextant_devnet::abi::{Value, call, hex, hex_decode, word_address, word_u128};
-use sextant_devnet::{ANVIL_MNEMONIC, DEVNET_CHAIN_ID, Error, UpOptions, alive, down, rpc_call, status, up};
+use sextant_devnet::abi::{Value, call, word_address, word_u128};
+use sextant_devnet::{ANVIL_MNEMONIC, Client, DEVNET_CHAIN_ID, Error, UpOptions, alive, down, rpc_call, status, up};
 
 /// Port 0: anvil binds a free port itself, so parallel tests cannot race for one.
 fn free_port() -> u16 {
@@ -54,32 +54,14 @@ fn a_port_in_use_is_a_clear_error() {
     assert_eq!(status(dir.path()).unwrap(), None);
 }
 
-/// Sends a transaction from an unlocked devnet account and returns its receipt status.
-fn send(rpc: &str, from: &str, to: &str, data: &[u8], value: u128) -> String {
-    let tx = serde_json::json!({"from": from, "to": to, "data": hex(data), "value": format!("0x{value:x}")});
-    let hash = rpc_call(rpc, "eth_sendTransaction", serde_json::json!([tx])).unwrap();
-    // Bounded wait: anvil mines at once, but the receipt can trail the send by a moment.
-    for _ in 0..200 {
-        let receipt = rpc_call(rpc, "eth_getTransactionReceipt", serde_json::json!([hash])).unwrap();
-        if !receipt.is_null() {
-            return receipt["status"].as_str().unwrap_or_default().to_string();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    panic!("no receipt for {hash}")
-}
-
-fn view(rpc: &str, to: &str, data: &[u8]) -> Vec<u8> {
-    let ret = rpc_call(rpc, "eth_call", serde_json::json!([{"to": to, "data": hex(data)}, "latest"])).unwrap();
-    hex_decode(ret.as_str().unwrap().trim_start_matches("0x")).unwrap()
-}
-
 #[test]
 fn up_deploys_tokens_a_liquid_uniswap_v3_pool_that_swaps_and_a_funded_safe() {
     let dir = tempfile::tempdir().unwrap();
     let opts = UpOptions { port: free_port(), state_dir: dir.path().to_path_buf(), anvil: None, deploy: true };
     let devnet = up(&opts).unwrap();
     let rpc = devnet.rpc_url.clone();
+    let client = Client { rpc: &rpc };
+    let view = |to: &str, data: &[u8]| client.view(to, data).unwrap();
     let c = |name: &str| devnet.contracts[name].clone();
     for (name, address) in &devnet.contracts {
         let code = rpc_call(&rpc, "eth_getCode", serde_json::json!([address, "latest"])).unwrap();
@@ -87,31 +69,23 @@ fn up_deploys_tokens_a_liquid_uniswap_v3_pool_that_swaps_and_a_funded_safe() {
     }
     let (weth, usdc, pool) = (c("WETH"), c("USDC"), c("pool_WETH_USDC_3000"));
     // The pool trades at about 2000 USDC per WETH and holds liquidity.
-    let slot0 = view(&rpc, &pool, &call("slot0()", &[]));
+    let slot0 = view(&pool, &call("slot0()", &[]));
     let sqrt_price_x96 = word_u128(&slot0, 0).unwrap() as f64;
     let raw = (sqrt_price_x96 / 2f64.powi(96)).powi(2);
     let usdc_per_weth = if weth.to_lowercase() < usdc.to_lowercase() { raw * 1e12 } else { 1e12 / raw };
     assert!((usdc_per_weth - 2000.0).abs() < 0.01, "pool price {usdc_per_weth}");
-    assert!(word_u128(&view(&rpc, &pool, &call("liquidity()", &[])), 0).unwrap() > 0);
+    assert!(word_u128(&view(&pool, &call("liquidity()", &[])), 0).unwrap() > 0);
 
     // The trader wraps 1 ETH and sells it through the router.
     let trader = devnet.accounts.iter().find(|a| a.role == "trader").unwrap().address.clone();
     let usdc_balance =
-        || word_u128(&view(&rpc, &usdc, &call("balanceOf(address)", &[Value::Address(trader.clone())])), 0).unwrap();
+        || word_u128(&view(&usdc, &call("balanceOf(address)", &[Value::Address(trader.clone())])), 0).unwrap();
     let before = usdc_balance();
     assert_eq!(before, 1_000_000 * 1_000_000, "accounts are funded with test USDC");
     let one = 10u128.pow(18);
-    assert_eq!(send(&rpc, &trader, &weth, &call("deposit()", &[]), one), "0x1");
-    assert_eq!(
-        send(
-            &rpc,
-            &trader,
-            &weth,
-            &call("approve(address,uint256)", &[Value::Address(c("SwapRouter")), Value::Uint(one)]),
-            0
-        ),
-        "0x1"
-    );
+    client.send("wrap", &trader, Some(&weth), &call("deposit()", &[]), one).unwrap();
+    let approve = call("approve(address,uint256)", &[Value::Address(c("SwapRouter")), Value::Uint(one)]);
+    client.send("approve", &trader, Some(&weth), &approve, 0).unwrap();
     let swap = call(
         "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))",
         &[
@@ -125,7 +99,7 @@ fn up_deploys_tokens_a_liquid_uniswap_v3_pool_that_swaps_and_a_funded_safe() {
             Value::Uint(0),
         ],
     );
-    assert_eq!(send(&rpc, &trader, &c("SwapRouter"), &swap, 0), "0x1");
+    client.send("swap", &trader, Some(&c("SwapRouter")), &swap, 0).unwrap();
     let received = (usdc_balance() - before) as f64 / 1e6;
     // Full-range liquidity trades like x*y=k: 100 WETH and 200,000 USDC, 0.3 % fee on the way in.
     let expected = 200_000.0 * 0.997 / (100.0 + 0.997);
@@ -133,12 +107,12 @@ fn up_deploys_tokens_a_liquid_uniswap_v3_pool_that_swaps_and_a_funded_safe() {
     // The Safe is owned by the safe_owner account alone and holds its test funds.
     let safe = c("Safe");
     let owner = devnet.accounts.iter().find(|a| a.role == "safe_owner").unwrap().address.clone();
-    let owners = view(&rpc, &safe, &call("getOwners()", &[]));
+    let owners = view(&safe, &call("getOwners()", &[]));
     assert_eq!((word_u128(&owners, 1), word_address(&owners, 2)), (Some(1), Some(owner.to_lowercase())));
-    assert_eq!(word_u128(&view(&rpc, &safe, &call("getThreshold()", &[])), 0), Some(1));
-    let version = view(&rpc, &safe, &call("VERSION()", &[]));
+    assert_eq!(word_u128(&view(&safe, &call("getThreshold()", &[])), 0), Some(1));
+    let version = view(&safe, &call("VERSION()", &[]));
     assert_eq!(&version[64..69], b"1.4.1");
-    let safe_usdc = word_u128(&view(&rpc, &usdc, &call("balanceOf(address)", &[Value::Address(safe.clone())])), 0);
+    let safe_usdc = word_u128(&view(&usdc, &call("balanceOf(address)", &[Value::Address(safe.clone())])), 0);
     assert_eq!(safe_usdc, Some(100_000 * 1_000_000));
     let eth = rpc_call(&rpc, "eth_getBalance", serde_json::json!([safe, "latest"])).unwrap();
     assert_eq!(u128::from_str_radix(eth.as_str().unwrap().trim_start_matches("0x"), 16).unwrap(), 10 * 10u128.pow(18));
