@@ -4,6 +4,7 @@ pub mod backtest;
 pub mod data;
 pub mod devnet;
 pub mod indicator;
+pub mod key;
 pub mod optimize;
 
 /// True when the error is a closed stdout (e.g. piped into `head`), which is not a failure.

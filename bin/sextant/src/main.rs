@@ -22,6 +22,8 @@ enum Command {
     Data(cmd::data::Args),
     /// A local devnet (anvil) for paper trading and integration tests.
     Devnet(cmd::devnet::Args),
+    /// Keys for deployments, in encrypted keystore files.
+    Key(cmd::key::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
         Command::Indicator(args) => cmd::indicator::run(args),
         Command::Data(args) => cmd::data::run(args),
         Command::Devnet(args) => cmd::devnet::run(args),
+        Command::Key(args) => cmd::key::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -42,6 +42,11 @@ fn every_command_has_help() {
         &["devnet", "--help"],
         &["devnet", "up", "--help"],
         &["devnet", "down", "--help"],
+        &["key", "--help"],
+        &["key", "new", "--help"],
+        &["key", "import", "--help"],
+        &["key", "list", "--help"],
+        &["key", "address", "--help"],
     ] {
         let text = ok(cmd);
         assert!(text.contains("Usage:"), "{cmd:?}: {text}");
@@ -262,4 +267,48 @@ fn a_run_stopped_and_resumed_from_its_saved_state_ends_identical() {
     std::fs::write(p("junk.json"), "{}").unwrap();
     let err = fails(&["backtest", "examples/bollinger.toml", "--resume", &p("junk.json")]);
     assert!(err.contains("not a saved backtest state"), "{err}");
+}
+
+#[test]
+fn keys_are_created_imported_listed_and_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = dir.path().join("ks");
+    let ks = ks.to_str().unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sextant"))
+            .args(args)
+            .args(["--keystore-dir", ks])
+            .env("SEXTANT_KEY_PASSWORD", "correct horse")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap())
+    };
+    let secret = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+    let (code, out) = run(&["key", "import", "anvil0"], &format!("0x{secret}\n"));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"), "{out}");
+    let (code, out) = run(&["key", "new", "bot"], "");
+    assert_eq!(code, Some(0), "{out}");
+    let (_, list) = run(&["key", "list"], "");
+    assert!(list.contains("anvil0") && list.contains("bot"), "{list}");
+    let (_, address) = run(&["key", "address", "anvil0"], "");
+    assert_eq!(address.trim(), "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+    let (code, err) = run(&["key", "new", "bot"], "");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("already exists"), "{err}");
+    let (code, err) = run(&["key", "import", "short"], "0xdeadbeef\n");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("32 bytes") && !err.contains("deadbeef"), "{err}");
+    // No output anywhere, nor any keystore file, holds the secret in the clear.
+    for entry in std::fs::read_dir(ks).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains(secret));
+    }
+    assert!(!list.contains(secret) && !address.contains(secret));
 }

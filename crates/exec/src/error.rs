@@ -1,0 +1,42 @@
+use thiserror::Error;
+
+/// Errors of the execution layer.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// No key of that name in the keystore directory.
+    #[error("no key named {name:?} in {dir}")]
+    NoSuchKey {
+        /// Key name.
+        name: String,
+        /// Keystore directory.
+        dir: String,
+    },
+    /// A key of that name exists already.
+    #[error("a key named {name:?} already exists in {dir}; choose another name")]
+    KeyExists {
+        /// Key name.
+        name: String,
+        /// Keystore directory.
+        dir: String,
+    },
+    /// The password does not open the key.
+    #[error("wrong password for key {0:?}")]
+    WrongPassword(String),
+    /// Bad input: a malformed private key, an invalid name, an empty password.
+    #[error("{0}")]
+    Invalid(String),
+    /// A keystore file could not be read, written or decrypted.
+    #[error("keystore {path}: {message}")]
+    Keystore {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Signing failed.
+    #[error("signing: {0}")]
+    Signing(String),
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, Error>;
