@@ -325,8 +325,7 @@ impl<'a, S: Strategy> Engine<'a, S> {
         snap.flows.retries += outcome.attempts.saturating_sub(1) as usize;
         let fill = match &outcome.status {
             FlowStatus::Failed { error } => {
-                let reason = serde_json::to_value(error.kind).ok().and_then(|v| v.as_str().map(String::from));
-                *snap.flows.failed.entry(reason.unwrap_or_default()).or_default() += 1;
+                *snap.flows.failed.entry(error.kind.name().to_string()).or_default() += 1;
                 return;
             }
             FlowStatus::Completed { fill } => fill,

@@ -98,6 +98,19 @@ impl SimExecutor<'_> {
         }
     }
 
+    /// Price impact and sandwich loss, as fractions of `notional`: a swap whose impact exceeds the tolerance is
+    /// refused (it would revert on chain) unless this is a forced exit; MEV takes at most what the tolerance leaves.
+    fn impact_and_mev(&self, notional: f64, tolerance: f64) -> Result<(f64, f64), ExecError> {
+        let s = self.impact(notional);
+        if s > tolerance && !self.forced {
+            return Err(err(
+                ExecErrorKind::SlippageExceeded,
+                format!("impact {:.1} bps > tolerance {:.1} bps", s * 1e4, tolerance * 1e4),
+            ));
+        }
+        Ok((s, (self.costs.mev_bps / 1e4).min(tolerance - s).max(0.0)))
+    }
+
     fn quote(&self, intent: &Intent) -> Result<Quote, ExecError> {
         let Intent::Swap { amount, max_slippage_bps, .. } = intent else {
             return Err(err(
@@ -140,14 +153,7 @@ impl SimExecutor<'_> {
             Side::Buy => {
                 let fee = amount_in * fee_rate;
                 let notional = amount_in - fee;
-                let s = self.impact(notional);
-                if s > tolerance && !self.forced {
-                    return Err(err(
-                        ExecErrorKind::SlippageExceeded,
-                        format!("impact {:.1} bps > tolerance {:.1} bps", s * 1e4, tolerance * 1e4),
-                    ));
-                }
-                let m = (self.costs.mev_bps / 1e4).min(tolerance - s).max(0.0);
+                let (s, m) = self.impact_and_mev(notional, tolerance)?;
                 let qty = notional * (1.0 - s - m) / mid;
                 Quote {
                     asset,
@@ -166,14 +172,7 @@ impl SimExecutor<'_> {
             }
             Side::Sell => {
                 let value = amount_in * mid;
-                let s = self.impact(value);
-                if s > tolerance && !self.forced {
-                    return Err(err(
-                        ExecErrorKind::SlippageExceeded,
-                        format!("impact {:.1} bps > tolerance {:.1} bps", s * 1e4, tolerance * 1e4),
-                    ));
-                }
-                let m = (self.costs.mev_bps / 1e4).min(tolerance - s).max(0.0);
+                let (s, m) = self.impact_and_mev(value, tolerance)?;
                 let gross = value * (1.0 - s - m);
                 let fee = gross * fee_rate;
                 if self.portfolio.cash + gross - fee - gas < 0.0 {

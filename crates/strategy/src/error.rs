@@ -17,6 +17,19 @@ pub enum ExecErrorKind {
     Invalid,
 }
 
+impl ExecErrorKind {
+    /// The kind's name as reports write it (`slippage_exceeded`), the same as its serialised form.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExecErrorKind::Transient => "transient",
+            ExecErrorKind::SlippageExceeded => "slippage_exceeded",
+            ExecErrorKind::InsufficientBalance => "insufficient_balance",
+            ExecErrorKind::Unsupported => "unsupported",
+            ExecErrorKind::Invalid => "invalid",
+        }
+    }
+}
+
 /// An execution failure.
 #[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
 #[error("{kind:?}: {message}")]
@@ -36,5 +49,23 @@ impl ExecError {
     /// Whether retrying the same intent may succeed.
     pub fn recoverable(&self) -> bool {
         matches!(self.kind, ExecErrorKind::Transient)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_the_serialised_form() {
+        for kind in [
+            ExecErrorKind::Transient,
+            ExecErrorKind::SlippageExceeded,
+            ExecErrorKind::InsufficientBalance,
+            ExecErrorKind::Unsupported,
+            ExecErrorKind::Invalid,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+        }
     }
 }
