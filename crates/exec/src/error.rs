@@ -33,6 +33,25 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The journal (SQLite) failed or refused.
+    #[error("journal {0}")]
+    Journal(String),
+    /// Another runner holds the deployment.
+    #[error("{holder} (pid {pid}, heartbeat {age_ms} ms ago) is running this deployment; a second runner is refused")]
+    Locked {
+        /// Who holds it.
+        holder: String,
+        /// Its pid.
+        pid: u32,
+        /// Age of its last heartbeat.
+        age_ms: i64,
+    },
+    /// The stored state changed under us.
+    #[error("strategy state changed under this runner (expected version {expected}); is another runner writing?")]
+    Conflict {
+        /// The version this runner held.
+        expected: u64,
+    },
     /// Signing failed.
     #[error("signing: {0}")]
     Signing(String),

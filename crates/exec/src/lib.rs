@@ -3,6 +3,7 @@
 
 mod account;
 mod error;
+pub mod journal;
 
 pub use account::{KeyInfo, Keystore, LocalKey, Signer};
 pub use error::{Error, Result};

@@ -1,3 +1,4 @@
-//! Pure DeFi protocol maths, written once and used by both the backtest and the transaction builder.
+//! Pure protocol maths, shared by the backtest and the TransactionManager's quotes.
 
 pub mod constant_product;
+pub mod uniswap_v3;
