@@ -29,6 +29,9 @@ pub struct BacktestConfig {
     /// `[portfolio]`: starting capital.
     #[serde(default)]
     pub portfolio: PortfolioConfig,
+    /// `[live]`: how `sextant run` deploys this strategy; the backtest ignores it, so one file serves both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<toml::Table>,
 }
 
 /// `[market]`: one asset (`data` or the synthetic defaults) or several (`[[market.assets]]`), all priced in `quote`.

@@ -47,6 +47,37 @@ impl Signer for LocalKey {
     }
 }
 
+impl LocalKey {
+    /// Decrypts a keystore file (`--keystore FILE`) with `password`.
+    ///
+    /// # Errors
+    /// A missing or unreadable file, or a wrong password (said plainly).
+    pub fn unlock_file(path: &Path, password: &str) -> Result<LocalKey> {
+        if !path.is_file() {
+            return Err(keystore_err(path, "no such keystore file"));
+        }
+        let signer = PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| match e {
+            LocalSignerError::EthKeystoreError(eth_keystore::KeystoreError::MacMismatch) => {
+                Error::WrongPassword(path.display().to_string())
+            }
+            e => keystore_err(path, e),
+        })?;
+        Ok(LocalKey { signer })
+    }
+
+    /// A key from its `0x`-hex private key, held in memory only: for the devnet's public test keys and tests.
+    ///
+    /// # Errors
+    /// When the text is not a valid private key (the text is never echoed).
+    pub fn from_hex(private_key_hex: &str) -> Result<LocalKey> {
+        let signer: PrivateKeySigner = private_key_hex
+            .trim()
+            .parse()
+            .map_err(|_| Error::Invalid("a private key is 32 bytes of hex (64 digits, optionally 0x)".into()))?;
+        Ok(LocalKey { signer })
+    }
+}
+
 /// A key as listed: its name, address and file. The address is read from the file without decrypting it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyInfo {

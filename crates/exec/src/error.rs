@@ -52,6 +52,28 @@ pub enum Error {
         /// The version this runner held.
         expected: u64,
     },
+    /// A chain-layer failure (RPC, registry, encoding).
+    #[error(transparent)]
+    Rpc(#[from] sextant_chain::Error),
+    /// Something about the chain's answers is wrong.
+    #[error("{0}")]
+    Chain(String),
+    /// The Safe is missing, not a Safe, or not usable by this key.
+    #[error("{0}")]
+    Safe(String),
+    /// A transaction would revert (simulation) or reverted (on chain); the reason is decoded.
+    #[error("{0}")]
+    Reverted(String),
+    /// The configured fee cap is below what the chain asks.
+    #[error("fee cap {cap} wei/gas is below the base fee {base_fee} + priority {priority}; waiting for fees to fall")]
+    FeeCap {
+        /// The cap.
+        cap: u128,
+        /// The base fee.
+        base_fee: u128,
+        /// The priority fee.
+        priority: u128,
+    },
     /// Signing failed.
     #[error("signing: {0}")]
     Signing(String),

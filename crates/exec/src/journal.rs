@@ -504,6 +504,18 @@ impl Journal {
         Ok(())
     }
 
+    /// The plan recorded for an intent, if any.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn plan(&self, intent_id: i64) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT plan FROM intents WHERE id = ?1", [intent_id], |r| r.get::<_, Option<String>>(0))
+            .optional()
+            .map(Option::flatten)
+            .map_err(self.err())
+    }
+
     /// Clears a plan whose step failed on chain, so the next attempt plans afresh.
     ///
     /// # Errors

@@ -15,6 +15,8 @@ pub enum ExecErrorKind {
     Unsupported,
     /// The result did not match what was prepared (validation failed).
     Invalid,
+    /// The transaction would revert in simulation, or reverted on chain; the message has the decoded reason.
+    Reverted,
 }
 
 impl ExecErrorKind {
@@ -26,6 +28,7 @@ impl ExecErrorKind {
             ExecErrorKind::InsufficientBalance => "insufficient_balance",
             ExecErrorKind::Unsupported => "unsupported",
             ExecErrorKind::Invalid => "invalid",
+            ExecErrorKind::Reverted => "reverted",
         }
     }
 }
@@ -64,6 +67,7 @@ mod tests {
             ExecErrorKind::InsufficientBalance,
             ExecErrorKind::Unsupported,
             ExecErrorKind::Invalid,
+            ExecErrorKind::Reverted,
         ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
         }

@@ -1,0 +1,371 @@
+//! One deployment: a strategy, a Safe, a key and a journal. Each tick reads the market from the chain, lets the
+//! strategy decide (the same `Strategy::on_step` the backtest calls), commits the decision and the new state in one
+//! journal transaction, and carries out each intent with `run_flow` over the live executor. Intents left pending by
+//! a crash or an outage are finished before anything new is decided.
+
+use crate::config::DeploymentConfig;
+use crate::{Error, Result};
+use sextant_chain::alloy::primitives::{Address, U256};
+use sextant_chain::bindings::{IERC20, IUniswapV3Pool};
+use sextant_chain::registry::PoolEntry;
+use sextant_chain::{ChainEntry, Registry, Rpc};
+use sextant_exec::journal::{IntentStatus, Journal, TickRecord, now_ms};
+use sextant_exec::{ExecSettings, ExecutionManager, LiveExecutor, LiveSettings, Signer, TransactionManager, TxSettings, view};
+use sextant_market::{AssetView, Candle, MarketView};
+use sextant_strategies::IndicatorStrategy;
+use sextant_strategy::{FlowOutcome, FlowStatus, PortfolioView, PositionView, RetryPolicy, Strategy, run_flow};
+use sextant_types::{Intent, Token};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where log events go: an event name and its fields.
+pub type Log<'a> = Box<dyn Fn(&str, serde_json::Value) + 'a>;
+
+/// What a deployment needs to open.
+pub struct OpenOptions<'a> {
+    /// The config.
+    pub config: DeploymentConfig,
+    /// The chain's endpoint.
+    pub rpc: &'a Rpc,
+    /// The Safe owner's key (signs the Safe transactions and sends them).
+    pub signer: &'a dyn Signer,
+    /// The Safe.
+    pub safe: Address,
+    /// The SQLite state file.
+    pub state: PathBuf,
+    /// The chain registry.
+    pub registry: Registry,
+    /// Log sink.
+    pub log: Log<'a>,
+}
+
+/// Whether a tick asks the strategy for its next step or for its unwind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TickKind {
+    /// `Strategy::on_step`.
+    Step,
+    /// `Strategy::teardown`.
+    Teardown,
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TickReport {
+    /// The strategy stepped.
+    Stepped {
+        /// The tick's record (market and portfolio seen).
+        record: TickRecord,
+        /// Each intent and how it ended (None: still pending, it is retried at the next tick).
+        outcomes: Vec<(Intent, Option<FlowOutcome>)>,
+    },
+    /// Earlier intents are still pending (an outage or a transaction in flight); nothing new was decided.
+    Waiting {
+        /// How many.
+        pending: usize,
+    },
+}
+
+/// A running deployment.
+pub struct Deployment<'a> {
+    cfg: DeploymentConfig,
+    strategy: IndicatorStrategy,
+    chain: ChainEntry,
+    base: Token,
+    quote: Token,
+    pool: PoolEntry,
+    rpc: &'a Rpc,
+    tm: TransactionManager<'a>,
+    journal: Journal,
+    pid: u32,
+    live: LiveSettings,
+    exec: ExecSettings,
+    retry: RetryPolicy,
+    log: Log<'a>,
+}
+
+impl std::fmt::Debug for Deployment<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployment").field("chain", &self.chain.name).field("safe", &self.tm.safe()).finish_non_exhaustive()
+    }
+}
+
+fn gwei_to_wei(g: f64) -> u128 {
+    (g * 1e9) as u128
+}
+
+impl<'a> Deployment<'a> {
+    /// Opens a deployment: checks the RPC answers on the configured chain, the Safe exists and the key owns it,
+    /// binds the journal to this chain, Safe and key, and takes the runner lock.
+    ///
+    /// # Errors
+    /// A clear error for each: RPC down, wrong chain, unknown tokens or pool, missing Safe, not an owner, a journal
+    /// of another deployment, a second runner.
+    pub fn open(opts: OpenOptions<'a>) -> Result<Self> {
+        let OpenOptions { config: cfg, rpc, signer, safe, state, registry, log } = opts;
+        let chain_id = rpc.chain_id().map_err(|e| {
+            Error::Config(format!("cannot reach the RPC at {} (is it up, and the URL right?): {e}", rpc.url()))
+        })?;
+        let chain = registry.by_name(&cfg.live.chain)?.clone();
+        if chain.chain_id != chain_id {
+            return Err(Error::Config(format!(
+                "live.chain is {} (chain id {}) but the RPC at {} serves chain id {chain_id}",
+                chain.name,
+                chain.chain_id,
+                rpc.url()
+            )));
+        }
+        let base = chain.token(&cfg.live.base)?;
+        let quote = chain.token(&cfg.live.quote)?;
+        let pool = chain.pool(&cfg.live.base, &cfg.live.quote, None)?.clone();
+        let strategy = IndicatorStrategy::new(cfg.strategy.clone(), cfg.risk.clone())
+            .map_err(|e| Error::Strategy(e.to_string()))?;
+        let l = &cfg.live;
+        let tx_settings = TxSettings {
+            gas_margin_pct: l.gas_margin_pct,
+            max_fee_wei: l.max_fee_gwei.map(gwei_to_wei),
+            priority_fee_wei: l.priority_fee_gwei.map(gwei_to_wei),
+            fee_bump_pct: 15,
+        };
+        let tm = TransactionManager::new(rpc, signer, chain_id, safe, tx_settings)?;
+        let info = tm.check_safe()?;
+        let mut journal = Journal::open(&state)?;
+        journal.bind(&[
+            ("chain_id", chain_id.to_string()),
+            ("safe", safe.to_string()),
+            ("sender", tm.sender().to_string()),
+            ("strategy", serde_json::to_string(&cfg.strategy).unwrap_or_default()),
+            ("base", cfg.live.base.clone()),
+            ("quote", cfg.live.quote.clone()),
+        ])?;
+        let pid = std::process::id();
+        let stale_ms = i64::try_from(l.track_timeout_secs.max(60) * 1000).unwrap_or(i64::MAX);
+        journal.lock(&format!("sextant run (pid {pid})"), pid, stale_ms, pid_alive)?;
+        log(
+            "open",
+            serde_json::json!({
+                "chain": chain.name, "chain_id": chain_id, "safe": safe.to_string(), "safe_version": info.version,
+                "safe_nonce": info.nonce, "sender": tm.sender().to_string(), "state": state.display().to_string(),
+            }),
+        );
+        let live = LiveSettings {
+            default_slippage_bps: l.slippage_bps,
+            unlimited_approvals: l.unlimited_approvals,
+            deadline_secs: l.deadline_secs,
+            quote_symbol: l.quote.clone(),
+        };
+        let exec = ExecSettings {
+            confirmations: l.confirmations,
+            poll: Duration::from_millis(l.poll_ms.max(10)),
+            stuck_after: Duration::from_secs(l.stuck_after_secs),
+            max_bumps: l.max_bumps,
+            track_timeout: Duration::from_secs(l.track_timeout_secs),
+        };
+        let retry = RetryPolicy { max_attempts: l.max_attempts, base_delay_ms: l.retry_base_ms, max_delay_ms: 30_000 };
+        Ok(Deployment { cfg, strategy, chain, base, quote, pool, rpc, tm, journal, pid, live, exec, retry, log })
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// The config.
+    pub fn config(&self) -> &DeploymentConfig {
+        &self.cfg
+    }
+
+    /// Releases the runner lock (also released implicitly when the process dies: a dead holder's lock is taken over).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn close(self) -> Result<()> {
+        self.journal.unlock(self.pid)?;
+        Ok(())
+    }
+
+    fn state(&self, market: &MarketView) -> Result<(Option<u64>, u64, <IndicatorStrategy as Strategy>::State)> {
+        match self.journal.state()? {
+            Some(s) => {
+                let st = serde_json::from_str(&s.state)
+                    .map_err(|e| Error::Strategy(format!("stored state unreadable: {e}")))?;
+                Ok((Some(s.version), s.tick, st))
+            }
+            None => Ok((None, 0, self.strategy.init(market))),
+        }
+    }
+
+    fn balance(&self, token: &Token) -> Result<U256> {
+        let a: Address = token.id.address.parse().map_err(|_| Error::Config(format!("{} has no address", token.symbol)))?;
+        Ok(view(self.rpc, a, &IERC20::balanceOfCall { owner: self.tm.safe() })?)
+    }
+
+    /// Reads the market and the Safe's holdings: (block, view, portfolio).
+    fn observe(&self, tick: u64) -> Result<(u64, MarketView, PortfolioView)> {
+        let block = self.rpc.block_number()?;
+        let slot0 = view(self.rpc, self.pool.address, &IUniswapV3Pool::slot0Call {})?;
+        let base_is_0 = self.pool.token0 == self.base.symbol;
+        let (d0, d1) = if base_is_0 { (self.base.decimals, self.quote.decimals) } else { (self.quote.decimals, self.base.decimals) };
+        let p01 = sextant_protocols::uniswap_v3::price_token0_in_token1(U256::from(slot0.sqrtPriceX96), d0, d1);
+        let price = if base_is_0 { p01 } else { 1.0 / p01 };
+        let cash = f64::from(self.balance(&self.quote)?) / self.quote.scale();
+        let quantity = f64::from(self.balance(&self.base)?) / self.base.scale();
+        let prev = self.journal.ticks()?.last().map_or(price, |t| t.price);
+        let now = now_ms();
+        let candle = Candle {
+            timestamp_ms: now,
+            open: prev,
+            high: prev.max(price),
+            low: prev.min(price),
+            close: price,
+            volume: 0.0,
+        };
+        let view = MarketView {
+            step: usize::try_from(tick).unwrap_or(usize::MAX),
+            timestamp_ms: now,
+            assets: vec![AssetView {
+                base: self.base.clone(),
+                quote: self.quote.clone(),
+                candle: Some(candle),
+                last_close: Some(price),
+            }],
+        };
+        let portfolio = PortfolioView {
+            quote: self.quote.clone(),
+            cash,
+            positions: vec![PositionView {
+                base: self.base.clone(),
+                quantity,
+                entry_price: if quantity > 0.0 { self.entry_price()? } else { None },
+            }],
+        };
+        Ok((block, view, portfolio))
+    }
+
+    /// The price of the latest fill that bought the base asset, unless a later one sold it.
+    fn entry_price(&self) -> Result<Option<f64>> {
+        for rec in self.journal.all_intents()?.iter().rev() {
+            let Some(outcome) = rec.outcome.as_ref().and_then(|o| serde_json::from_value::<FlowOutcome>(o.clone()).ok())
+            else {
+                continue;
+            };
+            if let Some(fill) = outcome.fill() {
+                if fill.token_out.id == self.base.id {
+                    return Ok(Some(fill.exec_price));
+                }
+                if fill.token_in.id == self.base.id {
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Runs one journaled intent's flow.
+    fn run_intent(&self, intent_id: i64, intent: &Intent) -> FlowOutcome {
+        let log = |m: &str| (self.log)("exec", serde_json::json!({ "intent_id": intent_id, "message": m }));
+        let em = ExecutionManager::new(&self.tm, &self.journal, self.exec.clone(), &log);
+        let mut executor = LiveExecutor::new(&em, &self.chain, &self.journal, intent_id, &self.live);
+        run_flow(&mut executor, intent, &self.retry)
+    }
+
+    /// Settles an intent unless its failure is transient (then it stays pending for the next tick). Returns whether
+    /// it settled.
+    fn settle(&mut self, intent_id: i64, outcome: &FlowOutcome) -> Result<bool> {
+        if let FlowStatus::Failed { error } = &outcome.status
+            && error.recoverable()
+        {
+            (self.log)(
+                "intent_waiting",
+                serde_json::json!({ "intent_id": intent_id, "error": error.message, "attempts": outcome.attempts }),
+            );
+            return Ok(false);
+        }
+        let stored = self.journal.state()?.ok_or_else(|| Error::Strategy("no stored state to settle into".into()))?;
+        let mut state: <IndicatorStrategy as Strategy>::State =
+            serde_json::from_str(&stored.state).map_err(|e| Error::Strategy(format!("stored state unreadable: {e}")))?;
+        self.strategy.on_outcome(&mut state, outcome);
+        let status = match outcome.status {
+            FlowStatus::Completed { .. } => IntentStatus::Done,
+            FlowStatus::Failed { .. } => IntentStatus::Failed,
+        };
+        let json = serde_json::to_value(outcome).unwrap_or_default();
+        let state_json = serde_json::to_string(&state).map_err(|e| Error::Strategy(e.to_string()))?;
+        self.journal.settle_intent(intent_id, status, &json, stored.version, stored.tick, &state_json)?;
+        (self.log)("intent_settled", serde_json::json!({ "intent_id": intent_id, "outcome": json }));
+        Ok(true)
+    }
+
+    /// Finishes intents left pending by an earlier tick. Returns how many remain pending.
+    fn finish_pending(&mut self) -> Result<usize> {
+        let pending = self.journal.pending_intents()?;
+        let mut left = 0;
+        for rec in pending {
+            let intent: Intent = serde_json::from_value(rec.intent.clone())
+                .map_err(|e| Error::Strategy(format!("journaled intent {} unreadable: {e}", rec.id)))?;
+            (self.log)("intent_resume", serde_json::json!({ "intent_id": rec.id, "tick": rec.tick }));
+            let outcome = self.run_intent(rec.id, &intent);
+            if !self.settle(rec.id, &outcome)? {
+                left += 1;
+                break;
+            }
+        }
+        Ok(left)
+    }
+
+    /// One tick: finish what is pending, read the chain, let the strategy step (or unwind), commit, execute.
+    ///
+    /// # Errors
+    /// RPC failures while reading the market (transient: the next tick tries again), journal failures, a state
+    /// changed by another writer.
+    pub fn tick(&mut self, kind: TickKind) -> Result<TickReport> {
+        self.journal.heartbeat(self.pid)?;
+        let pending = self.finish_pending()?;
+        if pending > 0 {
+            return Ok(TickReport::Waiting { pending });
+        }
+        let tick = self.journal.state()?.map_or(0, |s| s.tick);
+        let (block, market, portfolio) = self.observe(tick)?;
+        let (version, _, mut state) = self.state(&market)?;
+        let mut intents = Vec::new();
+        match kind {
+            TickKind::Step => self.strategy.on_step(&mut state, &market, &portfolio, &mut intents),
+            TickKind::Teardown => self.strategy.teardown(&mut state, &market, &portfolio, &mut intents),
+        }
+        let price = market.assets[0].last_close.unwrap_or(0.0);
+        let quantity = portfolio.positions[0].quantity;
+        let record = TickRecord {
+            tick,
+            timestamp_ms: market.timestamp_ms,
+            block,
+            price,
+            cash: portfolio.cash,
+            position: quantity,
+            equity: portfolio.cash + quantity * price,
+            intents: intents.len() as u32,
+        };
+        let state_json = serde_json::to_string(&state).map_err(|e| Error::Strategy(e.to_string()))?;
+        let intent_json: Vec<_> = intents.iter().map(|i| serde_json::to_value(i).unwrap_or_default()).collect();
+        let (_, ids) = self.journal.commit_tick(version, &state_json, &record, &intent_json)?;
+        (self.log)("tick", serde_json::to_value(&record).unwrap_or_default());
+        let mut outcomes = Vec::new();
+        for (id, intent) in ids.into_iter().zip(intents) {
+            (self.log)("intent", serde_json::json!({ "intent_id": id, "intent": intent }));
+            let outcome = self.run_intent(id, &intent);
+            let settled = self.settle(id, &outcome)?;
+            outcomes.push((intent, settled.then_some(outcome)));
+            if !settled {
+                // Later intents of this tick wait behind it, in order.
+                break;
+            }
+        }
+        Ok(TickReport::Stepped { record, outcomes })
+    }
+}
+
+/// Whether a process is alive on this machine.
+pub fn pid_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()).is_some_and(|s| s != 'Z'),
+        Err(_) => false,
+    }
+}
