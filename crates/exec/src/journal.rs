@@ -195,6 +195,12 @@ pub struct IntentRecord {
     pub plan: Option<serde_json::Value>,
     /// Its outcome, once settled.
     pub outcome: Option<serde_json::Value>,
+    /// The intent's JSON text, for exact deserialisation (amounts are 128-bit, beyond `serde_json::Value`).
+    #[serde(skip)]
+    pub intent_text: String,
+    /// The outcome's JSON text.
+    #[serde(skip)]
+    pub outcome_text: Option<String>,
 }
 
 /// The strategy state as stored.
@@ -422,7 +428,7 @@ impl Journal {
         expected_version: Option<u64>,
         state: &str,
         record: &TickRecord,
-        intents: &[serde_json::Value],
+        intents: &[String],
     ) -> Result<(u64, Vec<i64>)> {
         let path = self.path.clone();
         let e = db_err(&path);
@@ -451,7 +457,7 @@ impl Journal {
         for (seq, intent) in intents.iter().enumerate() {
             tx.execute(
                 "INSERT INTO intents (tick, seq, intent, status, created_ms, updated_ms) VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
-                params![record.tick, seq as u32, intent.to_string(), now],
+                params![record.tick, seq as u32, intent, now],
             )
             .map_err(&e)?;
             ids.push(tx.last_insert_rowid());
@@ -469,7 +475,7 @@ impl Journal {
         &mut self,
         intent_id: i64,
         status: IntentStatus,
-        outcome: &serde_json::Value,
+        outcome: &str,
         expected_version: u64,
         tick: u64,
         state: &str,
@@ -483,7 +489,7 @@ impl Journal {
         }
         tx.execute(
             "UPDATE intents SET status = ?1, outcome = ?2, updated_ms = ?3 WHERE id = ?4",
-            params![status.as_str(), outcome.to_string(), now_ms(), intent_id],
+            params![status.as_str(), outcome, now_ms(), intent_id],
         )
         .map_err(&e)?;
         tx.commit().map_err(&e)?;
@@ -531,15 +537,19 @@ impl Journal {
         let mut stmt = self.conn.prepare(sql).map_err(self.err())?;
         let rows = stmt
             .query_map(args, |r| {
-                let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+                let json = |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str(s).ok());
+                let intent_text: Option<String> = r.get(3)?;
+                let outcome_text: Option<String> = r.get(6)?;
                 Ok(IntentRecord {
                     id: r.get(0)?,
                     tick: r.get(1)?,
                     seq: r.get(2)?,
-                    intent: json(r.get(3)?).unwrap_or_default(),
+                    intent: json(&intent_text).unwrap_or_default(),
                     status: r.get(4)?,
-                    plan: json(r.get(5)?),
-                    outcome: json(r.get(6)?),
+                    plan: json(&r.get(5)?),
+                    outcome: json(&outcome_text),
+                    intent_text: intent_text.unwrap_or_default(),
+                    outcome_text,
                 })
             })
             .map_err(self.err())?;
@@ -747,7 +757,7 @@ mod tests {
         let path = dir.path().join("d.db");
         let mut j = Journal::open(&path).unwrap();
         assert_eq!(j.state().unwrap(), None);
-        let (v1, ids) = j.commit_tick(None, "{\"a\":1}", &tick(0), &[serde_json::json!({"intent": "hold"})]).unwrap();
+        let (v1, ids) = j.commit_tick(None, "{\"a\":1}", &tick(0), &["{\"intent\":\"hold\"}".to_string()]).unwrap();
         assert_eq!((v1, ids.len()), (1, 1));
         // A writer holding a stale version is refused and changes nothing.
         let stale = j.commit_tick(None, "{}", &tick(1), &[]).unwrap_err();
@@ -755,7 +765,7 @@ mod tests {
         let stale = j.commit_tick(Some(7), "{}", &tick(1), &[]).unwrap_err();
         assert!(matches!(stale, Error::Conflict { .. }));
         assert_eq!(j.ticks().unwrap().len(), 1);
-        let v2 = j.settle_intent(ids[0], IntentStatus::Done, &serde_json::json!({}), v1, 1, "{\"a\":2}").unwrap();
+        let v2 = j.settle_intent(ids[0], IntentStatus::Done, "{}", v1, 1, "{\"a\":2}").unwrap();
         assert_eq!(v2, 2);
         assert!(j.pending_intents().unwrap().is_empty());
         // Reopened, everything is there.

@@ -87,7 +87,10 @@ fn unsupported(intent: &Intent, why: impl Into<String>) -> ExecError {
 
 fn addr(token: &Token) -> Result<Address, ExecError> {
     token.id.address.parse().map_err(|_| {
-        ExecError::new(ExecErrorKind::Unsupported, format!("{} has no on-chain address ({})", token.symbol, token.id.address))
+        ExecError::new(
+            ExecErrorKind::Unsupported,
+            format!("{} has no on-chain address ({})", token.symbol, token.id.address),
+        )
     })
 }
 
@@ -157,7 +160,14 @@ impl<'a> LiveExecutor<'a> {
         self.chain.contract(role).map_err(|e| unsupported(intent, e.to_string()))
     }
 
-    fn plan_swap(&self, intent: &Intent, sell: &Token, buy: &Token, amount: &AmountSpec, max_bps: u32) -> Result<Plan, ExecError> {
+    fn plan_swap(
+        &self,
+        intent: &Intent,
+        sell: &Token,
+        buy: &Token,
+        amount: &AmountSpec,
+        max_bps: u32,
+    ) -> Result<Plan, ExecError> {
         let (sell_a, buy_a) = (addr(sell)?, addr(buy)?);
         let pool = self.chain.pool(&sell.symbol, &buy.symbol, None).map_err(|e| unsupported(intent, e.to_string()))?;
         let (router, kind) = match self.chain.contract("swap_router") {
@@ -185,9 +195,15 @@ impl<'a> LiveExecutor<'a> {
             ));
         }
         let min_out = quote_out * U256::from(10_000 - tolerance.min(10_000)) / U256::from(10_000u32);
-        let mid_price = if buy.symbol == self.settings.quote_symbol { sell_price_in_buy } else { 1.0 / sell_price_in_buy };
+        let mid_price =
+            if buy.symbol == self.settings.quote_symbol { sell_price_in_buy } else { 1.0 / sell_price_in_buy };
         let mut steps = Vec::new();
-        steps.extend(self.approval(sell_a, router, amount_in, &format!("{} {} to the router", human(amount_in, sell.decimals), sell.symbol))?);
+        steps.extend(self.approval(
+            sell_a,
+            router,
+            amount_in,
+            &format!("{} {} to the router", human(amount_in, sell.decimals), sell.symbol),
+        )?);
         let label = format!(
             "swap {} {} for >= {} {}",
             human(amount_in, sell.decimals),
@@ -209,7 +225,15 @@ impl<'a> LiveExecutor<'a> {
             },
             &label,
         ));
-        let swap = SwapPlan { sell: sell.clone(), buy: buy.clone(), amount_in, quote_out, min_out, mid_price, fee_pips: pool.fee_pips };
+        let swap = SwapPlan {
+            sell: sell.clone(),
+            buy: buy.clone(),
+            amount_in,
+            quote_out,
+            min_out,
+            mid_price,
+            fee_pips: pool.fee_pips,
+        };
         Ok(Plan { steps, swap: Some(swap) })
     }
 
@@ -222,24 +246,36 @@ impl<'a> LiveExecutor<'a> {
         let plain = |steps: Vec<Call>| Ok(Plan { steps, swap: None });
         match intent {
             Intent::Hold { .. } => plain(Vec::new()),
-            Intent::Swap { sell, buy, amount, max_slippage_bps } => self.plan_swap(intent, sell, buy, amount, *max_slippage_bps),
+            Intent::Swap { sell, buy, amount, max_slippage_bps } => {
+                self.plan_swap(intent, sell, buy, amount, *max_slippage_bps)
+            }
             Intent::Wrap { amount, .. } => {
-                let weth = addr(&self.chain.token(&self.chain.wrapped_native).map_err(|e| unsupported(intent, e.to_string()))?)?;
+                let weth = addr(
+                    &self.chain.token(&self.chain.wrapped_native).map_err(|e| unsupported(intent, e.to_string()))?,
+                )?;
                 let native = self.rpc().balance(safe).map_err(|e| exec_err(e.into()))?;
                 if native < U256::from(amount.0) {
-                    return Err(ExecError::new(ExecErrorKind::InsufficientBalance, format!("the Safe holds {native} wei")));
+                    return Err(ExecError::new(
+                        ExecErrorKind::InsufficientBalance,
+                        format!("the Safe holds {native} wei"),
+                    ));
                 }
                 plain(vec![calls::wrap(weth, U256::from(amount.0))])
             }
             Intent::Unwrap { amount, .. } => {
-                let weth = addr(&self.chain.token(&self.chain.wrapped_native).map_err(|e| unsupported(intent, e.to_string()))?)?;
+                let weth = addr(
+                    &self.chain.token(&self.chain.wrapped_native).map_err(|e| unsupported(intent, e.to_string()))?,
+                )?;
                 plain(vec![calls::unwrap(weth, self.resolve(weth, amount, &self.chain.wrapped_native)?)])
             }
             Intent::VaultDeposit { vault, amount } => {
                 let v: Address = vault.address.parse().map_err(|_| unsupported(intent, "bad vault address"))?;
                 let asset = addr(&vault.asset)?;
                 let assets = self.resolve(asset, amount, &vault.asset.symbol)?;
-                let mut steps: Vec<Call> = self.approval(asset, v, assets, &format!("{} to the vault", vault.asset.symbol))?.into_iter().collect();
+                let mut steps: Vec<Call> = self
+                    .approval(asset, v, assets, &format!("{} to the vault", vault.asset.symbol))?
+                    .into_iter()
+                    .collect();
                 steps.push(calls::vault_deposit(v, assets, safe));
                 plain(steps)
             }
@@ -269,8 +305,10 @@ impl<'a> LiveExecutor<'a> {
                     _ => {
                         // Repaying "all" offers the whole balance; Aave takes no more than the debt.
                         let amount = self.resolve(asset, amount, &token.symbol)?;
-                        let mut steps: Vec<Call> =
-                            self.approval(asset, pool, amount, &format!("{} to Aave", token.symbol))?.into_iter().collect();
+                        let mut steps: Vec<Call> = self
+                            .approval(asset, pool, amount, &format!("{} to Aave", token.symbol))?
+                            .into_iter()
+                            .collect();
                         steps.push(if matches!(intent, Intent::Supply { .. }) {
                             calls::aave_supply(pool, asset, amount, safe)
                         } else {
@@ -317,7 +355,12 @@ impl<'a> LiveExecutor<'a> {
                     let pos = view(self.rpc(), manager, &INonfungiblePositionManager::positionsCall { tokenId: id })
                         .map_err(exec_err)?;
                     if pos.liquidity > 0 {
-                        steps.push(calls::lp_decrease(manager, id, pos.liquidity, deadline(self.settings.deadline_secs)));
+                        steps.push(calls::lp_decrease(
+                            manager,
+                            id,
+                            pos.liquidity,
+                            deadline(self.settings.deadline_secs),
+                        ));
                     }
                     steps.push(calls::lp_collect(manager, id, safe));
                     steps.push(calls::lp_burn(manager, id));
@@ -384,23 +427,28 @@ impl Executor for LiveExecutor<'_> {
         if paid != swap.amount_in || got < swap.min_out {
             return Err(ExecError::new(
                 ExecErrorKind::Invalid,
-                format!("swap moved {paid} in / {got} out; planned {} in, at least {} out", swap.amount_in, swap.min_out),
+                format!(
+                    "swap moved {paid} in / {got} out; planned {} in, at least {} out",
+                    swap.amount_in, swap.min_out
+                ),
             ));
         }
         let (amount_in, amount_out) = (human(paid, swap.sell.decimals), human(got, swap.buy.decimals));
         let selling_quote = swap.sell.symbol == self.settings.quote_symbol;
         let (base_qty, quote_qty) = if selling_quote { (amount_out, amount_in) } else { (amount_in, amount_out) };
         let fee = f64::from(swap.fee_pips) / 1e6;
-        let native_price = if swap.sell.symbol == self.chain.wrapped_native || swap.buy.symbol == self.chain.wrapped_native {
-            swap.mid_price
-        } else {
-            0.0
-        };
+        let native_price =
+            if swap.sell.symbol == self.chain.wrapped_native || swap.buy.symbol == self.chain.wrapped_native {
+                swap.mid_price
+            } else {
+                0.0
+            };
         let gas_wei: f64 = receipts.iter().map(|r| r.gas_used as f64 * r.effective_gas_price as f64).sum();
         let fee_paid = if selling_quote { quote_qty * fee } else { base_qty * swap.mid_price * fee };
         let exec_price = if base_qty > 0.0 { quote_qty / base_qty } else { 0.0 };
-        let slippage = (if selling_quote { quote_qty - base_qty * swap.mid_price } else { base_qty * swap.mid_price - quote_qty })
-            - fee_paid;
+        let slippage =
+            (if selling_quote { quote_qty - base_qty * swap.mid_price } else { base_qty * swap.mid_price - quote_qty })
+                - fee_paid;
         Ok(Some(Fill {
             timestamp_ms: crate::journal::now_ms(),
             token_in: swap.sell.clone(),

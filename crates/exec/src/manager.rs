@@ -85,7 +85,12 @@ impl std::fmt::Debug for ExecutionManager<'_> {
 
 impl<'a> ExecutionManager<'a> {
     /// A manager signing through `tm`, journaling to `journal`, logging progress lines to `log`.
-    pub fn new(tm: &'a TransactionManager<'a>, journal: &'a Journal, settings: ExecSettings, log: &'a dyn Fn(&str)) -> Self {
+    pub fn new(
+        tm: &'a TransactionManager<'a>,
+        journal: &'a Journal,
+        settings: ExecSettings,
+        log: &'a dyn Fn(&str),
+    ) -> Self {
         ExecutionManager { tm, journal, settings, log }
     }
 
@@ -107,7 +112,10 @@ impl<'a> ExecutionManager<'a> {
             match rpc.receipt(parse_hash(&t.hash)?)? {
                 Some(r) => return Ok(r),
                 None => {
-                    (self.log)(&format!("tx {} of {} is no longer in a block (reorg): tracking it again", t.hash, t.label));
+                    (self.log)(&format!(
+                        "tx {} of {} is no longer in a block (reorg): tracking it again",
+                        t.hash, t.label
+                    ));
                     self.journal.set_tx_status(t.id, TxStatus::Broadcast, None, None)?;
                 }
             }
@@ -240,7 +248,10 @@ impl<'a> ExecutionManager<'a> {
             match rpc.block(mined_at)? {
                 Some((hash, _)) if Some(hash) == r.block_hash => {}
                 _ => {
-                    (self.log)(&format!("block {mined_at} of {} was reorganised away: tracking again", records[i].hash));
+                    (self.log)(&format!(
+                        "block {mined_at} of {} was reorganised away: tracking again",
+                        records[i].hash
+                    ));
                     return Ok(None);
                 }
             }
@@ -278,7 +289,12 @@ impl<'a> ExecutionManager<'a> {
             *nonce_used_polls += 1;
             if *nonce_used_polls >= 3 {
                 for rec in records.iter() {
-                    self.journal.set_tx_status(rec.id, TxStatus::Dropped, None, Some("nonce used by another transaction"))?;
+                    self.journal.set_tx_status(
+                        rec.id,
+                        TxStatus::Dropped,
+                        None,
+                        Some("nonce used by another transaction"),
+                    )?;
                 }
                 return Err(Error::Rpc(sextant_chain::Error::Rpc {
                     url: rpc.url().into(),

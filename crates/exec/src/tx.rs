@@ -98,9 +98,17 @@ impl<'a> TransactionManager<'a> {
     ///
     /// # Errors
     /// When the signer's address is malformed.
-    pub fn new(rpc: &'a Rpc, signer: &'a dyn Signer, chain_id: u64, safe: Address, settings: TxSettings) -> Result<Self> {
-        let sender: Address =
-            signer.address().parse().map_err(|e| Error::Invalid(format!("signer address {}: {e}", signer.address())))?;
+    pub fn new(
+        rpc: &'a Rpc,
+        signer: &'a dyn Signer,
+        chain_id: u64,
+        safe: Address,
+        settings: TxSettings,
+    ) -> Result<Self> {
+        let sender: Address = signer
+            .address()
+            .parse()
+            .map_err(|e| Error::Invalid(format!("signer address {}: {e}", signer.address())))?;
         Ok(TransactionManager { rpc, signer, chain_id, safe, sender, settings })
     }
 
@@ -139,7 +147,8 @@ impl<'a> TransactionManager<'a> {
         let not_safe = |e: Error| Error::Safe(format!("{} does not answer like a Safe: {e}", self.safe));
         let version = view(self.rpc, self.safe, &ISafe::VERSIONCall {}).map_err(not_safe)?;
         let owners = view(self.rpc, self.safe, &ISafe::getOwnersCall {}).map_err(not_safe)?;
-        let threshold = view(self.rpc, self.safe, &ISafe::getThresholdCall {}).map_err(not_safe)?.saturating_to::<u64>();
+        let threshold =
+            view(self.rpc, self.safe, &ISafe::getThresholdCall {}).map_err(not_safe)?.saturating_to::<u64>();
         let nonce = view(self.rpc, self.safe, &ISafe::nonceCall {}).map_err(not_safe)?.saturating_to::<u64>();
         if !owners.contains(&self.sender) {
             return Err(Error::Safe(format!(
@@ -164,11 +173,8 @@ impl<'a> TransactionManager<'a> {
     /// # Errors
     /// [`Error::Rpc`] of kind `Reverted` with the target's decoded reason when it would revert.
     pub fn simulate(&self, call: &Call) -> Result<Bytes> {
-        let req = TransactionRequest::default()
-            .from(self.safe)
-            .to(call.to)
-            .value(call.value)
-            .input(call.data.clone().into());
+        let req =
+            TransactionRequest::default().from(self.safe).to(call.to).value(call.value).input(call.data.clone().into());
         self.rpc.call(&req).map_err(|e| with_context(e, &call.label))
     }
 

@@ -138,7 +138,8 @@ mod tests {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/rsi.toml")).unwrap();
         let cfg = DeploymentConfig::parse(&text, "rsi.toml").unwrap();
         assert_eq!(cfg.live, LiveConfig::default());
-        let cfg = DeploymentConfig::parse(&format!("{text}\n[live]\nchain = \"base\"\nslippage_bps = 30\n"), "x").unwrap();
+        let cfg =
+            DeploymentConfig::parse(&format!("{text}\n[live]\nchain = \"base\"\nslippage_bps = 30\n"), "x").unwrap();
         assert_eq!((cfg.live.chain.as_str(), cfg.live.slippage_bps), ("base", 30));
         let e = DeploymentConfig::parse(&format!("{text}\n[live]\nslipage_bps = 30\n"), "x.toml").unwrap_err();
         assert!(e.to_string().contains("slipage_bps"), "{e}");

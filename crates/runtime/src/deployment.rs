@@ -10,7 +10,9 @@ use sextant_chain::bindings::{IERC20, IUniswapV3Pool};
 use sextant_chain::registry::PoolEntry;
 use sextant_chain::{ChainEntry, Registry, Rpc};
 use sextant_exec::journal::{IntentStatus, Journal, TickRecord, now_ms};
-use sextant_exec::{ExecSettings, ExecutionManager, LiveExecutor, LiveSettings, Signer, TransactionManager, TxSettings, view};
+use sextant_exec::{
+    ExecSettings, ExecutionManager, LiveExecutor, LiveSettings, Signer, TransactionManager, TxSettings, view,
+};
 use sextant_market::{AssetView, Candle, MarketView};
 use sextant_strategies::IndicatorStrategy;
 use sextant_strategy::{FlowOutcome, FlowStatus, PortfolioView, PositionView, RetryPolicy, Strategy, run_flow};
@@ -85,7 +87,10 @@ pub struct Deployment<'a> {
 
 impl std::fmt::Debug for Deployment<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deployment").field("chain", &self.chain.name).field("safe", &self.tm.safe()).finish_non_exhaustive()
+        f.debug_struct("Deployment")
+            .field("chain", &self.chain.name)
+            .field("safe", &self.tm.safe())
+            .finish_non_exhaustive()
     }
 }
 
@@ -195,7 +200,8 @@ impl<'a> Deployment<'a> {
     }
 
     fn balance(&self, token: &Token) -> Result<U256> {
-        let a: Address = token.id.address.parse().map_err(|_| Error::Config(format!("{} has no address", token.symbol)))?;
+        let a: Address =
+            token.id.address.parse().map_err(|_| Error::Config(format!("{} has no address", token.symbol)))?;
         Ok(view(self.rpc, a, &IERC20::balanceOfCall { owner: self.tm.safe() })?)
     }
 
@@ -204,7 +210,11 @@ impl<'a> Deployment<'a> {
         let block = self.rpc.block_number()?;
         let slot0 = view(self.rpc, self.pool.address, &IUniswapV3Pool::slot0Call {})?;
         let base_is_0 = self.pool.token0 == self.base.symbol;
-        let (d0, d1) = if base_is_0 { (self.base.decimals, self.quote.decimals) } else { (self.quote.decimals, self.base.decimals) };
+        let (d0, d1) = if base_is_0 {
+            (self.base.decimals, self.quote.decimals)
+        } else {
+            (self.quote.decimals, self.base.decimals)
+        };
         let p01 = sextant_protocols::uniswap_v3::price_token0_in_token1(U256::from(slot0.sqrtPriceX96), d0, d1);
         let price = if base_is_0 { p01 } else { 1.0 / p01 };
         let cash = f64::from(self.balance(&self.quote)?) / self.quote.scale();
@@ -244,7 +254,7 @@ impl<'a> Deployment<'a> {
     /// The price of the latest fill that bought the base asset, unless a later one sold it.
     fn entry_price(&self) -> Result<Option<f64>> {
         for rec in self.journal.all_intents()?.iter().rev() {
-            let Some(outcome) = rec.outcome.as_ref().and_then(|o| serde_json::from_value::<FlowOutcome>(o.clone()).ok())
+            let Some(outcome) = rec.outcome_text.as_deref().and_then(|o| serde_json::from_str::<FlowOutcome>(o).ok())
             else {
                 continue;
             };
@@ -281,17 +291,30 @@ impl<'a> Deployment<'a> {
             return Ok(false);
         }
         let stored = self.journal.state()?.ok_or_else(|| Error::Strategy("no stored state to settle into".into()))?;
-        let mut state: <IndicatorStrategy as Strategy>::State =
-            serde_json::from_str(&stored.state).map_err(|e| Error::Strategy(format!("stored state unreadable: {e}")))?;
+        let mut state: <IndicatorStrategy as Strategy>::State = serde_json::from_str(&stored.state)
+            .map_err(|e| Error::Strategy(format!("stored state unreadable: {e}")))?;
         self.strategy.on_outcome(&mut state, outcome);
         let status = match outcome.status {
             FlowStatus::Completed { .. } => IntentStatus::Done,
             FlowStatus::Failed { .. } => IntentStatus::Failed,
         };
-        let json = serde_json::to_value(outcome).unwrap_or_default();
+        let text = serde_json::to_string(outcome).map_err(|e| Error::Strategy(e.to_string()))?;
         let state_json = serde_json::to_string(&state).map_err(|e| Error::Strategy(e.to_string()))?;
-        self.journal.settle_intent(intent_id, status, &json, stored.version, stored.tick, &state_json)?;
-        (self.log)("intent_settled", serde_json::json!({ "intent_id": intent_id, "outcome": json }));
+        self.journal.settle_intent(intent_id, status, &text, stored.version, stored.tick, &state_json)?;
+        let summary = match &outcome.status {
+            FlowStatus::Completed { fill: Some(f) } => serde_json::json!({
+                "status": "completed", "sold": f.token_in.symbol, "amount_in": f.amount_in.0.to_string(),
+                "bought": f.token_out.symbol, "amount_out": f.amount_out.0.to_string(), "price": f.exec_price,
+                "gas_paid": f.gas_paid, "attempts": outcome.attempts,
+            }),
+            FlowStatus::Completed { fill: None } => {
+                serde_json::json!({ "status": "completed", "attempts": outcome.attempts })
+            }
+            FlowStatus::Failed { error } => serde_json::json!({
+                "status": "failed", "kind": error.kind.name(), "error": error.message, "attempts": outcome.attempts,
+            }),
+        };
+        (self.log)("intent_settled", serde_json::json!({ "intent_id": intent_id, "outcome": summary }));
         Ok(true)
     }
 
@@ -300,7 +323,7 @@ impl<'a> Deployment<'a> {
         let pending = self.journal.pending_intents()?;
         let mut left = 0;
         for rec in pending {
-            let intent: Intent = serde_json::from_value(rec.intent.clone())
+            let intent: Intent = serde_json::from_str(&rec.intent_text)
                 .map_err(|e| Error::Strategy(format!("journaled intent {} unreadable: {e}", rec.id)))?;
             (self.log)("intent_resume", serde_json::json!({ "intent_id": rec.id, "tick": rec.tick }));
             let outcome = self.run_intent(rec.id, &intent);
@@ -344,12 +367,16 @@ impl<'a> Deployment<'a> {
             intents: intents.len() as u32,
         };
         let state_json = serde_json::to_string(&state).map_err(|e| Error::Strategy(e.to_string()))?;
-        let intent_json: Vec<_> = intents.iter().map(|i| serde_json::to_value(i).unwrap_or_default()).collect();
+        let intent_json = intents
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Strategy(e.to_string()))?;
         let (_, ids) = self.journal.commit_tick(version, &state_json, &record, &intent_json)?;
         (self.log)("tick", serde_json::to_value(&record).unwrap_or_default());
         let mut outcomes = Vec::new();
         for (id, intent) in ids.into_iter().zip(intents) {
-            (self.log)("intent", serde_json::json!({ "intent_id": id, "intent": intent }));
+            (self.log)("intent", serde_json::json!({ "intent_id": id, "intent": intent_json[outcomes.len()] }));
             let outcome = self.run_intent(id, &intent);
             let settled = self.settle(id, &outcome)?;
             outcomes.push((intent, settled.then_some(outcome)));
@@ -365,7 +392,9 @@ impl<'a> Deployment<'a> {
 /// Whether a process is alive on this machine.
 pub fn pid_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()).is_some_and(|s| s != 'Z'),
+        Ok(stat) => {
+            stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()).is_some_and(|s| s != 'Z')
+        }
         Err(_) => false,
     }
 }

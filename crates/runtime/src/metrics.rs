@@ -37,10 +37,20 @@ pub fn render(st: &Status, rpc_errors: u64) -> String {
             .map(|k| (format!("{{status=\"{k}\"}}"), st.txs_by_status.get(*k).copied().unwrap_or(0).to_string()))
             .collect(),
     );
-    metric("sextant_gas_spent_wei_total", "counter", "Gas paid, in wei.", vec![(String::new(), st.gas_spent_wei.to_string())]);
+    metric(
+        "sextant_gas_spent_wei_total",
+        "counter",
+        "Gas paid, in wei.",
+        vec![(String::new(), st.gas_spent_wei.to_string())],
+    );
     if let Some(t) = &st.last_tick {
         metric("sextant_equity", "gauge", "Equity in the quote token.", vec![(String::new(), t.equity.to_string())]);
-        metric("sextant_price", "gauge", "Price of the base asset in the quote.", vec![(String::new(), t.price.to_string())]);
+        metric(
+            "sextant_price",
+            "gauge",
+            "Price of the base asset in the quote.",
+            vec![(String::new(), t.price.to_string())],
+        );
         metric(
             "sextant_last_tick_timestamp_seconds",
             "gauge",
@@ -48,7 +58,12 @@ pub fn render(st: &Status, rpc_errors: u64) -> String {
             vec![(String::new(), (t.timestamp_ms / 1000).to_string())],
         );
     }
-    metric("sextant_rpc_errors_total", "counter", "Ticks that failed on RPC trouble.", vec![(String::new(), rpc_errors.to_string())]);
+    metric(
+        "sextant_rpc_errors_total",
+        "counter",
+        "Ticks that failed on RPC trouble.",
+        vec![(String::new(), rpc_errors.to_string())],
+    );
     s
 }
 
@@ -57,9 +72,10 @@ pub fn render(st: &Status, rpc_errors: u64) -> String {
 /// # Errors
 /// When the address cannot be bound.
 pub fn serve(addr: &str, shared: Shared) -> crate::Result<std::net::SocketAddr> {
-    let listener =
-        TcpListener::bind(addr).map_err(|e| crate::Error::Metrics { addr: addr.to_string(), message: e.to_string() })?;
-    let bound = listener.local_addr().map_err(|e| crate::Error::Metrics { addr: addr.to_string(), message: e.to_string() })?;
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| crate::Error::Metrics { addr: addr.to_string(), message: e.to_string() })?;
+    let bound =
+        listener.local_addr().map_err(|e| crate::Error::Metrics { addr: addr.to_string(), message: e.to_string() })?;
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };

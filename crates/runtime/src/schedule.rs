@@ -132,7 +132,9 @@ impl Schedule {
     pub fn wait(&self, now_secs: u64) -> Duration {
         match self {
             Schedule::Every(d) => *d,
-            Schedule::Cron(c) => c.next_after(now_secs).map_or(Duration::from_secs(60), |t| Duration::from_secs(t - now_secs)),
+            Schedule::Cron(c) => {
+                c.next_after(now_secs).map_or(Duration::from_secs(60), |t| Duration::from_secs(t - now_secs))
+            }
         }
     }
 }

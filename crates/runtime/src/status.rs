@@ -61,7 +61,12 @@ pub fn status(journal: &Journal) -> Result<Status> {
             deployment.insert(key.to_string(), v);
         }
     }
-    let runner = journal.lock_holder()?.map(|(owner, pid, age)| Runner { owner, pid, alive: pid_alive(pid), heartbeat_age_ms: age });
+    let runner = journal.lock_holder()?.map(|(owner, pid, age)| Runner {
+        owner,
+        pid,
+        alive: pid_alive(pid),
+        heartbeat_age_ms: age,
+    });
     let state = journal.state()?;
     let ticks = journal.ticks()?;
     let intents = journal.all_intents()?;
@@ -123,8 +128,12 @@ pub fn diagnose(journal: &Journal, rpc: Option<&Rpc>) -> Result<Vec<Finding>> {
     let st = status(journal)?;
     let mut out = Vec::new();
     match &st.runner {
-        Some(r) if r.alive => out.push(finding("ok", format!("runner pid {} alive, heartbeat {} s ago", r.pid, r.heartbeat_age_ms / 1000))),
-        Some(r) => out.push(finding("warn", format!("runner pid {} is not running (crashed or killed); `sextant run` resumes where it stopped", r.pid))),
+        Some(r) if r.alive => out
+            .push(finding("ok", format!("runner pid {} alive, heartbeat {} s ago", r.pid, r.heartbeat_age_ms / 1000))),
+        Some(r) => out.push(finding(
+            "warn",
+            format!("runner pid {} is not running (crashed or killed); `sextant run` resumes where it stopped", r.pid),
+        )),
         None => out.push(finding("warn", "no runner holds this deployment (stopped cleanly, or never started)")),
     }
     let in_flight: Vec<&TxRecord> = st.recent_txs.iter().filter(|t| t.status.in_flight()).collect();
@@ -169,7 +178,9 @@ pub fn diagnose(journal: &Journal, rpc: Option<&Rpc>) -> Result<Vec<Finding>> {
                     if latest.is_some_and(|l| l > t.nonce) {
                         msg.push_str(&format!("; its nonce is already used on chain, so the runner marks it mined or dropped on its next look"));
                     } else if !known {
-                        msg.push_str("; the node does not know it (dropped, or never broadcast): the runner re-broadcasts it");
+                        msg.push_str(
+                            "; the node does not know it (dropped, or never broadcast): the runner re-broadcasts it",
+                        );
                     } else if let Some(b) = base_fee
                         && t.max_fee < b
                     {
@@ -187,11 +198,14 @@ pub fn diagnose(journal: &Journal, rpc: Option<&Rpc>) -> Result<Vec<Finding>> {
         }
     }
     if !st.open_intents.is_empty() {
-        out.push(finding("warn", format!(
-            "{} intent(s) pending since tick {}: the runner finishes them before deciding anything new",
-            st.open_intents.len(),
-            st.open_intents[0].tick
-        )));
+        out.push(finding(
+            "warn",
+            format!(
+                "{} intent(s) pending since tick {}: the runner finishes them before deciding anything new",
+                st.open_intents.len(),
+                st.open_intents[0].tick
+            ),
+        ));
     }
     for i in journal.recent_intents(20)?.iter().filter(|i| i.status == "failed").take(3) {
         let why = i.outcome.as_ref().and_then(|o| o["status"]["error"]["message"].as_str()).unwrap_or("?");
