@@ -1,4 +1,4 @@
-//! The `sextant` command line: backtests, sweeps, indicators and market data. The only place that formats for humans.
+//! The `sextant` command line: backtests, sweeps, indicators, market data, the devnet, keys and live deployments. The only place that formats for humans.
 
 mod cmd;
 
@@ -24,6 +24,10 @@ enum Command {
     Devnet(cmd::devnet::Args),
     /// Keys for deployments, in encrypted keystore files.
     Key(cmd::key::Args),
+    Run(cmd::run::RunArgs),
+    Status(cmd::run::StatusArgs),
+    Teardown(cmd::run::TeardownArgs),
+    Diagnose(cmd::run::DiagnoseArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,10 @@ fn main() -> ExitCode {
         Command::Data(args) => cmd::data::run(args),
         Command::Devnet(args) => cmd::devnet::run(args),
         Command::Key(args) => cmd::key::run(args),
+        Command::Run(args) => cmd::run::run(args),
+        Command::Status(args) => cmd::run::status(args),
+        Command::Teardown(args) => cmd::run::teardown(args),
+        Command::Diagnose(args) => cmd::run::diagnose(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -64,6 +64,9 @@ pub struct UpOptions {
     pub anvil: Option<PathBuf>,
     /// Deploy the contracts ([`deploy()`]); false starts a bare node.
     pub deploy: bool,
+    /// Fork this JSON-RPC endpoint instead of starting an empty chain (paper trading on a copy of a real chain;
+    /// the fork keeps that chain's id). Nothing is deployed on a fork.
+    pub fork_url: Option<String>,
 }
 
 const STATE_FILE: &str = "devnet.json";
@@ -145,8 +148,13 @@ pub fn up(opts: &UpOptions) -> Result<Devnet> {
     let log_path = opts.state_dir.join("anvil.log");
     let log = std::fs::File::create(&log_path).map_err(|e| Error::Io(log_path.display().to_string(), e))?;
     let log2 = log.try_clone().map_err(|e| Error::Io(log_path.display().to_string(), e))?;
-    let child = Command::new(&anvil)
-        .args(["--host", "127.0.0.1", "--port", &opts.port.to_string(), "--chain-id", &DEVNET_CHAIN_ID.to_string()])
+    let mut command = Command::new(&anvil);
+    command.args(["--host", "127.0.0.1", "--port", &opts.port.to_string()]);
+    match &opts.fork_url {
+        Some(url) => command.args(["--fork-url", url]),
+        None => command.args(["--chain-id", &DEVNET_CHAIN_ID.to_string()]),
+    };
+    let child = command
         .arg("--config-out")
         .arg(&config_out)
         .stdin(Stdio::null())
@@ -207,7 +215,7 @@ pub fn up(opts: &UpOptions) -> Result<Devnet> {
             ROLES.len()
         )));
     }
-    let contracts = if opts.deploy {
+    let contracts = if opts.deploy && opts.fork_url.is_none() {
         match find_root().and_then(|root| deploy(&rpc_url, &accounts, &root)) {
             Ok(c) => c,
             Err(e) => {

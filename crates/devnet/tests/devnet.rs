@@ -11,7 +11,7 @@ fn free_port() -> u16 {
 #[test]
 fn up_answers_json_rpc_refuses_a_second_start_and_down_stops_it() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = UpOptions { port: free_port(), state_dir: dir.path().to_path_buf(), anvil: None, deploy: false };
+    let opts = UpOptions { port: free_port(), state_dir: dir.path().to_path_buf(), anvil: None, deploy: false, fork_url: None };
     let devnet = up(&opts).unwrap();
     assert_eq!(devnet.chain_id, DEVNET_CHAIN_ID);
     assert!(alive(devnet.pid));
@@ -48,6 +48,7 @@ fn a_port_in_use_is_a_clear_error() {
         state_dir: dir.path().to_path_buf(),
         anvil: None,
         deploy: false,
+        fork_url: None,
     };
     let err = up(&opts).unwrap_err().to_string();
     assert!(err.contains("did not answer") && err.contains("log ends"), "{err}");
@@ -57,7 +58,7 @@ fn a_port_in_use_is_a_clear_error() {
 #[test]
 fn up_deploys_tokens_a_liquid_uniswap_v3_pool_that_swaps_and_a_funded_safe() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = UpOptions { port: free_port(), state_dir: dir.path().to_path_buf(), anvil: None, deploy: true };
+    let opts = UpOptions { port: free_port(), state_dir: dir.path().to_path_buf(), anvil: None, deploy: true, fork_url: None };
     let devnet = up(&opts).unwrap();
     let rpc = devnet.rpc_url.clone();
     let client = Client { rpc: &rpc };

@@ -108,11 +108,11 @@ impl<'a> Deployment<'a> {
     pub fn open(opts: OpenOptions<'a>) -> Result<Self> {
         let OpenOptions { config: cfg, rpc, signer, safe, state, registry, log } = opts;
         let chain_id = rpc.chain_id().map_err(|e| {
-            Error::Config(format!("cannot reach the RPC at {} (is it up, and the URL right?): {e}", rpc.url()))
+            Error::Setup(format!("cannot reach the RPC at {} (is it up, and the URL right?): {e}", rpc.url()))
         })?;
         let chain = registry.by_name(&cfg.live.chain)?.clone();
         if chain.chain_id != chain_id {
-            return Err(Error::Config(format!(
+            return Err(Error::Setup(format!(
                 "live.chain is {} (chain id {}) but the RPC at {} serves chain id {chain_id}",
                 chain.name,
                 chain.chain_id,

@@ -4,6 +4,9 @@ pub enum Error {
     /// The config is malformed or inconsistent with the chain.
     #[error("config {0}")]
     Config(String),
+    /// The deployment cannot start: the RPC is unreachable or serves another chain.
+    #[error("{0}")]
+    Setup(String),
     /// The execution layer failed (journal, Safe, signing, RPC).
     #[error(transparent)]
     Exec(#[from] sextant_exec::Error),

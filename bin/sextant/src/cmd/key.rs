@@ -56,7 +56,7 @@ fn keystore_dir(explicit: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 /// The password: the file's first line, else SEXTANT_KEY_PASSWORD, else a prompt (twice when `confirm`).
-fn password(file: Option<PathBuf>, confirm: bool) -> Result<String> {
+pub(crate) fn password(file: Option<PathBuf>, confirm: bool) -> Result<String> {
     if let Some(path) = file {
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         return Ok(text.lines().next().unwrap_or_default().to_string());
