@@ -18,6 +18,8 @@ pub struct Rpc {
     provider: RootProvider,
     runtime: tokio::runtime::Runtime,
     timeout: Duration,
+    retries: u32,
+    transient_failures: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Rpc {
@@ -59,7 +61,19 @@ impl Rpc {
             let _guard = runtime.enter();
             RootProvider::new_http(parsed)
         };
-        Ok(Rpc { url: url.to_string(), provider, runtime, timeout })
+        Ok(Rpc { url: url.to_string(), provider, runtime, timeout, retries: 2, transient_failures: Default::default() })
+    }
+
+    /// Retries each request this many times (100 ms, then doubling) when it fails transiently; 2 by default. Every
+    /// method here is safe to repeat: reads, and broadcasts of an already signed transaction.
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// How many requests have failed transiently so far (retried or not): a health signal for logs and metrics.
+    pub fn transient_failures(&self) -> u64 {
+        self.transient_failures.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The endpoint's URL.
@@ -67,22 +81,36 @@ impl Rpc {
         &self.url
     }
 
-    fn run<T, E, F>(&self, method: &str, fut: F) -> Result<T>
+    fn run<T, E, F>(&self, method: &str, make: impl Fn() -> F) -> Result<T>
     where
         F: Future<Output = std::result::Result<T, E>>,
         E: Into<RpcError<TransportErrorKind>>,
     {
-        let outcome = self.runtime.block_on(async { tokio::time::timeout(self.timeout, fut).await });
-        match outcome {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(classify(&self.url, method, e.into())),
-            Err(_) => Err(Error::Rpc {
-                url: self.url.clone(),
-                method: method.to_string(),
-                kind: RpcFailure::Transient,
-                message: format!("no answer within {:?}", self.timeout),
-                revert_data: None,
-            }),
+        let mut delay = Duration::from_millis(100);
+        let mut attempt = 0;
+        loop {
+            let outcome = self.runtime.block_on(async { tokio::time::timeout(self.timeout, make()).await });
+            let err = match outcome {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => classify(&self.url, method, e.into()),
+                Err(_) => Error::Rpc {
+                    url: self.url.clone(),
+                    method: method.to_string(),
+                    kind: RpcFailure::Transient,
+                    message: format!("no answer within {:?}", self.timeout),
+                    revert_data: None,
+                },
+            };
+            if err.rpc_failure() != Some(RpcFailure::Transient) {
+                return Err(err);
+            }
+            self.transient_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if attempt >= self.retries {
+                return Err(err);
+            }
+            attempt += 1;
+            std::thread::sleep(delay);
+            delay *= 2;
         }
     }
 
@@ -91,7 +119,7 @@ impl Rpc {
     /// # Errors
     /// Classified RPC failures.
     pub fn chain_id(&self) -> Result<u64> {
-        self.run("eth_chainId", self.provider.get_chain_id())
+        self.run("eth_chainId", || self.provider.get_chain_id())
     }
 
     /// `eth_blockNumber`.
@@ -99,7 +127,7 @@ impl Rpc {
     /// # Errors
     /// Classified RPC failures.
     pub fn block_number(&self) -> Result<u64> {
-        self.run("eth_blockNumber", self.provider.get_block_number())
+        self.run("eth_blockNumber", || self.provider.get_block_number())
     }
 
     /// The hash and timestamp of block `number`, or None when the node has no such block.
@@ -109,7 +137,7 @@ impl Rpc {
     pub fn block(&self, number: u64) -> Result<Option<(B256, u64)>> {
         let block = self.run(
             "eth_getBlockByNumber",
-            self.provider.get_block_by_number(BlockNumberOrTag::Number(number)).into_future(),
+            || self.provider.get_block_by_number(BlockNumberOrTag::Number(number)).into_future(),
         )?;
         Ok(block.map(|b| (b.header.hash, b.header.timestamp)))
     }
@@ -119,7 +147,7 @@ impl Rpc {
     /// # Errors
     /// Classified RPC failures.
     pub fn balance(&self, who: Address) -> Result<U256> {
-        self.run("eth_getBalance", self.provider.get_balance(who).into_future())
+        self.run("eth_getBalance", || self.provider.get_balance(who).into_future())
     }
 
     /// Transaction count of `who`: mined only (`latest`) or including the node's pool (`pending`).
@@ -128,7 +156,7 @@ impl Rpc {
     /// Classified RPC failures.
     pub fn nonce(&self, who: Address, pending: bool) -> Result<u64> {
         let id = if pending { BlockId::pending() } else { BlockId::latest() };
-        self.run("eth_getTransactionCount", self.provider.get_transaction_count(who).block_id(id).into_future())
+        self.run("eth_getTransactionCount", || self.provider.get_transaction_count(who).block_id(id).into_future())
     }
 
     /// `eth_call` at the latest block; a revert is an error of kind [`RpcFailure::Reverted`] with the reason decoded.
@@ -136,7 +164,7 @@ impl Rpc {
     /// # Errors
     /// Classified RPC failures.
     pub fn call(&self, tx: &TransactionRequest) -> Result<Bytes> {
-        self.run("eth_call", self.provider.call(tx.clone()).into_future())
+        self.run("eth_call", || self.provider.call(tx.clone()).into_future())
     }
 
     /// `eth_estimateGas`.
@@ -144,7 +172,7 @@ impl Rpc {
     /// # Errors
     /// Classified RPC failures; a transaction that would revert is [`RpcFailure::Reverted`].
     pub fn estimate_gas(&self, tx: &TransactionRequest) -> Result<u64> {
-        self.run("eth_estimateGas", self.provider.estimate_gas(tx.clone()).into_future())
+        self.run("eth_estimateGas", || self.provider.estimate_gas(tx.clone()).into_future())
     }
 
     /// The latest base fee and the node's suggested priority fee.
@@ -153,9 +181,9 @@ impl Rpc {
     /// Classified RPC failures.
     pub fn fees(&self) -> Result<FeeQuote> {
         let latest = self
-            .run("eth_getBlockByNumber", self.provider.get_block_by_number(BlockNumberOrTag::Latest).into_future())?;
+            .run("eth_getBlockByNumber", || self.provider.get_block_by_number(BlockNumberOrTag::Latest).into_future())?;
         let base_fee = latest.and_then(|b| b.header.base_fee_per_gas).map_or(0, u128::from);
-        let priority_fee = self.run("eth_maxPriorityFeePerGas", self.provider.get_max_priority_fee_per_gas())?;
+        let priority_fee = self.run("eth_maxPriorityFeePerGas", || self.provider.get_max_priority_fee_per_gas())?;
         Ok(FeeQuote { base_fee, priority_fee })
     }
 
@@ -164,7 +192,7 @@ impl Rpc {
     /// # Errors
     /// Classified RPC failures ("already known" is not an error: the hash is returned).
     pub fn send_raw(&self, raw: &[u8], hash: B256) -> Result<B256> {
-        match self.run("eth_sendRawTransaction", self.provider.send_raw_transaction(raw)) {
+        match self.run("eth_sendRawTransaction", || self.provider.send_raw_transaction(raw)) {
             Ok(pending) => Ok(*pending.tx_hash()),
             Err(Error::Rpc { message, .. })
                 if message.contains("already known") || message.contains("already imported") =>
@@ -180,7 +208,7 @@ impl Rpc {
     /// # Errors
     /// Classified RPC failures.
     pub fn receipt(&self, hash: B256) -> Result<Option<TransactionReceipt>> {
-        self.run("eth_getTransactionReceipt", self.provider.get_transaction_receipt(hash))
+        self.run("eth_getTransactionReceipt", || self.provider.get_transaction_receipt(hash))
     }
 
     /// Whether the node knows the transaction (pending or mined).
@@ -188,7 +216,7 @@ impl Rpc {
     /// # Errors
     /// Classified RPC failures.
     pub fn knows_transaction(&self, hash: B256) -> Result<bool> {
-        Ok(self.run("eth_getTransactionByHash", self.provider.get_transaction_by_hash(hash))?.is_some())
+        Ok(self.run("eth_getTransactionByHash", || self.provider.get_transaction_by_hash(hash))?.is_some())
     }
 
     /// Any other method, with JSON parameters and result (devnet controls such as `evm_mine`).
@@ -196,8 +224,7 @@ impl Rpc {
     /// # Errors
     /// Classified RPC failures.
     pub fn request(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value> {
-        let method_owned = method.to_string();
-        self.run(method, self.provider.raw_request::<_, serde_json::Value>(method_owned.into(), params))
+        self.run(method, || self.provider.raw_request::<_, serde_json::Value>(method.to_string().into(), params.clone()))
     }
 }
 

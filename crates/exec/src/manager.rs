@@ -176,7 +176,19 @@ impl<'a> ExecutionManager<'a> {
 
     fn broadcast(&self, rec: &mut TxRecord) -> Result<()> {
         let hash = parse_hash(&rec.hash)?;
-        self.tm.rpc().send_raw(&rec.raw, hash)?;
+        match self.tm.rpc().send_raw(&rec.raw, hash) {
+            Ok(_) => {}
+            // The node has it, or has already mined this nonce (maybe this very transaction, whose first
+            // broadcast answer was lost): tracking finds out which.
+            Err(sextant_chain::Error::Rpc { kind: RpcFailure::Rejected, message, .. })
+                if ["nonce too low", "already known", "underpriced", "already imported"]
+                    .iter()
+                    .any(|m| message.to_ascii_lowercase().contains(m)) =>
+            {
+                (self.log)(&format!("node declined re-broadcast of {}: {message}; tracking it", rec.hash));
+            }
+            Err(e) => return Err(e.into()),
+        }
         if rec.status == TxStatus::Signed {
             self.journal.set_tx_status(rec.id, TxStatus::Broadcast, None, None)?;
             rec.status = TxStatus::Broadcast;

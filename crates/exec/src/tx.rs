@@ -138,13 +138,16 @@ impl<'a> TransactionManager<'a> {
     /// A clear error for each: no contract at the address, not a Safe, not an owner, threshold above 1.
     pub fn check_safe(&self) -> Result<SafeInfo> {
         let code = self.rpc.request("eth_getCode", serde_json::json!([self.safe.to_string(), "latest"]))?;
+        // An empty reply means no contract; a transient failure above was returned as such.
         if code.as_str().is_none_or(|c| c == "0x" || c.is_empty()) {
             return Err(Error::Safe(format!(
                 "no contract at {} on chain {}: is the Safe address right, and deployed on this chain?",
                 self.safe, self.chain_id
             )));
         }
-        let not_safe = |e: Error| Error::Safe(format!("{} does not answer like a Safe: {e}", self.safe));
+        let not_safe = |e: Error| {
+            if crate::is_transient(&e) { e } else { Error::Safe(format!("{} does not answer like a Safe: {e}", self.safe)) }
+        };
         let version = view(self.rpc, self.safe, &ISafe::VERSIONCall {}).map_err(not_safe)?;
         let owners = view(self.rpc, self.safe, &ISafe::getOwnersCall {}).map_err(not_safe)?;
         let threshold =

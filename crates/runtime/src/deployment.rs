@@ -107,7 +107,7 @@ impl<'a> Deployment<'a> {
     /// of another deployment, a second runner.
     pub fn open(opts: OpenOptions<'a>) -> Result<Self> {
         let OpenOptions { config: cfg, rpc, signer, safe, state, registry, log } = opts;
-        let chain_id = rpc.chain_id().map_err(|e| {
+        let chain_id = retry_transient(|| rpc.chain_id(), |e| e.rpc_failure() == Some(sextant_chain::RpcFailure::Transient)).map_err(|e| {
             Error::Setup(format!("cannot reach the RPC at {} (is it up, and the URL right?): {e}", rpc.url()))
         })?;
         let chain = registry.by_name(&cfg.live.chain)?.clone();
@@ -132,7 +132,7 @@ impl<'a> Deployment<'a> {
             fee_bump_pct: 15,
         };
         let tm = TransactionManager::new(rpc, signer, chain_id, safe, tx_settings)?;
-        let info = tm.check_safe()?;
+        let info = retry_transient(|| tm.check_safe(), sextant_exec::is_transient)?;
         let mut journal = Journal::open(&state)?;
         journal.bind(&[
             ("chain_id", chain_id.to_string()),
@@ -172,6 +172,11 @@ impl<'a> Deployment<'a> {
     /// The journal.
     pub fn journal(&self) -> &Journal {
         &self.journal
+    }
+
+    /// RPC requests that have failed transiently so far (most were retried and succeeded).
+    pub fn rpc_transient_failures(&self) -> u64 {
+        self.rpc.transient_failures()
     }
 
     /// The config.
@@ -387,6 +392,25 @@ impl<'a> Deployment<'a> {
         }
         Ok(TickReport::Stepped { record, outcomes })
     }
+}
+
+/// Runs `f`, retrying a few times (200 ms apart, doubling) while it fails transiently: start-up should not fail on
+/// one dropped request.
+fn retry_transient<T, E>(
+    mut f: impl FnMut() -> std::result::Result<T, E>,
+    transient: impl Fn(&E) -> bool,
+) -> std::result::Result<T, E> {
+    let mut delay = Duration::from_millis(200);
+    for _ in 0..3 {
+        match f() {
+            Err(e) if transient(&e) => {
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    f()
 }
 
 /// Whether a process is alive on this machine.

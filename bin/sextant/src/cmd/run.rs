@@ -169,6 +169,9 @@ fn print_event(format: LogFormat, event: &str, fields: &serde_json::Value) {
             f["attempts"],
             f["error"].as_str().unwrap_or("")
         ),
+        "rpc_retried" => format!("  RPC: {} request(s) failed transiently this tick and were retried", f["failures"]),
+        "tick_failed" => format!("tick failed, trying again next tick: {}", f["error"].as_str().unwrap_or("")),
+        "waiting" => format!("waiting: {} earlier intent(s) still pending", f["pending_intents"]),
         other => format!("{other} {f}"),
     };
     let _ = writeln!(out, "{line}");
@@ -251,24 +254,28 @@ pub fn run(args: RunArgs) -> Result<()> {
     let max_ticks = args.max_ticks;
     with_deployment(args.target, |dep, format| {
         let mut ticks = 0u64;
-        let mut rpc_errors = 0u64;
         loop {
+            let failures_before = dep.rpc_transient_failures();
             match dep.tick(TickKind::Step) {
                 Ok(TickReport::Waiting { pending }) => {
                     print_event(format, "waiting", &serde_json::json!({ "pending_intents": pending }));
                 }
                 Ok(TickReport::Stepped { .. }) => {}
                 Err(e) if e.is_transient() => {
-                    rpc_errors += 1;
                     print_event(format, "tick_failed", &serde_json::json!({ "error": e.to_string() }));
                 }
                 Err(e) => return Err(e.into()),
             }
+            let failures = dep.rpc_transient_failures();
+            if failures > failures_before {
+                print_event(format, "rpc_retried", &serde_json::json!({ "failures": failures - failures_before, "total": failures }));
+            }
+
             ticks += 1;
             if let Ok(st) = sextant_runtime::status(dep.journal())
                 && let Ok(mut m) = shared.lock()
             {
-                *m = metrics::render(&st, rpc_errors);
+                *m = metrics::render(&st, failures);
             }
             if max_ticks.is_some_and(|m| ticks >= m) {
                 return Ok(());

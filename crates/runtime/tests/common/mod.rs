@@ -110,6 +110,38 @@ impl Net {
     }
 }
 
+/// The devnet seen from another thread: enough to trade as the trader.
+pub struct Remote {
+    pub rpc_url: String,
+    pub contracts: std::collections::BTreeMap<String, String>,
+    pub trader: String,
+}
+
+impl Remote {
+    pub fn push_price(&self, down: bool, amount: u128) {
+        let c = |n: &str| -> Address { self.contracts[n].parse().unwrap() };
+        let (token_in, token_out) = if down { (c("WETH"), c("USDC")) } else { (c("USDC"), c("WETH")) };
+        let p = SwapParams {
+            router: c("SwapRouter"),
+            kind: RouterKind::V1,
+            token_in,
+            token_out,
+            fee_pips: 3000,
+            recipient: self.trader.parse().unwrap(),
+            amount_in: U256::from(amount),
+            min_out: U256::ZERO,
+            deadline: u64::MAX / 2,
+        };
+        let call = calls::swap_exact_in(&p, "trader swap");
+        let rpc = Rpc::new(&self.rpc_url, Duration::from_secs(10)).unwrap();
+        let tx = serde_json::json!({
+            "from": self.trader, "to": call.to.to_string(), "data": call.data.to_string(), "gas": "0xf4240",
+        });
+        // Fire and forget: a trader racing the runner only needs to move the price.
+        let _ = rpc.request("eth_sendTransaction", serde_json::json!([tx]));
+    }
+}
+
 /// A live RSI config for the devnet: a short period so a few price pushes make signals.
 pub const RSI_LIVE: &str = r#"
 [strategy]
