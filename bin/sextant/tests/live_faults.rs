@@ -244,7 +244,9 @@ fn fault_proxy(upstream: String, seed: u64, faults: Arc<AtomicBool>) -> String {
                     0..=5 => {}
                     // Server errors.
                     6..=11 => {
-                        let _ = client.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                        let _ = client.write_all(
+                            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        );
                     }
                     // The request reaches the node, the answer is lost.
                     12..=15 => {
@@ -305,7 +307,8 @@ fn forward(host: &str, request: &[u8]) -> Option<Vec<u8>> {
 fn with_close(message: &[u8]) -> Vec<u8> {
     let Some(end) = message.windows(4).position(|w| w == b"\r\n\r\n") else { return message.to_vec() };
     let head = String::from_utf8_lossy(&message[..end]);
-    let mut lines: Vec<&str> = head.split("\r\n").filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect();
+    let mut lines: Vec<&str> =
+        head.split("\r\n").filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect();
     lines.push("Connection: close");
     let mut out = lines.join("\r\n").into_bytes();
     out.extend_from_slice(&message[end..]);
@@ -325,7 +328,10 @@ fn through_a_faulty_rpc_the_runner_keeps_going_and_loses_nothing() {
     let (ok, log) = Setup::output(s.runner(&proxy, 20, None));
     eprintln!("20 ticks through the fault proxy in {:?}", deadline.elapsed());
     assert!(ok, "the runner gave up under RPC faults:\n{log}");
-    assert!(log.contains("failed transiently") || log.contains("tick failed") || log.contains("retrying"), "no fault was felt:\n{log}");
+    assert!(
+        log.contains("failed transiently") || log.contains("tick failed") || log.contains("retrying"),
+        "no fault was felt:\n{log}"
+    );
     stop.store(true, Ordering::Relaxed);
     trader.join().unwrap();
     // Whatever the faults left pending is finished once the RPC is healthy again.

@@ -135,10 +135,9 @@ impl Rpc {
     /// # Errors
     /// Classified RPC failures.
     pub fn block(&self, number: u64) -> Result<Option<(B256, u64)>> {
-        let block = self.run(
-            "eth_getBlockByNumber",
-            || self.provider.get_block_by_number(BlockNumberOrTag::Number(number)).into_future(),
-        )?;
+        let block = self.run("eth_getBlockByNumber", || {
+            self.provider.get_block_by_number(BlockNumberOrTag::Number(number)).into_future()
+        })?;
         Ok(block.map(|b| (b.header.hash, b.header.timestamp)))
     }
 
@@ -180,8 +179,9 @@ impl Rpc {
     /// # Errors
     /// Classified RPC failures.
     pub fn fees(&self) -> Result<FeeQuote> {
-        let latest = self
-            .run("eth_getBlockByNumber", || self.provider.get_block_by_number(BlockNumberOrTag::Latest).into_future())?;
+        let latest = self.run("eth_getBlockByNumber", || {
+            self.provider.get_block_by_number(BlockNumberOrTag::Latest).into_future()
+        })?;
         let base_fee = latest.and_then(|b| b.header.base_fee_per_gas).map_or(0, u128::from);
         let priority_fee = self.run("eth_maxPriorityFeePerGas", || self.provider.get_max_priority_fee_per_gas())?;
         Ok(FeeQuote { base_fee, priority_fee })
@@ -224,7 +224,9 @@ impl Rpc {
     /// # Errors
     /// Classified RPC failures.
     pub fn request(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value> {
-        self.run(method, || self.provider.raw_request::<_, serde_json::Value>(method.to_string().into(), params.clone()))
+        self.run(method, || {
+            self.provider.raw_request::<_, serde_json::Value>(method.to_string().into(), params.clone())
+        })
     }
 }
 

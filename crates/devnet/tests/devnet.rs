@@ -11,7 +11,13 @@ fn free_port() -> u16 {
 #[test]
 fn up_answers_json_rpc_refuses_a_second_start_and_down_stops_it() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = UpOptions { port: free_port(), state_dir: dir.path().to_path_buf(), anvil: None, deploy: false, fork_url: None };
+    let opts = UpOptions {
+        port: free_port(),
+        state_dir: dir.path().to_path_buf(),
+        anvil: None,
+        deploy: false,
+        fork_url: None,
+    };
     let devnet = up(&opts).unwrap();
     assert_eq!(devnet.chain_id, DEVNET_CHAIN_ID);
     assert!(alive(devnet.pid));
@@ -58,7 +64,8 @@ fn a_port_in_use_is_a_clear_error() {
 #[test]
 fn up_deploys_tokens_a_liquid_uniswap_v3_pool_that_swaps_and_a_funded_safe() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = UpOptions { port: free_port(), state_dir: dir.path().to_path_buf(), anvil: None, deploy: true, fork_url: None };
+    let opts =
+        UpOptions { port: free_port(), state_dir: dir.path().to_path_buf(), anvil: None, deploy: true, fork_url: None };
     let devnet = up(&opts).unwrap();
     let rpc = devnet.rpc_url.clone();
     let client = Client { rpc: &rpc };

@@ -146,7 +146,11 @@ impl<'a> TransactionManager<'a> {
             )));
         }
         let not_safe = |e: Error| {
-            if crate::is_transient(&e) { e } else { Error::Safe(format!("{} does not answer like a Safe: {e}", self.safe)) }
+            if crate::is_transient(&e) {
+                e
+            } else {
+                Error::Safe(format!("{} does not answer like a Safe: {e}", self.safe))
+            }
         };
         let version = view(self.rpc, self.safe, &ISafe::VERSIONCall {}).map_err(not_safe)?;
         let owners = view(self.rpc, self.safe, &ISafe::getOwnersCall {}).map_err(not_safe)?;

@@ -107,9 +107,11 @@ impl<'a> Deployment<'a> {
     /// of another deployment, a second runner.
     pub fn open(opts: OpenOptions<'a>) -> Result<Self> {
         let OpenOptions { config: cfg, rpc, signer, safe, state, registry, log } = opts;
-        let chain_id = retry_transient(|| rpc.chain_id(), |e| e.rpc_failure() == Some(sextant_chain::RpcFailure::Transient)).map_err(|e| {
-            Error::Setup(format!("cannot reach the RPC at {} (is it up, and the URL right?): {e}", rpc.url()))
-        })?;
+        let chain_id =
+            retry_transient(|| rpc.chain_id(), |e| e.rpc_failure() == Some(sextant_chain::RpcFailure::Transient))
+                .map_err(|e| {
+                    Error::Setup(format!("cannot reach the RPC at {} (is it up, and the URL right?): {e}", rpc.url()))
+                })?;
         let chain = registry.by_name(&cfg.live.chain)?.clone();
         if chain.chain_id != chain_id {
             return Err(Error::Setup(format!(

@@ -53,8 +53,13 @@ pub fn run(args: Args) -> Result<()> {
     let mut o = std::io::stdout().lock();
     match args.command {
         DevnetCommand::Up(a) => {
-            let devnet =
-                up(&UpOptions { port: a.port, state_dir: a.state_dir.clone(), anvil: a.anvil, deploy: !a.no_deploy, fork_url: None })?;
+            let devnet = up(&UpOptions {
+                port: a.port,
+                state_dir: a.state_dir.clone(),
+                anvil: a.anvil,
+                deploy: !a.no_deploy,
+                fork_url: None,
+            })?;
             writeln!(o, "devnet up: {} (chain id {}, anvil pid {})", devnet.rpc_url, devnet.chain_id, devnet.pid)?;
             writeln!(o, "accounts (keys: anvil's public test mnemonic, index in brackets):")?;
             for acc in &devnet.accounts {

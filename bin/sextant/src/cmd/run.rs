@@ -268,7 +268,11 @@ pub fn run(args: RunArgs) -> Result<()> {
             }
             let failures = dep.rpc_transient_failures();
             if failures > failures_before {
-                print_event(format, "rpc_retried", &serde_json::json!({ "failures": failures - failures_before, "total": failures }));
+                print_event(
+                    format,
+                    "rpc_retried",
+                    &serde_json::json!({ "failures": failures - failures_before, "total": failures }),
+                );
             }
 
             ticks += 1;
@@ -293,8 +297,19 @@ pub fn teardown(args: TeardownArgs) -> Result<()> {
                 bail!("{pending} earlier intent(s) are still pending; run teardown again once they settle")
             }
             TickReport::Stepped { outcomes, .. } => {
-                let failed = outcomes.iter().filter(|(_, o)| !o.as_ref().is_some_and(|o| o.fill().is_some() || matches!(o.status, sextant_strategy::FlowStatus::Completed { .. }))).count();
-                print_event(format, "teardown", &serde_json::json!({ "intents": outcomes.len(), "unsettled_or_failed": failed }));
+                let failed = outcomes
+                    .iter()
+                    .filter(|(_, o)| {
+                        !o.as_ref().is_some_and(|o| {
+                            o.fill().is_some() || matches!(o.status, sextant_strategy::FlowStatus::Completed { .. })
+                        })
+                    })
+                    .count();
+                print_event(
+                    format,
+                    "teardown",
+                    &serde_json::json!({ "intents": outcomes.len(), "unsettled_or_failed": failed }),
+                );
                 if failed > 0 {
                     bail!("{failed} unwind intent(s) did not complete; see `sextant diagnose`");
                 }
@@ -317,7 +332,12 @@ pub fn status(args: StatusArgs) -> Result<()> {
     writeln!(o, "deployment   chain {} · Safe {} · key {}", d("chain_id"), d("safe"), d("sender"))?;
     writeln!(o, "strategy     {} ({}/{})", d("strategy"), d("base"), quote)?;
     match &st.runner {
-        Some(r) if r.alive => writeln!(o, "runner       pid {} running, heartbeat {:.1} s ago", r.pid, r.heartbeat_age_ms as f64 / 1000.0)?,
+        Some(r) if r.alive => writeln!(
+            o,
+            "runner       pid {} running, heartbeat {:.1} s ago",
+            r.pid,
+            r.heartbeat_age_ms as f64 / 1000.0
+        )?,
         Some(r) => writeln!(o, "runner       pid {} not running (stopped or crashed; `sextant run` resumes)", r.pid)?,
         None => writeln!(o, "runner       none")?,
     }
@@ -326,7 +346,13 @@ pub fn status(args: StatusArgs) -> Result<()> {
         writeln!(
             o,
             "last tick    #{} · block {} · price {:.4} {quote} · cash {:.2} {quote} · position {:.6} {} · equity {:.2} {quote}",
-            t.tick, t.block, t.price, t.cash, t.position, d("base"), t.equity
+            t.tick,
+            t.block,
+            t.price,
+            t.cash,
+            t.position,
+            d("base"),
+            t.equity
         )?;
     }
     if let (Some(pnl), Some(first)) = (st.pnl, st.first_equity) {
@@ -350,7 +376,15 @@ pub fn status(args: StatusArgs) -> Result<()> {
         writeln!(o, "recent transactions:")?;
         for t in &st.recent_txs {
             let block = t.block.map_or_else(|| "-".to_string(), |b| b.to_string());
-            writeln!(o, "  {}  {:<9} nonce {:<4} block {:<6} {}", short(&t.hash), t.status.as_str(), t.nonce, block, t.label)?;
+            writeln!(
+                o,
+                "  {}  {:<9} nonce {:<4} block {:<6} {}",
+                short(&t.hash),
+                t.status.as_str(),
+                t.nonce,
+                block,
+                t.label
+            )?;
         }
     }
     Ok(())

@@ -33,9 +33,14 @@ impl Drop for Net {
 impl Net {
     pub fn up() -> Net {
         let dir = tempfile::tempdir().unwrap();
-        let devnet =
-            sextant_devnet::up(&UpOptions { port: 0, state_dir: dir.path().to_path_buf(), anvil: None, deploy: true, fork_url: None })
-                .expect("devnet up");
+        let devnet = sextant_devnet::up(&UpOptions {
+            port: 0,
+            state_dir: dir.path().to_path_buf(),
+            anvil: None,
+            deploy: true,
+            fork_url: None,
+        })
+        .expect("devnet up");
         Net { devnet, dir }
     }
 

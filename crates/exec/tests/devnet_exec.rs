@@ -1,0 +1,198 @@
+//! The TransactionManager and ExecutionManager against a real devnet (anvil, Safe 1.4.1, OpenZeppelin tokens):
+//! the Safe transaction hash, decoded reverts, a stuck transaction replaced with a fee bump, and a transaction
+//! re-tracked after the block holding it is rolled back.
+
+use sextant_chain::alloy::primitives::{Address, U256};
+use sextant_chain::bindings::{IERC20, ISafe};
+use sextant_chain::{Rpc, calls, safe};
+use sextant_devnet::{Devnet, UpOptions};
+use sextant_exec::journal::{Journal, TxStatus};
+use sextant_exec::{Error, ExecSettings, ExecutionManager, LocalKey, Signer, TransactionManager, TxSettings, view};
+use std::time::{Duration, Instant};
+
+/// The Safe owner's key: anvil's public test key number 1, never for real funds.
+const OWNER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+struct Net {
+    devnet: Devnet,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let _ = sextant_devnet::down(self.dir.path());
+    }
+}
+
+fn net() -> Net {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = sextant_devnet::up(&UpOptions {
+        port: 0,
+        state_dir: dir.path().to_path_buf(),
+        anvil: None,
+        deploy: true,
+        fork_url: None,
+    })
+    .unwrap();
+    Net { devnet, dir }
+}
+
+impl Net {
+    fn rpc(&self) -> Rpc {
+        Rpc::new(&self.devnet.rpc_url, Duration::from_secs(10)).unwrap()
+    }
+    fn addr(&self, name: &str) -> Address {
+        self.devnet.contracts[name].parse().unwrap()
+    }
+}
+
+#[test]
+fn safe_hash_matches_the_safe_and_reverts_are_decoded_before_signing() {
+    let net = net();
+    let rpc = net.rpc();
+    let key = LocalKey::from_hex(OWNER_KEY).unwrap();
+    let safe = net.addr("Safe");
+    let tm = TransactionManager::new(&rpc, &key, 31337, safe, TxSettings::default()).unwrap();
+    let info = tm.check_safe().unwrap();
+    assert_eq!((info.version.as_str(), info.threshold), ("1.4.1", 1));
+    assert_eq!(info.owners, vec![key.address().parse::<Address>().unwrap()]);
+
+    // Our EIP-712 hash is the one the Safe computes.
+    let call = calls::wrap(net.addr("WETH"), U256::from(5u8));
+    let stx = safe::safe_tx(&call, 7);
+    let ours = safe::safe_tx_hash(&stx, 31337, safe);
+    let req = sextant_chain::alloy::rpc::types::TransactionRequest::default()
+        .to(safe)
+        .input(safe::get_transaction_hash_calldata(&stx).into());
+    let theirs = rpc.call(&req).unwrap();
+    assert_eq!(theirs.as_ref(), ours.as_slice());
+
+    // Spending more USDC than the Safe holds: the token's own custom error, decoded, and nothing signed.
+    let usdc = net.addr("USDC");
+    let held = view(&rpc, usdc, &IERC20::balanceOfCall { owner: safe }).unwrap();
+    let too_much = sextant_chain::Call {
+        to: usdc,
+        value: U256::ZERO,
+        data: sextant_chain::alloy::sol_types::SolCall::abi_encode(&IERC20::transferCall {
+            to: Address::repeat_byte(9),
+            amount: held + U256::from(1u8),
+        })
+        .into(),
+        label: "transfer too much USDC".into(),
+    };
+    let e = tm.build(&too_much, 0).unwrap_err();
+    assert!(matches!(e, Error::Reverted(_)), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains("transfer too much USDC would revert") && text.contains("ERC20InsufficientBalance"),
+        "{text}"
+    );
+
+    // A key that does not own the Safe is refused with the owners listed.
+    let stranger = LocalKey::from_hex("0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6").unwrap();
+    let tm2 = TransactionManager::new(&rpc, &stranger, 31337, safe, TxSettings::default()).unwrap();
+    let e = tm2.check_safe().unwrap_err().to_string();
+    assert!(e.contains("not an owner") && e.contains(&key.address()), "{e}");
+    // And an address without a Safe is named as such.
+    let tm3 = TransactionManager::new(&rpc, &key, 31337, Address::repeat_byte(0x42), TxSettings::default()).unwrap();
+    assert!(tm3.check_safe().unwrap_err().to_string().contains("no contract at"));
+}
+
+/// Runs one step on its own thread (the manager's pieces are per-thread), returning the journal's path.
+fn run_step_in_thread(
+    net: &Net,
+    settings: ExecSettings,
+    call: sextant_chain::Call,
+) -> (std::path::PathBuf, std::thread::JoinHandle<Result<u64, String>>) {
+    let path = net.dir.path().join(format!("journal-{}.db", std::process::id() ^ rand_id()));
+    let url = net.devnet.rpc_url.clone();
+    let safe = net.addr("Safe");
+    let p = path.clone();
+    Journal::open(&path).unwrap();
+    let handle = std::thread::spawn(move || {
+        let rpc = Rpc::new(&url, Duration::from_secs(10)).unwrap();
+        let key = LocalKey::from_hex(OWNER_KEY).unwrap();
+        let tm = TransactionManager::new(&rpc, &key, 31337, safe, TxSettings::default()).unwrap();
+        let journal = Journal::open(&p).unwrap();
+        let log = |m: &str| eprintln!("  {m}");
+        let em = ExecutionManager::new(&tm, &journal, settings, &log);
+        em.run_step(1, 0, &call).map(|r| r.block_number.unwrap_or(0)).map_err(|e| e.to_string())
+    });
+    (path, handle)
+}
+
+fn rand_id() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_stuck_transaction_is_replaced_at_the_same_nonce_and_executes_once() {
+    let net = net();
+    let rpc = net.rpc();
+    let safe = net.addr("Safe");
+    let weth = net.addr("WETH");
+    let before = view(&rpc, weth, &IERC20::balanceOfCall { owner: safe }).unwrap();
+    let nonce0 = view(&rpc, safe, &ISafe::nonceCall {}).unwrap();
+    rpc.request("evm_setAutomine", serde_json::json!([false])).unwrap();
+    let settings = ExecSettings {
+        poll: Duration::from_millis(50),
+        stuck_after: Duration::from_millis(700),
+        ..ExecSettings::default()
+    };
+    let (path, handle) = run_step_in_thread(&net, settings, calls::wrap(weth, U256::from(10u128.pow(18))));
+    let journal = Journal::open(&path).unwrap();
+    // Nothing is mined while automine is off: the manager bumps the fee at the same nonce.
+    wait_for("a fee-bumped replacement", || journal.step_txs(1, 0).unwrap().len() >= 2);
+    rpc.request("evm_mine", serde_json::json!([])).unwrap();
+    rpc.request("evm_setAutomine", serde_json::json!([true])).unwrap();
+    let result = handle.join().unwrap();
+    assert!(result.is_ok(), "{result:?}");
+    let txs = journal.step_txs(1, 0).unwrap();
+    assert!(txs.iter().all(|t| t.nonce == txs[0].nonce && t.safe_nonce == txs[0].safe_nonce), "{txs:#?}");
+    assert_eq!(txs.iter().filter(|t| t.status == TxStatus::Mined).count(), 1, "{txs:#?}");
+    assert!(txs.iter().all(|t| matches!(t.status, TxStatus::Mined | TxStatus::Replaced)), "{txs:#?}");
+    assert!(txs[1].max_fee * 100 >= txs[0].max_fee * 115, "the bump raises the fee by at least 15 %");
+    assert!(txs[1].priority_fee > txs[0].priority_fee);
+    // Executed once.
+    assert_eq!(view(&rpc, safe, &ISafe::nonceCall {}).unwrap(), nonce0 + U256::from(1u8));
+    assert_eq!(view(&rpc, weth, &IERC20::balanceOfCall { owner: safe }).unwrap(), before + U256::from(10u128.pow(18)));
+}
+
+#[test]
+fn a_transaction_whose_block_is_rolled_back_is_tracked_again_and_lands_once() {
+    let net = net();
+    let rpc = net.rpc();
+    let safe = net.addr("Safe");
+    let weth = net.addr("WETH");
+    let before = view(&rpc, weth, &IERC20::balanceOfCall { owner: safe }).unwrap();
+    let settings = ExecSettings { confirmations: 3, poll: Duration::from_millis(50), ..ExecSettings::default() };
+    let (path, handle) = run_step_in_thread(&net, settings, calls::wrap(weth, U256::from(10u128.pow(18))));
+    let journal = Journal::open(&path).unwrap();
+    let hash = || journal.step_txs(1, 0).unwrap().first().map(|t| t.hash.parse().unwrap());
+    wait_for("the transaction to be mined", || hash().is_some_and(|h| rpc.receipt(h).unwrap().is_some()));
+    let h = hash().unwrap();
+    let first_block = rpc.receipt(h).unwrap().unwrap().block_hash.unwrap();
+    // Reorg: the block with the transaction leaves the chain (and the transaction with it).
+    rpc.request("anvil_rollback", serde_json::json!([1])).unwrap();
+    // The manager notices, broadcasts the same signed transaction again, and it is mined in a new block.
+    wait_for("the re-broadcast to be mined", || {
+        rpc.receipt(h).unwrap().is_some_and(|r| r.block_hash != Some(first_block))
+    });
+    rpc.request("anvil_mine", serde_json::json!([3])).unwrap();
+    let block = handle.join().unwrap().unwrap();
+    let receipt = rpc.receipt(h).unwrap().unwrap();
+    assert_eq!(receipt.block_number, Some(block));
+    assert_eq!(rpc.block(block).unwrap().unwrap().0, receipt.block_hash.unwrap(), "the confirmed block is canonical");
+    let txs = journal.step_txs(1, 0).unwrap();
+    assert_eq!(txs.len(), 1, "the same transaction, never a second one");
+    assert_eq!(txs[0].status, TxStatus::Mined);
+    assert_eq!(view(&rpc, weth, &IERC20::balanceOfCall { owner: safe }).unwrap(), before + U256::from(10u128.pow(18)));
+}
