@@ -19,7 +19,7 @@ use sextant_types::{AmountSpec, Fill, Intent, Token};
 /// How intents become transactions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveSettings {
-    /// Slippage cap when the intent sets none (basis points of the quote).
+    /// How far below the quote the minimum output is set (basis points); an intent's tighter cap wins.
     pub default_slippage_bps: u32,
     /// Approve unlimited amounts instead of exactly what each step spends (off by default).
     pub unlimited_approvals: bool,
@@ -187,13 +187,15 @@ impl<'a> LiveExecutor<'a> {
         let fee = f64::from(pool.fee_pips) / 1e6;
         let fair_out = human(amount_in, sell.decimals) * sell_price_in_buy * (1.0 - fee);
         let impact_bps = (1.0 - human(quote_out, buy.decimals) / fair_out) * 1e4;
-        let tolerance = if max_bps == u32::MAX { self.settings.default_slippage_bps } else { max_bps };
-        if impact_bps > f64::from(tolerance) {
+        // The intent's own cap bounds the price impact, as in the backtest (u32::MAX: no cap, e.g. an unwind).
+        if max_bps != u32::MAX && impact_bps > f64::from(max_bps) {
             return Err(ExecError::new(
                 ExecErrorKind::SlippageExceeded,
-                format!("price impact {impact_bps:.1} bps exceeds the {tolerance} bps tolerance"),
+                format!("price impact {impact_bps:.1} bps exceeds the {max_bps} bps tolerance"),
             ));
         }
+        // The minimum output guards the quote itself (a price moved, a sandwich) with the tighter of the two caps.
+        let tolerance = max_bps.min(self.settings.default_slippage_bps);
         let min_out = quote_out * U256::from(10_000 - tolerance.min(10_000)) / U256::from(10_000u32);
         let mid_price =
             if buy.symbol == self.settings.quote_symbol { sell_price_in_buy } else { 1.0 / sell_price_in_buy };

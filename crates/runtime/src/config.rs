@@ -17,7 +17,8 @@ pub struct LiveConfig {
     pub base: String,
     /// The asset cash is held in.
     pub quote: String,
-    /// Slippage cap when the strategy sets none, in basis points.
+    /// Minimum output below the quote, in basis points: what a price move or a sandwich between the quote and
+    /// the block may cost at most (the strategy's `max_slippage_bps`, when tighter, wins).
     pub slippage_bps: u32,
     /// Approve unlimited amounts (off: every approval is exactly what the next call spends).
     pub unlimited_approvals: bool,

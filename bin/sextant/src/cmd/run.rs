@@ -193,6 +193,7 @@ struct PaperFork {
 impl Drop for PaperFork {
     fn drop(&mut self) {
         let _ = sextant_devnet::down(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
