@@ -85,14 +85,14 @@ fn run_serves_metrics_then_status_diagnose_and_teardown_tell_the_truth() {
         .expect("the runner says where its metrics are");
     // Move the price while it runs: up, up, then down, down (RSI(2) turns overbought, then oversold).
     let mut log = String::new();
-    for (i, line) in lines.by_ref().map_while(Result::ok).enumerate() {
+    for line in lines.by_ref().map_while(Result::ok) {
         log.push_str(&line);
         log.push('\n');
         if line.starts_with("tick ") {
             let n = log.matches("\ntick ").count() + usize::from(log.starts_with("tick "));
             match n {
                 2 | 3 => live.net.push_price(false, 8_000 * 10u128.pow(6)),
-                6 | 7 | 8 => live.net.push_price(true, 3 * 10u128.pow(18)),
+                6..=8 => live.net.push_price(true, 3 * 10u128.pow(18)),
                 _ => {}
             }
             if n == 10 {
@@ -101,12 +101,16 @@ fn run_serves_metrics_then_status_diagnose_and_teardown_tell_the_truth() {
                 let mut body = String::new();
                 s.read_to_string(&mut body).unwrap();
                 assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-                for m in ["sextant_ticks_total ", "sextant_transactions{status=\"mined\"}", "sextant_equity ", "sextant_gas_spent_wei_total "] {
+                for m in [
+                    "sextant_ticks_total ",
+                    "sextant_transactions{status=\"mined\"}",
+                    "sextant_equity ",
+                    "sextant_gas_spent_wei_total ",
+                ] {
                     assert!(body.contains(m), "metrics lack {m}:\n{body}");
                 }
             }
         }
-        let _ = i;
     }
     let status = child.wait().unwrap();
     let mut err = String::new();
@@ -134,7 +138,8 @@ fn run_serves_metrics_then_status_diagnose_and_teardown_tell_the_truth() {
     let out = live.target("teardown", &url, &safe, "d.db").output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let rpc = live.net.rpc();
-    let weth = view(&rpc, live.net.contract("WETH"), &IERC20::balanceOfCall { owner: live.net.contract("Safe") }).unwrap();
+    let weth =
+        view(&rpc, live.net.contract("WETH"), &IERC20::balanceOfCall { owner: live.net.contract("Safe") }).unwrap();
     assert_eq!(weth, U256::ZERO, "teardown left WETH in the Safe:\n{}", text(&out));
 }
 
@@ -146,7 +151,8 @@ fn paper_trading_runs_on_a_private_fork_and_leaves_the_chain_alone() {
     let rpc = live.net.rpc();
     let safe_a = live.net.contract("Safe");
     let nonce = view(&rpc, safe_a, &ISafe::nonceCall {}).unwrap();
-    let out = live.target("teardown", &url, &safe, "paper.db").arg("--paper").current_dir(live.dir.path()).output().unwrap();
+    let out =
+        live.target("teardown", &url, &safe, "paper.db").arg("--paper").current_dir(live.dir.path()).output().unwrap();
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("paper trading on a private fork") && t.contains("done: sold"), "{t}");
@@ -177,7 +183,9 @@ fn bad_inputs_are_clear_errors() {
     std::fs::write(live.dir.path().join("password"), "wrong\n").unwrap();
     let e = run(&mut live.target("run", &url, &safe, "d.db"));
     assert!(e.contains("wrong password"), "{e}");
-    let e = run(sextant().args(["run", "missing.toml", "--rpc", &url, "--safe", &safe, "--keystore", "k.json"]).env("SEXTANT_KEY_PASSWORD", "x"));
+    let e = run(sextant()
+        .args(["run", "missing.toml", "--rpc", &url, "--safe", &safe, "--keystore", "k.json"])
+        .env("SEXTANT_KEY_PASSWORD", "x"));
     assert!(e.contains("missing.toml"), "{e}");
     let out = sextant().args(["status", "--state", "/nonexistent/x.db"]).output().unwrap();
     assert!(!out.status.success() && text(&out).contains("no deployment state here"), "{}", text(&out));

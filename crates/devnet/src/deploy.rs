@@ -47,6 +47,15 @@ impl Client<'_> {
         if let Some(to) = to {
             tx["to"] = serde_json::json!(to);
         }
+        // anvil's own estimate can fall short when the block's timestamp moves on between estimating and mining
+        // (Uniswap then writes a new oracle observation): estimate here and add a margin.
+        let estimate = rpc_call(self.rpc, "eth_estimateGas", serde_json::json!([tx]))
+            .map_err(|e| self.err(what, e.to_string()))?;
+        let gas = estimate
+            .as_str()
+            .and_then(|g| u64::from_str_radix(g.trim_start_matches("0x"), 16).ok())
+            .ok_or_else(|| self.err(what, format!("bad gas estimate {estimate}")))?;
+        tx["gas"] = serde_json::json!(format!("0x{:x}", gas + gas / 3 + 50_000));
         let hash = rpc_call(self.rpc, "eth_sendTransaction", serde_json::json!([tx]))
             .map_err(|e| self.err(what, e.to_string()))?;
         for _ in 0..200 {

@@ -176,7 +176,7 @@ pub fn diagnose(journal: &Journal, rpc: Option<&Rpc>) -> Result<Vec<Finding>> {
                     let known = rpc.knows_transaction(hash).unwrap_or(false);
                     let mut msg = format!("tx {} ({}) nonce {} is {}", t.hash, t.label, t.nonce, t.status.as_str());
                     if latest.is_some_and(|l| l > t.nonce) {
-                        msg.push_str(&format!("; its nonce is already used on chain, so the runner marks it mined or dropped on its next look"));
+                        msg.push_str("; its nonce is already used on chain, so the runner marks it mined or dropped on its next look");
                     } else if !known {
                         msg.push_str(
                             "; the node does not know it (dropped, or never broadcast): the runner re-broadcasts it",

@@ -221,7 +221,7 @@ fn with_deployment(t: Target, body: impl FnOnce(&mut Deployment<'_>, LogFormat) 
     let url = fork.as_ref().map_or(t.rpc.as_str(), |f| f.url.as_str());
     let rpc = Rpc::new(url, Duration::from_secs(config.live.rpc_timeout_secs))?;
     let state = t.state.clone().unwrap_or_else(|| {
-        let name = format!("{}{}.db", if t.paper { "paper-" } else { "" }, format!("{safe:#x}"));
+        let name = format!("{}{safe:#x}.db", if t.paper { "paper-" } else { "" });
         PathBuf::from(".sextant").join(name)
     });
     if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty()) {
