@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS lock (id INTEGER PRIMARY KEY CHECK (id = 1), owner TE
 CREATE TABLE IF NOT EXISTS strategy_state (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL,
     tick INTEGER NOT NULL, state TEXT NOT NULL, updated_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS ticks (tick INTEGER PRIMARY KEY, timestamp_ms INTEGER NOT NULL, block INTEGER NOT NULL,
-    price REAL NOT NULL, cash REAL NOT NULL, position REAL NOT NULL, equity REAL NOT NULL, intents INTEGER NOT NULL);
+    price REAL NOT NULL, cash REAL NOT NULL, position REAL NOT NULL, equity REAL NOT NULL, intents INTEGER NOT NULL,
+    after TEXT);
 CREATE TABLE IF NOT EXISTS intents (id INTEGER PRIMARY KEY AUTOINCREMENT, tick INTEGER NOT NULL, seq INTEGER NOT NULL,
     intent TEXT NOT NULL, status TEXT NOT NULL, plan TEXT, outcome TEXT, created_ms INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL, UNIQUE (tick, seq));
@@ -233,6 +234,22 @@ pub struct TickRecord {
     pub equity: f64,
     /// Intents emitted.
     pub intents: u32,
+    /// The portfolio once this tick's intents were carried out, when it traded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<PortfolioAfter>,
+}
+
+/// Holdings after a tick's trades, valued at the price then.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PortfolioAfter {
+    /// Price of the base asset in the quote.
+    pub price: f64,
+    /// Quote held.
+    pub cash: f64,
+    /// Base held.
+    pub position: f64,
+    /// cash + position * price.
+    pub equity: f64,
 }
 
 /// The deployment's SQLite file.
@@ -714,6 +731,16 @@ impl Journal {
         )
     }
 
+    /// Records the holdings after tick `tick`'s trades.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn set_tick_after(&self, tick: u64, after: &PortfolioAfter) -> Result<()> {
+        let json = serde_json::to_string(after).map_err(|e| Error::Journal(e.to_string()))?;
+        self.conn.execute("UPDATE ticks SET after = ?1 WHERE tick = ?2", params![json, tick]).map_err(self.err())?;
+        Ok(())
+    }
+
     /// The recorded ticks, oldest first.
     ///
     /// # Errors
@@ -722,7 +749,7 @@ impl Journal {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT tick, timestamp_ms, block, price, cash, position, equity, intents FROM ticks ORDER BY tick",
+                "SELECT tick, timestamp_ms, block, price, cash, position, equity, intents, after FROM ticks ORDER BY tick",
             )
             .map_err(self.err())?;
         let rows = stmt
@@ -736,6 +763,7 @@ impl Journal {
                     position: r.get(5)?,
                     equity: r.get(6)?,
                     intents: r.get(7)?,
+                    after: r.get::<_, Option<String>>(8)?.and_then(|a| serde_json::from_str(&a).ok()),
                 })
             })
             .map_err(self.err())?;
@@ -748,7 +776,17 @@ mod tests {
     use super::*;
 
     fn tick(n: u64) -> TickRecord {
-        TickRecord { tick: n, timestamp_ms: 1, block: 1, price: 2.0, cash: 1.0, position: 0.0, equity: 1.0, intents: 1 }
+        TickRecord {
+            tick: n,
+            timestamp_ms: 1,
+            block: 1,
+            price: 2.0,
+            cash: 1.0,
+            position: 0.0,
+            equity: 1.0,
+            intents: 1,
+            after: None,
+        }
     }
 
     #[test]

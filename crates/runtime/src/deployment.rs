@@ -9,7 +9,7 @@ use sextant_chain::alloy::primitives::{Address, U256};
 use sextant_chain::bindings::{IERC20, IUniswapV3Pool};
 use sextant_chain::registry::PoolEntry;
 use sextant_chain::{ChainEntry, Registry, Rpc};
-use sextant_exec::journal::{IntentStatus, Journal, TickRecord, now_ms};
+use sextant_exec::journal::{IntentStatus, Journal, PortfolioAfter, TickRecord, now_ms};
 use sextant_exec::{
     ExecSettings, ExecutionManager, LiveExecutor, LiveSettings, Signer, TransactionManager, TxSettings, view,
 };
@@ -226,7 +226,7 @@ impl<'a> Deployment<'a> {
         let price = if base_is_0 { p01 } else { 1.0 / p01 };
         let cash = f64::from(self.balance(&self.quote)?) / self.quote.scale();
         let quantity = f64::from(self.balance(&self.base)?) / self.base.scale();
-        let prev = self.journal.ticks()?.last().map_or(price, |t| t.price);
+        let prev = self.journal.ticks()?.last().map_or(price, |t| t.after.map_or(t.price, |a| a.price));
         let now = now_ms();
         let candle = Candle {
             timestamp_ms: now,
@@ -310,8 +310,8 @@ impl<'a> Deployment<'a> {
         self.journal.settle_intent(intent_id, status, &text, stored.version, stored.tick, &state_json)?;
         let summary = match &outcome.status {
             FlowStatus::Completed { fill: Some(f) } => serde_json::json!({
-                "status": "completed", "sold": f.token_in.symbol, "amount_in": f.amount_in.0.to_string(),
-                "bought": f.token_out.symbol, "amount_out": f.amount_out.0.to_string(), "price": f.exec_price,
+                "status": "completed", "sold": f.token_in.symbol, "amount_in": f.amount_in.to_units(&f.token_in),
+                "bought": f.token_out.symbol, "amount_out": f.amount_out.to_units(&f.token_out), "price": f.exec_price,
                 "gas_paid": f.gas_paid, "attempts": outcome.attempts,
             }),
             FlowStatus::Completed { fill: None } => {
@@ -372,6 +372,7 @@ impl<'a> Deployment<'a> {
             position: quantity,
             equity: portfolio.cash + quantity * price,
             intents: intents.len() as u32,
+            after: None,
         };
         let state_json = serde_json::to_string(&state).map_err(|e| Error::Strategy(e.to_string()))?;
         let intent_json = intents
@@ -390,6 +391,17 @@ impl<'a> Deployment<'a> {
             if !settled {
                 // Later intents of this tick wait behind it, in order.
                 break;
+            }
+        }
+        let mut record = record;
+        if !outcomes.is_empty() {
+            // What the trades left: the next tick's view would show it too, but status and PnL want it now.
+            if let Ok((_, market, portfolio)) = self.observe(tick) {
+                let price = market.assets[0].last_close.unwrap_or(0.0);
+                let position = portfolio.positions[0].quantity;
+                let after = PortfolioAfter { price, cash: portfolio.cash, position, equity: portfolio.cash + position * price };
+                self.journal.set_tick_after(tick, &after)?;
+                record.after = Some(after);
             }
         }
         Ok(TickReport::Stepped { record, outcomes })

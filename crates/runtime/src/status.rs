@@ -91,7 +91,7 @@ pub fn status(journal: &Journal) -> Result<Status> {
         runner,
         state_version: state.as_ref().map_or(0, |s| s.version),
         ticks: state.as_ref().map_or(0, |s| s.tick),
-        pnl: last_tick.as_ref().zip(first_equity).map(|(l, f)| l.equity - f),
+        pnl: last_tick.as_ref().zip(first_equity).map(|(l, f)| l.after.map_or(l.equity, |a| a.equity) - f),
         last_tick,
         first_equity,
         open_intents: intents.iter().filter(|i| i.status == "pending").cloned().collect(),
@@ -105,7 +105,7 @@ pub fn status(journal: &Journal) -> Result<Status> {
 /// One thing `diagnose` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// `ok`, `warn` or `error`.
+    /// `ok`, `info`, `warn` or `error`.
     pub level: &'static str,
     /// What, and what to do about it.
     pub message: String,
@@ -134,7 +134,7 @@ pub fn diagnose(journal: &Journal, rpc: Option<&Rpc>) -> Result<Vec<Finding>> {
             "warn",
             format!("runner pid {} is not running (crashed or killed); `sextant run` resumes where it stopped", r.pid),
         )),
-        None => out.push(finding("warn", "no runner holds this deployment (stopped cleanly, or never started)")),
+        None => out.push(finding("info", "no runner holds this deployment (stopped cleanly, or never started)")),
     }
     let in_flight: Vec<&TxRecord> = st.recent_txs.iter().filter(|t| t.status.in_flight()).collect();
     let Some(rpc) = rpc else {
@@ -211,7 +211,7 @@ pub fn diagnose(journal: &Journal, rpc: Option<&Rpc>) -> Result<Vec<Finding>> {
         let why = i.outcome.as_ref().and_then(|o| o["status"]["error"]["message"].as_str()).unwrap_or("?");
         out.push(finding("warn", format!("intent {} (tick {}) failed: {why}", i.id, i.tick)));
     }
-    if out.iter().all(|f| f.level == "ok") {
+    if out.iter().all(|f| f.level == "ok" || f.level == "info") {
         out.push(finding("ok", "nothing stuck"));
     }
     Ok(out)

@@ -137,7 +137,7 @@ fn print_event(format: LogFormat, event: &str, fields: &serde_json::Value) {
             f["equity"].as_f64().unwrap_or(0.0),
             f["intents"]
         ),
-        "intent" => format!("  intent {}: {}", f["intent_id"], f["intent"].as_str().unwrap_or("")),
+        "intent" => format!("  intent {}: {}", f["intent_id"], describe(f["intent"].as_str().unwrap_or(""))),
         "intent_resume" => format!("  resuming intent {} from tick {}", f["intent_id"], f["tick"]),
         "exec" => format!("    {}", f["message"].as_str().unwrap_or("")),
         "intent_settled" => {
@@ -146,9 +146,9 @@ fn print_event(format: LogFormat, event: &str, fields: &serde_json::Value) {
                 Some("completed") if o.get("sold").is_some() => format!(
                     "  intent {} done: sold {} {} for {} {} at {:.4} (gas {:.4}, {} attempt(s))",
                     f["intent_id"],
-                    o["amount_in"].as_str().unwrap_or(""),
+                    num(&o["amount_in"]),
                     o["sold"].as_str().unwrap_or(""),
-                    o["amount_out"].as_str().unwrap_or(""),
+                    num(&o["amount_out"]),
                     o["bought"].as_str().unwrap_or(""),
                     o["price"].as_f64().unwrap_or(0.0),
                     o["gas_paid"].as_f64().unwrap_or(0.0),
@@ -169,12 +169,45 @@ fn print_event(format: LogFormat, event: &str, fields: &serde_json::Value) {
             f["attempts"],
             f["error"].as_str().unwrap_or("")
         ),
+        "teardown" => match f["unsettled_or_failed"].as_u64() {
+            Some(0) => format!("teardown: {} unwind intent(s), all done", f["intents"]),
+            _ => format!("teardown: {} unwind intent(s), {} not done", f["intents"], f["unsettled_or_failed"]),
+        },
         "rpc_retried" => format!("  RPC: {} request(s) failed transiently this tick and were retried", f["failures"]),
         "tick_failed" => format!("tick failed, trying again next tick: {}", f["error"].as_str().unwrap_or("")),
         "waiting" => format!("waiting: {} earlier intent(s) still pending", f["pending_intents"]),
         other => format!("{other} {f}"),
     };
     let _ = writeln!(out, "{line}");
+}
+
+/// A human amount with at most 6 decimals, trailing zeros dropped.
+fn num(v: &serde_json::Value) -> String {
+    let x = v.as_f64().unwrap_or(0.0);
+    let s = format!("{x:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// One line for an intent's JSON: `swap all WETH -> USDC (no price-impact cap)`.
+fn describe(json: &str) -> String {
+    use sextant_types::{AmountSpec, Intent};
+    let amount = |a: &AmountSpec, t: &sextant_types::Token| match a {
+        AmountSpec::All => format!("all {}", t.symbol),
+        AmountSpec::Exact(x) => format!("{} {}", num(&serde_json::json!(x.to_units(t))), t.symbol),
+    };
+    match serde_json::from_str::<Intent>(json) {
+        Ok(Intent::Swap { sell, buy, amount: a, max_slippage_bps }) => {
+            let cap = if max_slippage_bps == u32::MAX {
+                "no price-impact cap".to_string()
+            } else {
+                format!("price impact <= {max_slippage_bps} bps")
+            };
+            format!("swap {} -> {} ({cap})", amount(&a, &sell), buy.symbol)
+        }
+        Ok(Intent::Hold { reason }) => format!("hold: {reason}"),
+        Ok(other) => format!("{:?}", other.kind()),
+        Err(_) => json.to_string(),
+    }
 }
 
 fn registry(path: Option<&Path>) -> Result<Registry> {
@@ -355,6 +388,17 @@ pub fn status(args: StatusArgs) -> Result<()> {
             d("base"),
             t.equity
         )?;
+        if let Some(a) = &t.after {
+            writeln!(
+                o,
+                "after trades price {:.4} {quote} · cash {:.2} {quote} · position {:.6} {} · equity {:.2} {quote}",
+                a.price,
+                a.cash,
+                a.position,
+                d("base"),
+                a.equity
+            )?;
+        }
     }
     if let (Some(pnl), Some(first)) = (st.pnl, st.first_equity) {
         writeln!(o, "PnL          {pnl:+.2} {quote} since the first tick (equity {first:.2} -> {:.2})", first + pnl)?;
