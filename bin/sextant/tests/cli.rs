@@ -47,6 +47,10 @@ fn every_command_has_help() {
         &["key", "import", "--help"],
         &["key", "list", "--help"],
         &["key", "address", "--help"],
+        &["run", "--help"],
+        &["status", "--help"],
+        &["teardown", "--help"],
+        &["diagnose", "--help"],
     ] {
         let text = ok(cmd);
         assert!(text.contains("Usage:"), "{cmd:?}: {text}");
@@ -57,6 +61,13 @@ fn every_command_has_help() {
     {
         assert!(help.contains(default), "indicator --help should state {default:?}");
     }
+}
+
+#[test]
+fn a_live_config_backtests_too() {
+    // One file drives both: the backtest ignores [live], `sextant run` ignores the backtest-only tables.
+    let out = ok(&["backtest", "examples/live-devnet.toml"]);
+    assert!(out.contains("rsi backtest of examples/live-devnet.toml"), "{out}");
 }
 
 #[test]

@@ -5,45 +5,20 @@
 use sextant_chain::alloy::primitives::{Address, U256};
 use sextant_chain::bindings::{IERC20, ISafe};
 use sextant_chain::{Rpc, calls, safe};
-use sextant_devnet::{Devnet, UpOptions};
 use sextant_exec::journal::{Journal, TxStatus};
 use sextant_exec::{Error, ExecSettings, ExecutionManager, LocalKey, Signer, TransactionManager, TxSettings, view};
 use std::time::{Duration, Instant};
 
+#[path = "../../runtime/tests/common/mod.rs"]
+mod common;
+
+use common::Net;
+
 /// The Safe owner's key: anvil's public test key number 1, never for real funds.
-const OWNER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
-
-struct Net {
-    devnet: Devnet,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        let _ = sextant_devnet::down(self.dir.path());
-    }
-}
+const OWNER_KEY: &str = common::KEYS[1];
 
 fn net() -> Net {
-    let dir = tempfile::tempdir().unwrap();
-    let devnet = sextant_devnet::up(&UpOptions {
-        port: 0,
-        state_dir: dir.path().to_path_buf(),
-        anvil: None,
-        deploy: true,
-        fork_url: None,
-    })
-    .unwrap();
-    Net { devnet, dir }
-}
-
-impl Net {
-    fn rpc(&self) -> Rpc {
-        Rpc::new(&self.devnet.rpc_url, Duration::from_secs(10)).unwrap()
-    }
-    fn addr(&self, name: &str) -> Address {
-        self.devnet.contracts[name].parse().unwrap()
-    }
+    Net::up()
 }
 
 #[test]
@@ -51,14 +26,14 @@ fn safe_hash_matches_the_safe_and_reverts_are_decoded_before_signing() {
     let net = net();
     let rpc = net.rpc();
     let key = LocalKey::from_hex(OWNER_KEY).unwrap();
-    let safe = net.addr("Safe");
+    let safe = net.contract("Safe");
     let tm = TransactionManager::new(&rpc, &key, 31337, safe, TxSettings::default()).unwrap();
     let info = tm.check_safe().unwrap();
     assert_eq!((info.version.as_str(), info.threshold), ("1.4.1", 1));
     assert_eq!(info.owners, vec![key.address().parse::<Address>().unwrap()]);
 
     // Our EIP-712 hash is the one the Safe computes.
-    let call = calls::wrap(net.addr("WETH"), U256::from(5u8));
+    let call = calls::wrap(net.contract("WETH"), U256::from(5u8));
     let stx = safe::safe_tx(&call, 7);
     let ours = safe::safe_tx_hash(&stx, 31337, safe);
     let req = sextant_chain::alloy::rpc::types::TransactionRequest::default()
@@ -68,7 +43,7 @@ fn safe_hash_matches_the_safe_and_reverts_are_decoded_before_signing() {
     assert_eq!(theirs.as_ref(), ours.as_slice());
 
     // Spending more USDC than the Safe holds: the token's own custom error, decoded, and nothing signed.
-    let usdc = net.addr("USDC");
+    let usdc = net.contract("USDC");
     let held = view(&rpc, usdc, &IERC20::balanceOfCall { owner: safe }).unwrap();
     let too_much = sextant_chain::Call {
         to: usdc,
@@ -106,7 +81,7 @@ fn run_step_in_thread(
 ) -> (std::path::PathBuf, std::thread::JoinHandle<Result<u64, String>>) {
     let path = net.dir.path().join(format!("journal-{}.db", std::process::id() ^ rand_id()));
     let url = net.devnet.rpc_url.clone();
-    let safe = net.addr("Safe");
+    let safe = net.contract("Safe");
     let p = path.clone();
     Journal::open(&path).unwrap();
     let handle = std::thread::spawn(move || {
@@ -137,8 +112,8 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 fn a_stuck_transaction_is_replaced_at_the_same_nonce_and_executes_once() {
     let net = net();
     let rpc = net.rpc();
-    let safe = net.addr("Safe");
-    let weth = net.addr("WETH");
+    let safe = net.contract("Safe");
+    let weth = net.contract("WETH");
     let before = view(&rpc, weth, &IERC20::balanceOfCall { owner: safe }).unwrap();
     let nonce0 = view(&rpc, safe, &ISafe::nonceCall {}).unwrap();
     rpc.request("evm_setAutomine", serde_json::json!([false])).unwrap();
@@ -170,8 +145,8 @@ fn a_stuck_transaction_is_replaced_at_the_same_nonce_and_executes_once() {
 fn a_transaction_whose_block_is_rolled_back_is_tracked_again_and_lands_once() {
     let net = net();
     let rpc = net.rpc();
-    let safe = net.addr("Safe");
-    let weth = net.addr("WETH");
+    let safe = net.contract("Safe");
+    let weth = net.contract("WETH");
     let before = view(&rpc, weth, &IERC20::balanceOfCall { owner: safe }).unwrap();
     let settings = ExecSettings { confirmations: 3, poll: Duration::from_millis(50), ..ExecSettings::default() };
     let (path, handle) = run_step_in_thread(&net, settings, calls::wrap(weth, U256::from(10u128.pow(18))));

@@ -399,7 +399,8 @@ impl<'a> Deployment<'a> {
             if let Ok((_, market, portfolio)) = self.observe(tick) {
                 let price = market.assets[0].last_close.unwrap_or(0.0);
                 let position = portfolio.positions[0].quantity;
-                let after = PortfolioAfter { price, cash: portfolio.cash, position, equity: portfolio.cash + position * price };
+                let after =
+                    PortfolioAfter { price, cash: portfolio.cash, position, equity: portfolio.cash + position * price };
                 self.journal.set_tick_after(tick, &after)?;
                 record.after = Some(after);
             }
