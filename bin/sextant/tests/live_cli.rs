@@ -180,6 +180,27 @@ fn bad_inputs_are_clear_errors() {
     assert!(e.contains("no contract at") && e.contains("Safe address"), "{e}");
     let e = run(&mut live.target("run", &url, "0x1234", "c.db"));
     assert!(e.contains("--safe") && e.contains("not an address"), "{e}");
+    // A second runner on the same deployment is refused while the first runs.
+    let mut first = live
+        .target("run", &url, &safe, "shared.db")
+        .args(["--interval", "200ms"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(first.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("deployment on devnet"), "{line}");
+    let e = run(&mut live.target("run", &url, &safe, "shared.db"));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(e.contains("is running this deployment; a second runner is refused"), "{e}");
+    // A keystore file that is not there.
+    let e = run(sextant()
+        .arg("run")
+        .arg(live.dir.path().join("rsi.toml"))
+        .args(["--rpc", &url, "--safe", &safe, "--keystore", "/nonexistent/key.json"])
+        .env("SEXTANT_KEY_PASSWORD", "x"));
+    assert!(e.contains("/nonexistent/key.json") && e.contains("no such keystore file"), "{e}");
     std::fs::write(live.dir.path().join("password"), "wrong\n").unwrap();
     let e = run(&mut live.target("run", &url, &safe, "d.db"));
     assert!(e.contains("wrong password"), "{e}");
