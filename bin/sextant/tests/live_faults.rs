@@ -124,10 +124,16 @@ fn check_journal_matches_chain(s: &Setup, start: &Start) -> (usize, usize) {
     assert!(j.pending_intents().unwrap().is_empty(), "an intent was left pending (lost)");
     let txs = j.all_txs().unwrap();
     assert!(txs.iter().all(|t| !t.status.in_flight()), "a transaction is still in flight: {txs:#?}");
-    // No intent step executed twice.
+    // No intent step executed twice (a step is a call of a plan: a plan made again after a revert has other calls).
     let mut seen = std::collections::BTreeSet::new();
     for t in txs.iter().filter(|t| t.status == TxStatus::Mined) {
-        assert!(seen.insert((t.intent_id, t.step)), "intent {} step {} mined twice: {txs:#?}", t.intent_id, t.step);
+        assert!(
+            seen.insert((t.intent_id, t.call_hash.clone())),
+            "intent {} step {} ({}) mined twice: {txs:#?}",
+            t.intent_id,
+            t.step,
+            t.label
+        );
     }
     // Every nonce the key used is a journaled transaction that landed (mined or reverted), once.
     let mut landed: Vec<u64> =

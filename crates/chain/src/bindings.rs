@@ -56,6 +56,7 @@ sol! {
             uint160 sqrtPriceLimitX96;
         }
         function exactInputSingle(ExactInputSingleParams calldata params) external payable returns (uint256 amountOut);
+        function multicall(uint256 deadline, bytes[] calldata data) external payable returns (bytes[] memory results);
     }
 
     /// Uniswap v3 NonfungiblePositionManager.

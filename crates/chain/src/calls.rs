@@ -69,7 +69,7 @@ pub struct SwapParams {
     pub amount_in: U256,
     /// Minimum output (from the quote and the slippage cap).
     pub min_out: U256,
-    /// Unix deadline (SwapRouter v1 only).
+    /// Unix deadline (in the parameters for SwapRouter, through `multicall(deadline, ..)` for SwapRouter02).
     pub deadline: u64,
 }
 
@@ -90,18 +90,22 @@ pub fn swap_exact_in(p: &SwapParams, label: &str) -> Call {
             },
         }
         .abi_encode(),
-        RouterKind::V02 => ISwapRouter02::exactInputSingleCall {
-            params: ISwapRouter02::ExactInputSingleParams {
-                tokenIn: p.token_in,
-                tokenOut: p.token_out,
-                fee,
-                recipient: p.recipient,
-                amountIn: p.amount_in,
-                amountOutMinimum: p.min_out,
-                sqrtPriceLimitX96: U160::ZERO,
-            },
+        // SwapRouter02's parameters carry no deadline: the router's `multicall(deadline, data)` adds one.
+        RouterKind::V02 => {
+            let inner = ISwapRouter02::exactInputSingleCall {
+                params: ISwapRouter02::ExactInputSingleParams {
+                    tokenIn: p.token_in,
+                    tokenOut: p.token_out,
+                    fee,
+                    recipient: p.recipient,
+                    amountIn: p.amount_in,
+                    amountOutMinimum: p.min_out,
+                    sqrtPriceLimitX96: U160::ZERO,
+                },
+            }
+            .abi_encode();
+            ISwapRouter02::multicallCall { deadline: U256::from(p.deadline), data: vec![inner.into()] }.abi_encode()
         }
-        .abi_encode(),
     };
     Call::new(p.router, U256::ZERO, data, label)
 }
@@ -272,7 +276,10 @@ mod tests {
             deadline: 1,
         };
         assert_eq!(swap_exact_in(&p, "").data[..4], [0x41, 0x4b, 0xf3, 0x89]);
-        assert_eq!(swap_exact_in(&RouterKind::V02.with(p), "").data[..4], [0x04, 0xe4, 0x5a, 0xaf]);
+        // SwapRouter02: exactInputSingle (0x04e45aaf) inside multicall(uint256 deadline, bytes[]) (0x5ae401dc).
+        let v02 = swap_exact_in(&RouterKind::V02.with(p), "").data;
+        assert_eq!(v02[..4], [0x5a, 0xe4, 0x01, 0xdc]);
+        assert!(v02.windows(4).any(|w| w == [0x04, 0xe4, 0x5a, 0xaf]));
         assert_eq!(aave_supply(a, a, U256::from(1), a).data[..4], [0x61, 0x7b, 0xa0, 0x37]);
         assert_eq!(vault_deposit(a, U256::from(1), a).data[..4], [0x6e, 0x55, 0x3f, 0x65]);
         assert_eq!(vault_redeem(a, U256::from(1), a, a).data[..4], [0xba, 0x08, 0x76, 0x52]);

@@ -219,6 +219,21 @@ impl Rpc {
         Ok(self.run("eth_getTransactionByHash", || self.provider.get_transaction_by_hash(hash))?.is_some())
     }
 
+    /// Logs of `address` whose first topics are `topics`, in blocks `from..=to`.
+    ///
+    /// # Errors
+    /// Classified RPC failures (some nodes cap the range; callers keep it short).
+    pub fn logs(&self, address: Address, topics: &[B256], from: u64, to: u64) -> Result<Vec<alloy::rpc::types::Log>> {
+        let mut filter = alloy::rpc::types::Filter::new().address(address).from_block(from).to_block(to);
+        if let Some(t) = topics.first() {
+            filter = filter.event_signature(*t);
+        }
+        if let Some(t) = topics.get(1) {
+            filter = filter.topic1(*t);
+        }
+        self.run("eth_getLogs", || self.provider.get_logs(&filter))
+    }
+
     /// Any other method, with JSON parameters and result (devnet controls such as `evm_mine`).
     ///
     /// # Errors
@@ -242,10 +257,21 @@ fn classify(url: &str, method: &str, e: RpcError<TransportErrorKind>) -> Error {
                 (RpcFailure::Reverted, msg, None)
             } else if payload.code == 429
                 || payload.code == -32005
-                || lower.contains("rate limit")
-                || lower.contains("timeout")
-                || lower.contains("temporarily")
-                || lower.contains("busy")
+                || [
+                    "rate limit",
+                    "timeout",
+                    "timed out",
+                    "temporarily",
+                    "busy",
+                    "header not found",
+                    "unknown block",
+                    "indexing",
+                    "missing trie node",
+                    "try again",
+                    "not available",
+                ]
+                .iter()
+                .any(|m| lower.contains(m))
             {
                 (RpcFailure::Transient, msg, None)
             } else {

@@ -61,9 +61,16 @@ pub enum Error {
     /// The Safe is missing, not a Safe, or not usable by this key.
     #[error("{0}")]
     Safe(String),
-    /// A transaction would revert (simulation) or reverted (on chain); the reason is decoded.
+    /// A call would revert in simulation (nothing was signed); the reason is decoded.
     #[error("{0}")]
     Reverted(String),
+    /// A transaction was mined and reverted: the step did not happen.
+    #[error("{0}")]
+    RevertedOnChain(String),
+    /// A step's transactions can no longer be mined (their nonce was used by something else); the next attempt
+    /// checks they did not execute before signing anew.
+    #[error("{0}")]
+    Dropped(String),
     /// The configured fee cap is below what the chain asks.
     #[error("fee cap {cap} wei/gas is below the base fee {base_fee} + priority {priority}; waiting for fees to fall")]
     FeeCap {

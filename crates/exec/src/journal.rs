@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 const SCHEMA: &str = r"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS lock (id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL, pid INTEGER NOT NULL,
-    heartbeat_ms INTEGER NOT NULL);
+    token TEXT NOT NULL, heartbeat_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS strategy_state (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL,
     tick INTEGER NOT NULL, state TEXT NOT NULL, updated_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS ticks (tick INTEGER PRIMARY KEY, timestamp_ms INTEGER NOT NULL, block INTEGER NOT NULL,
@@ -23,11 +23,11 @@ CREATE TABLE IF NOT EXISTS intents (id INTEGER PRIMARY KEY AUTOINCREMENT, tick I
     intent TEXT NOT NULL, status TEXT NOT NULL, plan TEXT, outcome TEXT, created_ms INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL, UNIQUE (tick, seq));
 CREATE TABLE IF NOT EXISTS txs (id INTEGER PRIMARY KEY AUTOINCREMENT, intent_id INTEGER NOT NULL, step INTEGER NOT NULL,
-    sender TEXT NOT NULL, nonce INTEGER NOT NULL, safe_nonce INTEGER NOT NULL, hash TEXT NOT NULL UNIQUE,
+    call_hash TEXT NOT NULL, signed_block INTEGER NOT NULL, sender TEXT NOT NULL, nonce INTEGER NOT NULL, safe_nonce INTEGER NOT NULL, hash TEXT NOT NULL UNIQUE,
     raw BLOB NOT NULL, gas_limit INTEGER NOT NULL, max_fee TEXT NOT NULL, priority_fee TEXT NOT NULL,
     status TEXT NOT NULL, block INTEGER, block_hash TEXT, gas_used INTEGER, gas_price TEXT, error TEXT,
     label TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS txs_step ON txs (intent_id, step);
+CREATE INDEX IF NOT EXISTS txs_step ON txs (intent_id, step, call_hash);
 ";
 
 /// Milliseconds since the Unix epoch.
@@ -95,6 +95,10 @@ pub struct TxRecord {
     pub intent_id: i64,
     /// Which step of the intent's plan.
     pub step: u32,
+    /// Hash of the call the step makes (target, value, calldata): a re-planned step is a different step.
+    pub call_hash: String,
+    /// The chain's head when it was signed (where to start looking for it).
+    pub signed_block: u64,
     /// Sending account.
     pub sender: String,
     /// Account nonce.
@@ -137,6 +141,10 @@ pub struct NewTx<'a> {
     pub intent_id: i64,
     /// The step.
     pub step: u32,
+    /// Hash of the step's call.
+    pub call_hash: &'a str,
+    /// Head block when signed.
+    pub signed_block: u64,
     /// Sending account.
     pub sender: &'a str,
     /// Account nonce.
@@ -257,6 +265,8 @@ pub struct PortfolioAfter {
 pub struct Journal {
     conn: Connection,
     path: PathBuf,
+    /// This runner's lock token, once it holds the lock.
+    token: Option<String>,
 }
 
 fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -275,7 +285,7 @@ impl Journal {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err(path))?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(db_err(path))?;
         conn.execute_batch(SCHEMA).map_err(db_err(path))?;
-        Ok(Journal { conn, path: path.to_path_buf() })
+        Ok(Journal { conn, path: path.to_path_buf(), token: None })
     }
 
     /// Opens an existing journal without creating one (for `status` and `diagnose`).
@@ -334,13 +344,15 @@ impl Journal {
         Ok(())
     }
 
-    /// Takes the runner lock for `pid`. A lock held by a live process whose heartbeat is younger than
+    /// Takes the runner lock for this process (`pid`, plus a random token so two runners with the same pid in
+    /// different containers are still told apart). A lock held by a live process whose heartbeat is younger than
     /// `stale_after_ms` refuses a second runner; a dead or silent holder's lock is taken over.
     ///
     /// # Errors
     /// [`Error::Locked`] when another runner holds the deployment, or database errors.
     pub fn lock(&mut self, owner: &str, pid: u32, stale_after_ms: i64, pid_alive: impl Fn(u32) -> bool) -> Result<()> {
         let now = now_ms();
+        let token = format!("{:016x}", rand::random::<u64>());
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err(&self.path))?;
         let held: Option<(String, u32, i64)> = tx
             .query_row("SELECT owner, pid, heartbeat_ms FROM lock WHERE id = 1", [], |r| {
@@ -349,29 +361,31 @@ impl Journal {
             .optional()
             .map_err(db_err(&self.path))?;
         if let Some((holder, held_pid, beat)) = held
-            && held_pid != pid
             && pid_alive(held_pid)
             && now - beat < stale_after_ms
         {
             return Err(Error::Locked { holder, pid: held_pid, age_ms: now - beat });
         }
         tx.execute(
-            "INSERT INTO lock (id, owner, pid, heartbeat_ms) VALUES (1, ?1, ?2, ?3)
-             ON CONFLICT (id) DO UPDATE SET owner = ?1, pid = ?2, heartbeat_ms = ?3",
-            params![owner, pid, now],
+            "INSERT INTO lock (id, owner, pid, token, heartbeat_ms) VALUES (1, ?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET owner = ?1, pid = ?2, token = ?3, heartbeat_ms = ?4",
+            params![owner, pid, token, now],
         )
         .map_err(db_err(&self.path))?;
-        tx.commit().map_err(db_err(&self.path))
+        tx.commit().map_err(db_err(&self.path))?;
+        self.token = Some(token);
+        Ok(())
     }
 
-    /// Refreshes the lock's heartbeat.
+    /// Refreshes this runner's heartbeat (a no-op for a journal that does not hold the lock).
     ///
     /// # Errors
     /// [`Error::Locked`] when another runner took the lock over, or database errors.
-    pub fn heartbeat(&self, pid: u32) -> Result<()> {
+    pub fn heartbeat(&self) -> Result<()> {
+        let Some(token) = &self.token else { return Ok(()) };
         let n = self
             .conn
-            .execute("UPDATE lock SET heartbeat_ms = ?1 WHERE id = 1 AND pid = ?2", params![now_ms(), pid])
+            .execute("UPDATE lock SET heartbeat_ms = ?1 WHERE id = 1 AND token = ?2", params![now_ms(), token])
             .map_err(self.err())?;
         if n == 0 {
             return Err(Error::Locked { holder: "another runner".into(), pid: 0, age_ms: 0 });
@@ -379,12 +393,14 @@ impl Journal {
         Ok(())
     }
 
-    /// Releases the lock if `pid` holds it.
+    /// Releases the lock if this runner holds it.
     ///
     /// # Errors
     /// Database errors.
-    pub fn unlock(&self, pid: u32) -> Result<()> {
-        self.conn.execute("DELETE FROM lock WHERE id = 1 AND pid = ?1", [pid]).map_err(self.err())?;
+    pub fn unlock(&self) -> Result<()> {
+        if let Some(token) = &self.token {
+            self.conn.execute("DELETE FROM lock WHERE id = 1 AND token = ?1", [token]).map_err(self.err())?;
+        }
         Ok(())
     }
 
@@ -612,8 +628,8 @@ impl Journal {
         self.conn
             .execute(
                 "INSERT INTO txs (intent_id, step, sender, nonce, safe_nonce, hash, raw, gas_limit, max_fee,
-                 priority_fee, status, label, created_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'signed', ?11, ?12, ?12)",
+                 priority_fee, status, label, created_ms, updated_ms, call_hash, signed_block)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'signed', ?11, ?12, ?12, ?13, ?14)",
                 params![
                     t.intent_id,
                     t.step,
@@ -626,7 +642,9 @@ impl Journal {
                     t.max_fee.to_string(),
                     t.priority_fee.to_string(),
                     t.label,
-                    now
+                    now,
+                    t.call_hash,
+                    t.signed_block
                 ],
             )
             .map_err(self.err())?;
@@ -684,6 +702,8 @@ impl Journal {
                         error: r.get(16)?,
                         label: r.get(17)?,
                         created_ms: r.get(18)?,
+                        call_hash: r.get(19)?,
+                        signed_block: r.get(20)?,
                     },
                     r.get::<_, String>(11)?,
                 ))
@@ -699,17 +719,76 @@ impl Journal {
     }
 
     const TX_COLUMNS: &'static str = "id, intent_id, step, sender, nonce, safe_nonce, hash, raw, gas_limit, max_fee, \
-        priority_fee, status, block, block_hash, gas_used, gas_price, error, label, created_ms";
+        priority_fee, status, block, block_hash, gas_used, gas_price, error, label, created_ms, call_hash, signed_block";
 
-    /// The transactions of one intent step, oldest first.
+    /// The transactions of one intent step making the call `call_hash`, oldest first.
     ///
     /// # Errors
     /// Database errors.
-    pub fn step_txs(&self, intent_id: i64, step: u32) -> Result<Vec<TxRecord>> {
+    pub fn step_txs(&self, intent_id: i64, step: u32, call_hash: &str) -> Result<Vec<TxRecord>> {
         self.tx_rows(
-            &format!("SELECT {} FROM txs WHERE intent_id = ?1 AND step = ?2 ORDER BY id", Self::TX_COLUMNS),
-            params![intent_id, step],
+            &format!(
+                "SELECT {} FROM txs WHERE intent_id = ?1 AND step = ?2 AND call_hash = ?3 ORDER BY id",
+                Self::TX_COLUMNS
+            ),
+            params![intent_id, step, call_hash],
         )
+    }
+
+    /// Whether any transaction of an intent may still be mined.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn intent_in_flight(&self, intent_id: i64) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM txs WHERE intent_id = ?1 AND status IN ('signed', 'broadcast'))",
+                [intent_id],
+                |r| r.get(0),
+            )
+            .map_err(self.err())
+    }
+
+    /// Whether an intent has any journaled transaction at all.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn intent_has_txs(&self, intent_id: i64) -> Result<bool> {
+        self.conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM txs WHERE intent_id = ?1)", [intent_id], |r| r.get(0))
+            .map_err(self.err())
+    }
+
+    /// Records how a nonce was settled, atomically: the transaction that landed (mined or failed, with where) and
+    /// its siblings at the same nonce as replaced.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn settle_nonce(
+        &self,
+        landed: i64,
+        status: TxStatus,
+        mined: (u64, &str, u64, u128),
+        error: Option<&str>,
+        siblings: &[i64],
+    ) -> Result<()> {
+        let e = db_err(&self.path);
+        let tx = self.conn.unchecked_transaction().map_err(&e)?;
+        let now = now_ms();
+        tx.execute(
+            "UPDATE txs SET status = ?1, block = ?2, block_hash = ?3, gas_used = ?4, gas_price = ?5,
+             error = COALESCE(?6, error), updated_ms = ?7 WHERE id = ?8",
+            params![status.as_str(), mined.0, mined.1, mined.2, mined.3.to_string(), error, now, landed],
+        )
+        .map_err(&e)?;
+        for id in siblings {
+            tx.execute(
+                "UPDATE txs SET status = 'replaced', updated_ms = ?1 WHERE id = ?2 AND id != ?3",
+                params![now, id, landed],
+            )
+            .map_err(&e)?;
+        }
+        tx.commit().map_err(&e)
     }
 
     /// Every transaction, oldest first.
@@ -819,6 +898,8 @@ mod tests {
         let new = NewTx {
             intent_id: 1,
             step: 0,
+            call_hash: "0xc0",
+            signed_block: 3,
             sender: "0xabc",
             nonce: 5,
             safe_nonce: 2,
@@ -833,8 +914,11 @@ mod tests {
         // The same hash twice is a bug upstream: the journal refuses it.
         assert!(j.record_signed(&new).is_err());
         assert_eq!(j.in_flight_txs().unwrap().len(), 1);
+        assert!(j.intent_in_flight(1).unwrap());
         j.set_tx_status(id, TxStatus::Mined, Some((9, "0xblock", 21_000, 7)), None).unwrap();
-        let t = &j.step_txs(1, 0).unwrap()[0];
+        assert!(!j.intent_in_flight(1).unwrap());
+        let t = &j.step_txs(1, 0, "0xc0").unwrap()[0];
+        assert!(j.step_txs(1, 0, "0xother").unwrap().is_empty(), "another call is another step");
         assert_eq!(
             (t.status, t.block, t.gas_used, t.gas_price, t.raw.clone()),
             (TxStatus::Mined, Some(9), Some(21_000), Some(7), vec![1, 2, 3])
@@ -849,11 +933,13 @@ mod tests {
         let mut a = Journal::open(&path).unwrap();
         let mut b = Journal::open(&path).unwrap();
         a.lock("runner a", 100, 60_000, |_| true).unwrap();
-        let e = b.lock("runner b", 200, 60_000, |_| true).unwrap_err();
+        // Refused even with the same pid (two containers): the token tells runners apart.
+        let e = b.lock("runner b", 100, 60_000, |_| true).unwrap_err();
         assert!(e.to_string().contains("runner a") && e.to_string().contains("100"), "{e}");
+        a.heartbeat().unwrap();
         // The holder died (kill -9): its lock is taken over.
         b.lock("runner b", 200, 60_000, |_| false).unwrap();
-        assert!(a.heartbeat(100).is_err());
+        assert!(a.heartbeat().is_err());
         assert_eq!(b.lock_holder().unwrap().unwrap().1, 200);
         b.bind(&[("safe", "0xAA".into())]).unwrap();
         b.bind(&[("safe", "0xaa".into())]).unwrap();

@@ -12,5 +12,5 @@ mod tx;
 pub use account::{KeyInfo, Keystore, LocalKey, Signer};
 pub use error::{Error, Result};
 pub use live::{LiveExecutor, LiveSettings, Plan, SwapPlan};
-pub use manager::{ExecSettings, ExecutionManager, crash_point, is_transient};
+pub use manager::{ExecSettings, ExecutionManager, call_key, crash_point, is_transient};
 pub use tx::{SafeInfo, SignedTx, TransactionManager, TxSettings, view};

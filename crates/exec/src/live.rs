@@ -55,6 +55,8 @@ pub struct Plan {
     pub steps: Vec<Call>,
     /// The swap, for swaps.
     pub swap: Option<SwapPlan>,
+    /// When it was made (unix ms): a plan nothing was signed for is remade once it is half its deadline old.
+    pub planned_at_ms: i64,
 }
 
 /// Carries out one journaled intent on chain.
@@ -75,7 +77,7 @@ impl std::fmt::Debug for LiveExecutor<'_> {
 fn exec_err(e: Error) -> ExecError {
     let kind = match &e {
         _ if is_transient(&e) => ExecErrorKind::Transient,
-        Error::Reverted(_) => ExecErrorKind::Reverted,
+        Error::Reverted(_) | Error::RevertedOnChain(_) => ExecErrorKind::Reverted,
         _ => ExecErrorKind::Invalid,
     };
     ExecError::new(kind, e.to_string())
@@ -236,7 +238,7 @@ impl<'a> LiveExecutor<'a> {
             mid_price,
             fee_pips: pool.fee_pips,
         };
-        Ok(Plan { steps, swap: Some(swap) })
+        Ok(Plan { steps, swap: Some(swap), planned_at_ms: crate::journal::now_ms() })
     }
 
     /// Plans an intent against the chain as it is now.
@@ -245,7 +247,7 @@ impl<'a> LiveExecutor<'a> {
     /// Unsupported intents, missing registry entries, insufficient balances, a slippage cap the quote breaks.
     pub fn plan(&self, intent: &Intent) -> Result<Plan, ExecError> {
         let safe = self.safe();
-        let plain = |steps: Vec<Call>| Ok(Plan { steps, swap: None });
+        let plain = |steps: Vec<Call>| Ok(Plan { steps, swap: None, planned_at_ms: crate::journal::now_ms() });
         match intent {
             Intent::Hold { .. } => plain(Vec::new()),
             Intent::Swap { sell, buy, amount, max_slippage_bps } => {
@@ -391,10 +393,16 @@ impl Executor for LiveExecutor<'_> {
     type Receipt = Vec<TransactionReceipt>;
 
     fn prepare(&mut self, intent: &Intent) -> Result<Plan, ExecError> {
-        // A plan journaled before a restart is carried on as it was: its steps may already be on chain.
+        // A plan journaled before a restart is carried on as it was: its steps may already be on chain. Only a
+        // plan nothing was signed for, and whose quote and deadline have aged, is made again.
         if let Some(text) = self.journal.plan(self.intent_id).map_err(exec_err)? {
-            return serde_json::from_str(&text)
-                .map_err(|e| ExecError::new(ExecErrorKind::Invalid, format!("journaled plan unreadable: {e}")));
+            let plan: Plan = serde_json::from_str(&text)
+                .map_err(|e| ExecError::new(ExecErrorKind::Invalid, format!("journaled plan unreadable: {e}")))?;
+            let age_ms = crate::journal::now_ms() - plan.planned_at_ms;
+            let stale = age_ms > i64::try_from(self.settings.deadline_secs * 500).unwrap_or(i64::MAX);
+            if !stale || self.journal.intent_has_txs(self.intent_id).map_err(exec_err)? {
+                return Ok(plan);
+            }
         }
         let plan = self.plan(intent)?;
         let json = serde_json::to_value(&plan).map_err(|e| ExecError::new(ExecErrorKind::Invalid, e.to_string()))?;
@@ -407,10 +415,15 @@ impl Executor for LiveExecutor<'_> {
         for (i, call) in plan.steps.iter().enumerate() {
             match self.em.run_step(self.intent_id, i as u32, call) {
                 Ok(r) => receipts.push(r),
+                // A later step that reverts in simulation right after an earlier one landed may have met a node a
+                // block behind: plan again (the mined approval shows in the allowance and is not repeated).
+                Err(e @ Error::Reverted(_)) if i > 0 => {
+                    self.journal.clear_plan(self.intent_id).map_err(exec_err)?;
+                    return Err(ExecError::new(ExecErrorKind::Transient, format!("{e}; planning again")));
+                }
                 Err(e) => {
-                    // A step that reverted leaves nothing in flight: the next attempt plans afresh (an exact
-                    // approval already mined is then seen in the allowance and not repeated).
-                    if matches!(e, Error::Reverted(_)) {
+                    // A revert leaves nothing in flight: any next attempt plans afresh.
+                    if matches!(e, Error::Reverted(_) | Error::RevertedOnChain(_)) {
                         self.journal.clear_plan(self.intent_id).map_err(exec_err)?;
                     }
                     return Err(exec_err(e));

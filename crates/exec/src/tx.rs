@@ -117,6 +117,11 @@ impl<'a> TransactionManager<'a> {
         self.sender
     }
 
+    /// The chain id transactions are signed for.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
     /// The Safe.
     pub fn safe(&self) -> Address {
         self.safe

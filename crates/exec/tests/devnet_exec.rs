@@ -6,7 +6,9 @@ use sextant_chain::alloy::primitives::{Address, U256};
 use sextant_chain::bindings::{IERC20, ISafe};
 use sextant_chain::{Rpc, calls, safe};
 use sextant_exec::journal::{Journal, TxStatus};
-use sextant_exec::{Error, ExecSettings, ExecutionManager, LocalKey, Signer, TransactionManager, TxSettings, view};
+use sextant_exec::{
+    Error, ExecSettings, ExecutionManager, LocalKey, Signer, TransactionManager, TxSettings, call_key, view,
+};
 use std::time::{Duration, Instant};
 
 #[path = "../../runtime/tests/common/mod.rs"]
@@ -122,15 +124,17 @@ fn a_stuck_transaction_is_replaced_at_the_same_nonce_and_executes_once() {
         stuck_after: Duration::from_millis(700),
         ..ExecSettings::default()
     };
-    let (path, handle) = run_step_in_thread(&net, settings, calls::wrap(weth, U256::from(10u128.pow(18))));
+    let call = calls::wrap(weth, U256::from(10u128.pow(18)));
+    let key = call_key(&call);
+    let (path, handle) = run_step_in_thread(&net, settings, call);
     let journal = Journal::open(&path).unwrap();
     // Nothing is mined while automine is off: the manager bumps the fee at the same nonce.
-    wait_for("a fee-bumped replacement", || journal.step_txs(1, 0).unwrap().len() >= 2);
+    wait_for("a fee-bumped replacement", || journal.step_txs(1, 0, &key).unwrap().len() >= 2);
     rpc.request("evm_mine", serde_json::json!([])).unwrap();
     rpc.request("evm_setAutomine", serde_json::json!([true])).unwrap();
     let result = handle.join().unwrap();
     assert!(result.is_ok(), "{result:?}");
-    let txs = journal.step_txs(1, 0).unwrap();
+    let txs = journal.step_txs(1, 0, &key).unwrap();
     assert!(txs.iter().all(|t| t.nonce == txs[0].nonce && t.safe_nonce == txs[0].safe_nonce), "{txs:#?}");
     assert_eq!(txs.iter().filter(|t| t.status == TxStatus::Mined).count(), 1, "{txs:#?}");
     assert!(txs.iter().all(|t| matches!(t.status, TxStatus::Mined | TxStatus::Replaced)), "{txs:#?}");
@@ -149,9 +153,11 @@ fn a_transaction_whose_block_is_rolled_back_is_tracked_again_and_lands_once() {
     let weth = net.contract("WETH");
     let before = view(&rpc, weth, &IERC20::balanceOfCall { owner: safe }).unwrap();
     let settings = ExecSettings { confirmations: 3, poll: Duration::from_millis(50), ..ExecSettings::default() };
-    let (path, handle) = run_step_in_thread(&net, settings, calls::wrap(weth, U256::from(10u128.pow(18))));
+    let call = calls::wrap(weth, U256::from(10u128.pow(18)));
+    let key = call_key(&call);
+    let (path, handle) = run_step_in_thread(&net, settings, call);
     let journal = Journal::open(&path).unwrap();
-    let hash = || journal.step_txs(1, 0).unwrap().first().map(|t| t.hash.parse().unwrap());
+    let hash = || journal.step_txs(1, 0, &key).unwrap().first().map(|t| t.hash.parse().unwrap());
     wait_for("the transaction to be mined", || hash().is_some_and(|h| rpc.receipt(h).unwrap().is_some()));
     let h = hash().unwrap();
     let first_block = rpc.receipt(h).unwrap().unwrap().block_hash.unwrap();
@@ -166,8 +172,50 @@ fn a_transaction_whose_block_is_rolled_back_is_tracked_again_and_lands_once() {
     let receipt = rpc.receipt(h).unwrap().unwrap();
     assert_eq!(receipt.block_number, Some(block));
     assert_eq!(rpc.block(block).unwrap().unwrap().0, receipt.block_hash.unwrap(), "the confirmed block is canonical");
-    let txs = journal.step_txs(1, 0).unwrap();
+    let txs = journal.step_txs(1, 0, &key).unwrap();
     assert_eq!(txs.len(), 1, "the same transaction, never a second one");
     assert_eq!(txs[0].status, TxStatus::Mined);
     assert_eq!(view(&rpc, weth, &IERC20::balanceOfCall { owner: safe }).unwrap(), before + U256::from(10u128.pow(18)));
+}
+
+#[test]
+fn a_step_that_looked_dropped_but_executed_is_never_signed_again() {
+    let net = net();
+    let rpc = net.rpc();
+    let safe = net.contract("Safe");
+    let weth = net.contract("WETH");
+    let key = LocalKey::from_hex(OWNER_KEY).unwrap();
+    let tm = TransactionManager::new(&rpc, &key, 31337, safe, TxSettings::default()).unwrap();
+    let path = net.dir.path().join("dropped.db");
+    let journal = Journal::open(&path).unwrap();
+    let settings = ExecSettings { poll: Duration::from_millis(20), ..ExecSettings::default() };
+    let em = ExecutionManager::new(&tm, &journal, settings, &|_| {});
+    let call = calls::wrap(weth, U256::from(7u8));
+    let nonce0 = view(&rpc, safe, &ISafe::nonceCall {}).unwrap();
+    em.run_step(1, 0, &call).unwrap();
+    let executed = || view(&rpc, safe, &ISafe::nonceCall {}).unwrap() - nonce0;
+    assert_eq!(executed(), U256::from(1u8));
+    let raw = rusqlite::Connection::open(&path).unwrap();
+
+    // A wrong "dropped" verdict (a lagging node said the nonce was used and showed no receipt): the receipt is
+    // found before anything is signed.
+    raw.execute("UPDATE txs SET status = 'dropped'", []).unwrap();
+    em.run_step(1, 0, &call).unwrap();
+    assert_eq!(executed(), U256::from(1u8));
+    assert_eq!(journal.all_txs().unwrap().len(), 1);
+    assert_eq!(journal.all_txs().unwrap()[0].status, TxStatus::Mined);
+
+    // Executed under a hash the journal never saw: the Safe's ExecutionSuccess for the step's Safe transaction
+    // says so, and nothing is signed.
+    raw.execute("UPDATE txs SET status = 'dropped', hash = '0x' || substr('00000000000000000000000000000000000000000000000000000000000000aa', 1, 64)", [])
+        .unwrap();
+    let receipt = em.run_step(1, 0, &call).unwrap();
+    assert!(receipt.status());
+    assert_eq!(executed(), U256::from(1u8), "executed once");
+    assert_eq!(journal.all_txs().unwrap().len(), 1, "nothing new was signed");
+
+    // A step whose earlier transaction truly never executed is signed anew, once.
+    let other = calls::wrap(weth, U256::from(8u8));
+    em.run_step(2, 0, &other).unwrap();
+    assert_eq!(executed(), U256::from(2u8));
 }

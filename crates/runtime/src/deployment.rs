@@ -78,7 +78,6 @@ pub struct Deployment<'a> {
     rpc: &'a Rpc,
     tm: TransactionManager<'a>,
     journal: Journal,
-    pid: u32,
     live: LiveSettings,
     exec: ExecSettings,
     retry: RetryPolicy,
@@ -168,7 +167,7 @@ impl<'a> Deployment<'a> {
             track_timeout: Duration::from_secs(l.track_timeout_secs),
         };
         let retry = RetryPolicy { max_attempts: l.max_attempts, base_delay_ms: l.retry_base_ms, max_delay_ms: 30_000 };
-        Ok(Deployment { cfg, strategy, chain, base, quote, pool, rpc, tm, journal, pid, live, exec, retry, log })
+        Ok(Deployment { cfg, strategy, chain, base, quote, pool, rpc, tm, journal, live, exec, retry, log })
     }
 
     /// The journal.
@@ -191,7 +190,7 @@ impl<'a> Deployment<'a> {
     /// # Errors
     /// Database errors.
     pub fn close(self) -> Result<()> {
-        self.journal.unlock(self.pid)?;
+        self.journal.unlock()?;
         Ok(())
     }
 
@@ -288,8 +287,9 @@ impl<'a> Deployment<'a> {
     /// Settles an intent unless its failure is transient (then it stays pending for the next tick). Returns whether
     /// it settled.
     fn settle(&mut self, intent_id: i64, outcome: &FlowOutcome) -> Result<bool> {
+        // Never settle an intent while one of its transactions may still land, whatever the error said.
         if let FlowStatus::Failed { error } = &outcome.status
-            && error.recoverable()
+            && (error.recoverable() || self.journal.intent_in_flight(intent_id)?)
         {
             (self.log)(
                 "intent_waiting",
@@ -348,7 +348,7 @@ impl<'a> Deployment<'a> {
     /// RPC failures while reading the market (transient: the next tick tries again), journal failures, a state
     /// changed by another writer.
     pub fn tick(&mut self, kind: TickKind) -> Result<TickReport> {
-        self.journal.heartbeat(self.pid)?;
+        self.journal.heartbeat()?;
         let pending = self.finish_pending()?;
         if pending > 0 {
             return Ok(TickReport::Waiting { pending });
