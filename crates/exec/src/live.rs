@@ -96,6 +96,11 @@ fn addr(token: &Token) -> Result<Address, ExecError> {
     })
 }
 
+/// Sets an allowance back to zero after a call that may have spent less than was approved.
+fn revoke(token: Address, spender: Address, what: &str) -> Call {
+    calls::approve(token, spender, U256::ZERO, &format!("revoke the leftover {what} allowance"))
+}
+
 fn human(amount: U256, decimals: u8) -> f64 {
     f64::from(amount) / 10f64.powi(i32::from(decimals))
 }
@@ -266,12 +271,13 @@ impl<'a> LiveExecutor<'a> {
                 }
                 plain(vec![calls::wrap(weth, U256::from(amount.0))])
             }
-            Intent::Unwrap { amount, .. } => {
-                let weth = addr(
-                    &self.chain.token(&self.chain.wrapped_native).map_err(|e| unsupported(intent, e.to_string()))?,
-                )?;
-                plain(vec![calls::unwrap(weth, self.resolve(weth, amount, &self.chain.wrapped_native)?)])
-            }
+            // WETH9's `withdraw` pays out with `transfer`, whose 2300 gas a Safe proxy's fallback (a storage read
+            // and a delegatecall) cannot run on: the call always reverts from a Safe. Said plainly, not signed.
+            Intent::Unwrap { .. } => Err(unsupported(
+                intent,
+                "WETH9 withdraw pays out with a 2300-gas transfer, which a Safe cannot accept; hold the wrapped \
+                 token (unwrapping through a router in a MultiSend batch is not wired yet)",
+            )),
             Intent::VaultDeposit { vault, amount } => {
                 let v: Address = vault.address.parse().map_err(|_| unsupported(intent, "bad vault address"))?;
                 let asset = addr(&vault.asset)?;
@@ -309,15 +315,18 @@ impl<'a> LiveExecutor<'a> {
                     _ => {
                         // Repaying "all" offers the whole balance; Aave takes no more than the debt.
                         let amount = self.resolve(asset, amount, &token.symbol)?;
-                        let mut steps: Vec<Call> = self
-                            .approval(asset, pool, amount, &format!("{} to Aave", token.symbol))?
-                            .into_iter()
-                            .collect();
-                        steps.push(if matches!(intent, Intent::Supply { .. }) {
-                            calls::aave_supply(pool, asset, amount, safe)
+                        let approval = self.approval(asset, pool, amount, &format!("{} to Aave", token.symbol))?;
+                        let approved = approval.is_some();
+                        let mut steps: Vec<Call> = approval.into_iter().collect();
+                        if matches!(intent, Intent::Supply { .. }) {
+                            steps.push(calls::aave_supply(pool, asset, amount, safe));
                         } else {
-                            calls::aave_repay(pool, asset, amount, safe)
-                        });
+                            steps.push(calls::aave_repay(pool, asset, amount, safe));
+                            // A repay may take less than offered: leave nothing approved behind.
+                            if approved && !self.settings.unlimited_approvals {
+                                steps.push(revoke(asset, pool, &token.symbol));
+                            }
+                        }
                         plain(steps)
                     }
                 }
@@ -333,8 +342,15 @@ impl<'a> LiveExecutor<'a> {
                 let t1 = view(self.rpc(), p, &IUniswapV3Pool::token1Call {}).map_err(exec_err)?;
                 let (a0, a1) = (U256::from(amount0.0), U256::from(amount1.0));
                 let mut steps = Vec::new();
-                steps.extend(self.approval(t0, manager, a0, "token0 to the position manager")?);
-                steps.extend(self.approval(t1, manager, a1, "token1 to the position manager")?);
+                let approve0 = self.approval(t0, manager, a0, "token0 to the position manager")?;
+                let approve1 = self.approval(t1, manager, a1, "token1 to the position manager")?;
+                let revokes: Vec<Call> = [(approve0.is_some(), t0, "token0"), (approve1.is_some(), t1, "token1")]
+                    .into_iter()
+                    .filter(|(approved, _, _)| *approved && !self.settings.unlimited_approvals)
+                    .map(|(_, t, name)| revoke(t, manager, name))
+                    .collect();
+                steps.extend(approve0);
+                steps.extend(approve1);
                 steps.push(calls::lp_mint(&calls::MintParams {
                     manager,
                     token0: t0,
@@ -349,6 +365,8 @@ impl<'a> LiveExecutor<'a> {
                     recipient: safe,
                     deadline: deadline(self.settings.deadline_secs),
                 }));
+                // The mint takes only what the range needs at the current price: revoke what is left approved.
+                steps.extend(revokes);
                 plain(steps)
             }
             Intent::LpClose { position } | Intent::LpCollectFees { position } => {

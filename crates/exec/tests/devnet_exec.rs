@@ -219,3 +219,109 @@ fn a_step_that_looked_dropped_but_executed_is_never_signed_again() {
     em.run_step(2, 0, &other).unwrap();
     assert_eq!(executed(), U256::from(2u8));
 }
+
+/// Runs one intent through the live executor (plan, journal, sign, track, validate) as the runner does.
+fn execute_intent(
+    net: &Net,
+    journal: &Journal,
+    intent_id: i64,
+    intent: &sextant_types::Intent,
+) -> sextant_strategy::FlowOutcome {
+    let rpc = net.rpc();
+    let key = LocalKey::from_hex(OWNER_KEY).unwrap();
+    let tm = TransactionManager::new(&rpc, &key, 31337, net.contract("Safe"), TxSettings::default()).unwrap();
+    let settings = ExecSettings { poll: Duration::from_millis(20), ..ExecSettings::default() };
+    let em = ExecutionManager::new(&tm, journal, settings, &|_| {});
+    let registry = sextant_chain::Registry::built_in();
+    let chain = registry.by_name("devnet").unwrap();
+    let live = sextant_exec::LiveSettings {
+        default_slippage_bps: 100,
+        unlimited_approvals: false,
+        deadline_secs: 600,
+        quote_symbol: "USDC".into(),
+    };
+    let mut ex = sextant_exec::LiveExecutor::new(&em, chain, journal, intent_id, &live);
+    sextant_strategy::run_flow(&mut ex, intent, &sextant_strategy::RetryPolicy::default())
+}
+
+#[test]
+fn lp_positions_open_and_close_and_native_wraps_round_trip_through_the_safe() {
+    use sextant_types::{AmountSpec, ChainId, Intent, LpPositionId, PoolRef};
+    let net = net();
+    let rpc = net.rpc();
+    let safe = net.contract("Safe");
+    let (weth, usdc, npm) = (net.contract("WETH"), net.contract("USDC"), net.contract("NonfungiblePositionManager"));
+    let bal = |t| view(&rpc, t, &IERC20::balanceOfCall { owner: safe }).unwrap();
+    let journal = Journal::open(&net.dir.path().join("lp.db")).unwrap();
+    let (weth0, usdc0) = (bal(weth), bal(usdc));
+
+    // Open a position around the price (2000 USDC per WETH is tick -200311 with WETH as token0).
+    let pool = PoolRef {
+        chain: ChainId::DEVNET,
+        address: net.devnet.contracts["pool_WETH_USDC_3000"].clone(),
+        fee_pips: 3000,
+    };
+    let open = Intent::LpOpen {
+        pool,
+        tick_lower: -201_000,
+        tick_upper: -199_980,
+        amount0: sextant_types::Amount(10u128.pow(18)),
+        amount1: sextant_types::Amount(2_000 * 10u128.pow(6)),
+    };
+    let out = execute_intent(&net, &journal, 1, &open);
+    assert!(matches!(out.status, sextant_strategy::FlowStatus::Completed { .. }), "{:?}", out.status);
+    // The position NFT went to the Safe: its id is in the mint's Transfer event.
+    let txs = journal.all_txs().unwrap();
+    let labels: Vec<&str> = txs.iter().map(|t| t.label.as_str()).collect();
+    assert_eq!(labels[2], "mint position [-201000, -199980]", "{labels:?}");
+    assert!(labels[3].starts_with("revoke the leftover"), "what the mint did not take is unapproved: {labels:?}");
+    let mint = txs[2].clone();
+    let receipt = rpc.receipt(mint.hash.parse().unwrap()).unwrap().unwrap();
+    let nft = receipt
+        .inner
+        .logs()
+        .iter()
+        .find(|l| l.address() == npm && l.topics().len() == 4)
+        .expect("an ERC-721 Transfer of the position");
+    assert_eq!(Address::from_word(nft.topics()[2]), safe, "the position belongs to the Safe");
+    let token_id = U256::from_be_bytes(nft.topics()[3].0);
+    let (weth1, usdc1) = (bal(weth), bal(usdc));
+    assert!(weth1 < weth0 && usdc1 < usdc0, "both tokens went into the position");
+    // Exact approvals: nothing is left approved to the position manager.
+    for t in [weth, usdc] {
+        assert_eq!(view(&rpc, t, &IERC20::allowanceCall { owner: safe, spender: npm }).unwrap(), U256::ZERO);
+    }
+
+    // Close it: liquidity removed, everything collected to the Safe, the NFT burned.
+    let close = Intent::LpClose { position: LpPositionId(token_id.to_string()) };
+    let out = execute_intent(&net, &journal, 2, &close);
+    assert!(matches!(out.status, sextant_strategy::FlowStatus::Completed { .. }), "{:?}", out.status);
+    let (weth2, usdc2) = (bal(weth), bal(usdc));
+    // Back to where it started, but for the pool's rounding in its own favour (a few base units).
+    assert!(weth0 - weth2 <= U256::from(2u8) && usdc0 - usdc2 <= U256::from(2u8), "{weth0} {weth2} {usdc0} {usdc2}");
+    let gone = rpc.call(
+        &sextant_chain::alloy::rpc::types::TransactionRequest::default().to(npm).input(
+            sextant_chain::alloy::primitives::Bytes::from(sextant_chain::alloy::sol_types::SolCall::abi_encode(
+                &sextant_chain::bindings::INonfungiblePositionManager::positionsCall { tokenId: token_id },
+            ))
+            .into(),
+        ),
+    );
+    assert!(gone.unwrap_err().to_string().contains("Invalid token ID"), "the position NFT is burned");
+
+    // Wrap 1 ETH of the Safe's and unwrap it all back.
+    let eth0 = rpc.balance(safe).unwrap();
+    let one = 10u128.pow(18);
+    let out =
+        execute_intent(&net, &journal, 3, &Intent::Wrap { chain: ChainId::DEVNET, amount: sextant_types::Amount(one) });
+    assert!(matches!(out.status, sextant_strategy::FlowStatus::Completed { .. }), "{:?}", out.status);
+    assert_eq!(bal(weth), weth2 + U256::from(one));
+    // Unwrapping from a Safe cannot work with WETH9 (its 2300-gas transfer): refused plainly, nothing signed.
+    let signed = journal.all_txs().unwrap().len();
+    let out = execute_intent(&net, &journal, 4, &Intent::Unwrap { chain: ChainId::DEVNET, amount: AmountSpec::All });
+    let sextant_strategy::FlowStatus::Failed { error } = &out.status else { panic!("{:?}", out.status) };
+    assert_eq!(error.kind, sextant_strategy::ExecErrorKind::Unsupported);
+    assert!(error.message.contains("2300-gas transfer"), "{}", error.message);
+    assert_eq!(journal.all_txs().unwrap().len(), signed);
+    assert_eq!(rpc.balance(safe).unwrap(), eth0 - U256::from(one));
+}
