@@ -820,17 +820,11 @@ impl Journal {
         Ok(())
     }
 
-    /// The recorded ticks, oldest first.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn ticks(&self) -> Result<Vec<TickRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT tick, timestamp_ms, block, price, cash, position, equity, intents, after FROM ticks ORDER BY tick",
-            )
-            .map_err(self.err())?;
+    fn tick_rows(&self, order_limit: &str) -> Result<Vec<TickRecord>> {
+        let sql = format!(
+            "SELECT tick, timestamp_ms, block, price, cash, position, equity, intents, after FROM ticks {order_limit}"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
         let rows = stmt
             .query_map([], |r| {
                 Ok(TickRecord {
@@ -847,6 +841,79 @@ impl Journal {
             })
             .map_err(self.err())?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
+    /// The recorded ticks, oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn ticks(&self) -> Result<Vec<TickRecord>> {
+        self.tick_rows("ORDER BY tick")
+    }
+
+    /// The first and the latest tick, without reading the ones between (a deployment may run for years).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn first_and_last_tick(&self) -> Result<(Option<TickRecord>, Option<TickRecord>)> {
+        let first = self.tick_rows("ORDER BY tick LIMIT 1")?.pop();
+        let last = self.tick_rows("ORDER BY tick DESC LIMIT 1")?.pop();
+        Ok((first, last))
+    }
+
+    /// Rows of `table` (`intents` or `txs`) counted by status.
+    ///
+    /// # Errors
+    /// Database errors, or another table name.
+    pub fn count_by_status(&self, table: &str) -> Result<std::collections::BTreeMap<String, usize>> {
+        if table != "intents" && table != "txs" {
+            return Err(Error::Journal(format!("no status counts for table {table}")));
+        }
+        let mut stmt =
+            self.conn.prepare(&format!("SELECT status, COUNT(*) FROM {table} GROUP BY status")).map_err(self.err())?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, usize>(1)?))).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+    }
+
+    /// The last `n` transactions, newest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn recent_txs(&self, n: u32) -> Result<Vec<TxRecord>> {
+        self.tx_rows(&format!("SELECT {} FROM txs ORDER BY id DESC LIMIT ?1", Self::TX_COLUMNS), [n])
+    }
+
+    /// Gas paid by transactions that landed (mined or failed), in wei.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn gas_spent_wei(&self) -> Result<u128> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT gas_used, gas_price FROM txs WHERE status IN ('mined', 'failed')")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, Option<u64>>(0)?, r.get::<_, Option<String>>(1)?)))
+            .map_err(self.err())?;
+        let mut total = 0u128;
+        for row in rows {
+            let (used, price) = row.map_err(self.err())?;
+            total += u128::from(used.unwrap_or(0)) * price.and_then(|p| p.parse::<u128>().ok()).unwrap_or(0);
+        }
+        Ok(total)
+    }
+
+    /// The latest settled intents that moved tokens, newest first, as (intent id, outcome JSON).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn recent_outcomes(&self, n: u32) -> Result<Vec<(i64, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, outcome FROM intents WHERE status = 'done' AND outcome LIKE '%\"fill\":{%' ORDER BY id DESC LIMIT ?1")
+            .map_err(self.err())?;
+        let rows = stmt.query_map([n], |r| Ok((r.get(0)?, r.get(1)?))).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 }
 

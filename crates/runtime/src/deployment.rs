@@ -225,7 +225,7 @@ impl<'a> Deployment<'a> {
         let price = if base_is_0 { p01 } else { 1.0 / p01 };
         let cash = f64::from(self.balance(&self.quote)?) / self.quote.scale();
         let quantity = f64::from(self.balance(&self.base)?) / self.base.scale();
-        let prev = self.journal.ticks()?.last().map_or(price, |t| t.after.map_or(t.price, |a| a.price));
+        let prev = self.journal.first_and_last_tick()?.1.map_or(price, |t| t.after.map_or(t.price, |a| a.price));
         let now = now_ms();
         let candle = Candle {
             timestamp_ms: now,
@@ -259,11 +259,8 @@ impl<'a> Deployment<'a> {
 
     /// The price of the latest fill that bought the base asset, unless a later one sold it.
     fn entry_price(&self) -> Result<Option<f64>> {
-        for rec in self.journal.all_intents()?.iter().rev() {
-            let Some(outcome) = rec.outcome_text.as_deref().and_then(|o| serde_json::from_str::<FlowOutcome>(o).ok())
-            else {
-                continue;
-            };
+        for (_, text) in self.journal.recent_outcomes(50)? {
+            let Ok(outcome) = serde_json::from_str::<FlowOutcome>(&text) else { continue };
             if let Some(fill) = outcome.fill() {
                 if fill.token_out.id == self.base.id {
                     return Ok(Some(fill.exec_price));

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sextant_chain::Rpc;
 use sextant_chain::alloy::primitives::{Address, B256};
 use sextant_exec::Result;
-use sextant_exec::journal::{IntentRecord, Journal, TickRecord, TxRecord, TxStatus};
+use sextant_exec::journal::{IntentRecord, Journal, TickRecord, TxRecord};
 use std::collections::BTreeMap;
 
 /// A deployment's state as its journal records it.
@@ -68,24 +68,8 @@ pub fn status(journal: &Journal) -> Result<Status> {
         heartbeat_age_ms: age,
     });
     let state = journal.state()?;
-    let ticks = journal.ticks()?;
-    let intents = journal.all_intents()?;
-    let txs = journal.all_txs()?;
-    let mut intents_by_status = BTreeMap::new();
-    for i in &intents {
-        *intents_by_status.entry(i.status.clone()).or_insert(0) += 1;
-    }
-    let mut txs_by_status = BTreeMap::new();
-    for t in &txs {
-        *txs_by_status.entry(t.status.as_str().to_string()).or_insert(0) += 1;
-    }
-    let gas_spent_wei = txs
-        .iter()
-        .filter(|t| matches!(t.status, TxStatus::Mined | TxStatus::Failed))
-        .map(|t| u128::from(t.gas_used.unwrap_or(0)) * t.gas_price.unwrap_or(0))
-        .sum();
-    let first_equity = ticks.first().map(|t| t.equity);
-    let last_tick = ticks.last().cloned();
+    let (first, last_tick) = journal.first_and_last_tick()?;
+    let first_equity = first.map(|t| t.equity);
     Ok(Status {
         deployment,
         runner,
@@ -94,11 +78,11 @@ pub fn status(journal: &Journal) -> Result<Status> {
         pnl: last_tick.as_ref().zip(first_equity).map(|(l, f)| l.after.map_or(l.equity, |a| a.equity) - f),
         last_tick,
         first_equity,
-        open_intents: intents.iter().filter(|i| i.status == "pending").cloned().collect(),
-        intents_by_status,
-        recent_txs: txs.iter().rev().take(10).cloned().collect(),
-        txs_by_status,
-        gas_spent_wei,
+        open_intents: journal.pending_intents()?,
+        intents_by_status: journal.count_by_status("intents")?,
+        recent_txs: journal.recent_txs(10)?,
+        txs_by_status: journal.count_by_status("txs")?,
+        gas_spent_wei: journal.gas_spent_wei()?,
     })
 }
 
@@ -136,7 +120,7 @@ pub fn diagnose(journal: &Journal, rpc: Option<&Rpc>) -> Result<Vec<Finding>> {
         )),
         None => out.push(finding("info", "no runner holds this deployment (stopped cleanly, or never started)")),
     }
-    let in_flight: Vec<&TxRecord> = st.recent_txs.iter().filter(|t| t.status.in_flight()).collect();
+    let in_flight: Vec<TxRecord> = journal.in_flight_txs()?;
     let Some(rpc) = rpc else {
         out.push(finding("warn", "no --rpc given: chain-side checks skipped"));
         return Ok(out);
