@@ -54,7 +54,7 @@ struct Setup {
     state: PathBuf,
 }
 
-fn setup(extra_live: &str) -> Setup {
+fn setup(config_text: &str) -> Setup {
     let net = Net::up();
     net.fund_trader();
     let dir = tempfile::tempdir().unwrap();
@@ -62,7 +62,7 @@ fn setup(extra_live: &str) -> Setup {
     std::fs::write(&password, "devnet-only\n").unwrap();
     let info = Keystore::new(dir.path().join("keys")).import("owner", KEYS[1], "devnet-only").unwrap();
     let config = dir.path().join("rsi.toml");
-    std::fs::write(&config, format!("{RSI_LIVE}{extra_live}")).unwrap();
+    std::fs::write(&config, config_text).unwrap();
     let state = dir.path().join("deployment.db");
     Setup { net, keystore: info.path, password, config, state, _dir: dir }
 }
@@ -194,7 +194,7 @@ fn killed_at_any_moment_the_runner_never_sends_twice_and_loses_nothing() {
     let seed = seed();
     eprintln!("crash trials: {trials}, seed {seed} (SEXTANT_CRASH_SEED reproduces)");
     let mut rng = Rng(seed);
-    let s = setup("");
+    let s = setup(RSI_LIVE);
     let begin = start(&s);
     let (stop, trader) = s.trader();
     let url = s.net.devnet.rpc_url.clone();
@@ -325,7 +325,13 @@ fn with_close(message: &[u8]) -> Vec<u8> {
 fn through_a_faulty_rpc_the_runner_keeps_going_and_loses_nothing() {
     let seed = seed();
     eprintln!("fault proxy seed {seed}");
-    let s = setup("rpc_timeout_secs = 1\ntrack_timeout_secs = 30\nmax_attempts = 5\n");
+    // Wide minimum-output tolerance: the trader keeps moving the price while faults stretch each step, and a
+    // swap refused by its slippage cap is correct behaviour but proves nothing here.
+    // Thresholds close to the middle, so the strategy trades every few ticks whatever the faults do to timing.
+    let config = RSI_LIVE.replace("oversold = 30", "oversold = 45").replace("overbought = 70", "overbought = 55");
+    let s = setup(&format!(
+        "{config}rpc_timeout_secs = 1\ntrack_timeout_secs = 30\nmax_attempts = 5\nslippage_bps = 3000\n"
+    ));
     let begin = start(&s);
     let faults = Arc::new(AtomicBool::new(true));
     let proxy = fault_proxy(s.net.devnet.rpc_url.clone(), seed, faults.clone());
@@ -342,10 +348,12 @@ fn through_a_faulty_rpc_the_runner_keeps_going_and_loses_nothing() {
     trader.join().unwrap();
     // Whatever the faults left pending is finished once the RPC is healthy again.
     faults.store(false, Ordering::Relaxed);
-    let (ok, log) = Setup::output(s.runner(&proxy, 1, None));
-    assert!(ok, "{log}");
-    let (fills, mined) = check_journal_matches_chain(&s, &begin);
-    assert!(fills >= 1 && mined >= 1, "no trade happened under faults: {log}");
+    let (ok, recovery) = Setup::output(s.runner(&proxy, 1, None));
+    assert!(ok, "{recovery}");
+    let (_, mined) = check_journal_matches_chain(&s, &begin);
     let j = Journal::open_existing(&s.state).unwrap();
+    let intents = j.all_intents().unwrap();
+    assert!(!intents.is_empty() && mined >= 1, "nothing was traded under faults:\n{log}\n{recovery}");
+    assert!(intents.iter().all(|i| i.status != "pending"), "an intent was left pending");
     assert!(j.state().unwrap().unwrap().tick >= 10, "too few ticks completed under faults");
 }
