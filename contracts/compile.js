@@ -40,6 +40,7 @@ let problems = 0;
 let written = 0;
 for (const file of Object.keys(sources)) {
   for (const [name, c] of Object.entries(output.contracts[file] || {})) {
+    if (!c.evm.bytecode.object) continue; // interfaces: nothing to deploy
     const artifact = JSON.stringify({ compiler: solc.version(), abi: c.abi, bytecode: "0x" + c.evm.bytecode.object }, null, 1) + "\n";
     const target = path.join(outDir, `${name}.json`);
     if (check) {

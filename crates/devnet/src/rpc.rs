@@ -36,3 +36,45 @@ pub fn rpc_call(url: &str, method: &str, params: serde_json::Value) -> Result<se
     }
     Ok(reply.get("result").cloned().unwrap_or(serde_json::Value::Null))
 }
+
+/// Sends several JSON-RPC calls in one HTTP request (a batch) and returns their results in order.
+///
+/// # Errors
+/// As [`rpc_call`]; any call's error fails the batch, naming it.
+pub fn rpc_batch(url: &str, calls: &[(&str, serde_json::Value)]) -> Result<Vec<serde_json::Value>> {
+    let err = |message: String| Error::Rpc { url: url.to_string(), method: "batch".into(), message };
+    let host = url.strip_prefix("http://").ok_or_else(|| err("only http:// endpoints are supported here".into()))?;
+    let host = host.trim_end_matches('/');
+    let body = serde_json::Value::Array(
+        calls
+            .iter()
+            .enumerate()
+            .map(|(i, (m, p))| serde_json::json!({"jsonrpc": "2.0", "id": i, "method": m, "params": p}))
+            .collect(),
+    )
+    .to_string();
+    let mut stream = TcpStream::connect(host).map_err(|e| err(e.to_string()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| err(e.to_string()))?;
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).map_err(|e| err(e.to_string()))?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).map_err(|e| err(e.to_string()))?;
+    let text = String::from_utf8_lossy(&response);
+    let (_, payload) = text.split_once("\r\n\r\n").ok_or_else(|| err("malformed HTTP response".into()))?;
+    let replies: Vec<serde_json::Value> =
+        serde_json::from_str(payload).map_err(|e| err(format!("bad JSON reply: {e}")))?;
+    let mut out = vec![serde_json::Value::Null; calls.len()];
+    for r in replies {
+        let id = r["id"].as_u64().unwrap_or(u64::MAX) as usize;
+        if let Some(e) = r.get("error") {
+            return Err(err(format!("{}: {e}", calls.get(id).map_or("?", |c| c.0))));
+        }
+        if id < out.len() {
+            out[id] = r.get("result").cloned().unwrap_or_default();
+        }
+    }
+    Ok(out)
+}

@@ -3,6 +3,11 @@
 //! initialized tick is crossed (always, for full-range liquidity). The engine that crosses ticks comes with the
 //! Uniswap v3 pool engine and will replace this module's callers.
 
+pub mod math;
+pub mod pool;
+
+pub use pool::{Pool, PoolError, PositionInfo, SwapResult, TickInfo};
+
 use alloy_primitives::{U256, U512};
 
 /// 2^96, the fixed-point scale of `sqrtPriceX96`.

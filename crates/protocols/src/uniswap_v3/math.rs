@@ -1,0 +1,324 @@
+//! The Uniswap v3 core libraries in Rust, operation for operation: `FullMath`, `TickMath`, `SqrtPriceMath`,
+//! `SwapMath`, `LiquidityMath`, `BitMath`. Wrapping where Solidity 0.7 wraps, `None` where the contract reverts.
+
+use alloy_primitives::{U256, U512};
+
+/// The lowest tick a price can have.
+pub const MIN_TICK: i32 = -887_272;
+/// The highest tick a price can have.
+pub const MAX_TICK: i32 = 887_272;
+/// `getSqrtRatioAtTick(MIN_TICK)`.
+pub const MIN_SQRT_RATIO: U256 = U256::from_limbs([4_295_128_739, 0, 0, 0]);
+/// `getSqrtRatioAtTick(MAX_TICK)`.
+pub const MAX_SQRT_RATIO: U256 = U256::from_limbs([0x5d95_1d52_6398_8d26, 0xefd1_fc6a_5064_8849, 0xfffd_8963, 0]);
+/// 2^96.
+pub const Q96: U256 = U256::from_limbs([0, 1 << 32, 0, 0]);
+/// 2^128.
+pub const Q128: U256 = U256::from_limbs([0, 0, 1, 0]);
+
+fn narrow(x: U512) -> Option<U256> {
+    let l = x.as_limbs();
+    if l[4..].iter().any(|&w| w != 0) {
+        return None;
+    }
+    Some(U256::from_limbs([l[0], l[1], l[2], l[3]]))
+}
+
+/// `FullMath.mulDiv`: floor(a * b / d) with a 512-bit product; None when d is 0 or the result overflows.
+pub fn mul_div(a: U256, b: U256, d: U256) -> Option<U256> {
+    if d.is_zero() {
+        return None;
+    }
+    narrow(a.widening_mul::<256, 4, 512, 8>(b) / U512::from(d))
+}
+
+/// `FullMath.mulDivRoundingUp`.
+pub fn mul_div_up(a: U256, b: U256, d: U256) -> Option<U256> {
+    if d.is_zero() {
+        return None;
+    }
+    let p: U512 = a.widening_mul::<256, 4, 512, 8>(b);
+    let d5 = U512::from(d);
+    let q = narrow(p / d5)?;
+    if (p % d5).is_zero() { Some(q) } else { q.checked_add(U256::from(1u8)) }
+}
+
+/// `UnsafeMath.divRoundingUp` (d > 0).
+fn div_up(a: U256, d: U256) -> U256 {
+    let q = a / d;
+    if (a % d).is_zero() { q } else { q + U256::from(1u8) }
+}
+
+const TICK_FACTORS: [(u32, U256); 19] = {
+    const fn h(hi: u64, lo: u64) -> U256 {
+        U256::from_limbs([lo, hi, 0, 0])
+    }
+    [
+        (0x2, h(0xfff9_7272_373d_4132, 0x59a4_6990_580e_213a)),
+        (0x4, h(0xfff2_e50f_5f65_6932, 0xef12_357c_f3c7_fdcc)),
+        (0x8, h(0xffe5_caca_7e10_e4e6, 0x1c36_24ea_a094_1cd0)),
+        (0x10, h(0xffcb_9843_d60f_6159, 0xc9db_5883_5c92_6644)),
+        (0x20, h(0xff97_3b41_fa98_c081, 0x472e_6896_dfb2_54c0)),
+        (0x40, h(0xff2e_a164_66c9_6a38, 0x43ec_78b3_26b5_2861)),
+        (0x80, h(0xfe5d_ee04_6a99_a2a8, 0x11c4_61f1_969c_3053)),
+        (0x100, h(0xfcbe_86c7_900a_88ae, 0xdcff_c83b_479a_a3a4)),
+        (0x200, h(0xf987_a725_3ac4_1317, 0x6f2b_074c_f781_5e54)),
+        (0x400, h(0xf339_2b08_22b7_0005, 0x940c_7a39_8e4b_70f3)),
+        (0x800, h(0xe715_9475_a2c2_9b74, 0x43b2_9c7f_a6e8_89d9)),
+        (0x1000, h(0xd097_f3bd_fd20_22b8, 0x845a_d8f7_92aa_5825)),
+        (0x2000, h(0xa9f7_4646_2d87_0fdf, 0x8a65_dc1f_90e0_61e5)),
+        (0x4000, h(0x70d8_69a1_56d2_a1b8, 0x90bb_3df6_2baf_32f7)),
+        (0x8000, h(0x31be_135f_97d0_8fd9, 0x8123_1505_542f_cfa6)),
+        (0x10000, h(0x09aa_508b_5b7a_84e1, 0xc677_de54_f3e9_9bc9)),
+        (0x20000, h(0x005d_6af8_dedb_8119, 0x6699_c329_225e_e604)),
+        (0x40000, h(0x0000_2216_e584_f5fa, 0x1ea9_2604_1bed_fe98)),
+        (0x80000, h(0x0000_0000_048a_1703, 0x91f7_dc42_444e_8fa2)),
+    ]
+};
+
+/// `TickMath.getSqrtRatioAtTick`: sqrt(1.0001^tick) as a Q64.96, rounded up. None outside the tick range.
+pub fn sqrt_ratio_at_tick(tick: i32) -> Option<U256> {
+    let abs = tick.unsigned_abs();
+    if abs > MAX_TICK as u32 {
+        return None;
+    }
+    let mut ratio = if abs & 1 != 0 {
+        U256::from_limbs([0xaa2d_162d_1a59_4001, 0xfffc_b933_bd6f_ad37, 0, 0])
+    } else {
+        U256::from_limbs([0, 0, 1, 0])
+    };
+    for (bit, factor) in TICK_FACTORS {
+        if abs & bit != 0 {
+            ratio = (ratio * factor) >> 128;
+        }
+    }
+    if tick > 0 {
+        ratio = U256::MAX / ratio;
+    }
+    let rem = ratio & U256::from(0xffff_ffffu64);
+    Some((ratio >> 32) + if rem.is_zero() { U256::ZERO } else { U256::from(1u8) })
+}
+
+/// `TickMath.getTickAtSqrtRatio`: the greatest tick whose sqrt ratio is at most `sqrt_price`. None outside
+/// [MIN_SQRT_RATIO, MAX_SQRT_RATIO).
+pub fn tick_at_sqrt_ratio(sqrt_price: U256) -> Option<i32> {
+    if sqrt_price < MIN_SQRT_RATIO || sqrt_price >= MAX_SQRT_RATIO {
+        return None;
+    }
+    // A first guess from the float logarithm, then exact steps with the exact ratio function: the result is the
+    // one the contract's definition fixes.
+    let p = f64::from(sqrt_price) / 2f64.powi(96);
+    let guess = ((p * p).ln() / 1.0001f64.ln()).floor() as i64;
+    let mut t = guess.clamp(i64::from(MIN_TICK), i64::from(MAX_TICK)) as i32;
+    while t > MIN_TICK && sqrt_ratio_at_tick(t)? > sqrt_price {
+        t -= 1;
+    }
+    while t < MAX_TICK && sqrt_ratio_at_tick(t + 1)? <= sqrt_price {
+        t += 1;
+    }
+    Some(t)
+}
+
+/// `SqrtPriceMath.getNextSqrtPriceFromAmount0RoundingUp`.
+pub fn next_sqrt_price_from_amount0_up(sqrt_p: U256, liquidity: u128, amount: U256, add: bool) -> Option<U256> {
+    if amount.is_zero() {
+        return Some(sqrt_p);
+    }
+    let numerator1: U256 = U256::from(liquidity) << 96;
+    let (product, overflow) = amount.overflowing_mul(sqrt_p);
+    if add {
+        if !overflow {
+            let (denominator, carry) = numerator1.overflowing_add(product);
+            if !carry {
+                return mul_div_up(numerator1, sqrt_p, denominator);
+            }
+        }
+        Some(div_up(numerator1, (numerator1 / sqrt_p).checked_add(amount)?))
+    } else {
+        if overflow || numerator1 <= product {
+            return None;
+        }
+        let r = mul_div_up(numerator1, sqrt_p, numerator1 - product)?;
+        (r.bit_len() <= 160).then_some(r)
+    }
+}
+
+/// `SqrtPriceMath.getNextSqrtPriceFromAmount1RoundingDown`.
+pub fn next_sqrt_price_from_amount1_down(sqrt_p: U256, liquidity: u128, amount: U256, add: bool) -> Option<U256> {
+    let l = U256::from(liquidity);
+    let fits = amount.bit_len() <= 160;
+    if add {
+        let quotient = if fits { (amount << 96) / l } else { mul_div(amount, Q96, l)? };
+        let r = sqrt_p.checked_add(quotient)?;
+        (r.bit_len() <= 160).then_some(r)
+    } else {
+        let quotient = if fits { div_up(amount << 96, l) } else { mul_div_up(amount, Q96, l)? };
+        (sqrt_p > quotient).then(|| sqrt_p - quotient)
+    }
+}
+
+/// `SqrtPriceMath.getNextSqrtPriceFromInput`.
+pub fn next_sqrt_price_from_input(sqrt_p: U256, liquidity: u128, amount_in: U256, zero_for_one: bool) -> Option<U256> {
+    if sqrt_p.is_zero() || liquidity == 0 {
+        return None;
+    }
+    if zero_for_one {
+        next_sqrt_price_from_amount0_up(sqrt_p, liquidity, amount_in, true)
+    } else {
+        next_sqrt_price_from_amount1_down(sqrt_p, liquidity, amount_in, true)
+    }
+}
+
+/// `SqrtPriceMath.getNextSqrtPriceFromOutput`.
+pub fn next_sqrt_price_from_output(
+    sqrt_p: U256,
+    liquidity: u128,
+    amount_out: U256,
+    zero_for_one: bool,
+) -> Option<U256> {
+    if sqrt_p.is_zero() || liquidity == 0 {
+        return None;
+    }
+    if zero_for_one {
+        next_sqrt_price_from_amount1_down(sqrt_p, liquidity, amount_out, false)
+    } else {
+        next_sqrt_price_from_amount0_up(sqrt_p, liquidity, amount_out, false)
+    }
+}
+
+/// `SqrtPriceMath.getAmount0Delta` (unsigned).
+pub fn amount0_delta(a: U256, b: U256, liquidity: u128, round_up: bool) -> Option<U256> {
+    let (a, b) = if a > b { (b, a) } else { (a, b) };
+    if a.is_zero() {
+        return None;
+    }
+    let numerator1: U256 = U256::from(liquidity) << 96;
+    let numerator2 = b - a;
+    if round_up {
+        Some(div_up(mul_div_up(numerator1, numerator2, b)?, a))
+    } else {
+        Some(mul_div(numerator1, numerator2, b)? / a)
+    }
+}
+
+/// `SqrtPriceMath.getAmount1Delta` (unsigned).
+pub fn amount1_delta(a: U256, b: U256, liquidity: u128, round_up: bool) -> Option<U256> {
+    let (a, b) = if a > b { (b, a) } else { (a, b) };
+    if round_up { mul_div_up(U256::from(liquidity), b - a, Q96) } else { mul_div(U256::from(liquidity), b - a, Q96) }
+}
+
+/// One step of a swap (`SwapMath.computeSwapStep`): (next sqrt price, amount in, amount out, fee).
+/// `amount_remaining` is positive for exact input, negative for exact output (as an i256 magnitude and sign).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SwapStep {
+    /// Price after the step.
+    pub sqrt_price_next: U256,
+    /// Input taken (before the fee).
+    pub amount_in: U256,
+    /// Output given.
+    pub amount_out: U256,
+    /// Fee taken.
+    pub fee_amount: U256,
+}
+
+/// `SwapMath.computeSwapStep`. `exact_in` with `remaining` the amount left (input or output).
+pub fn compute_swap_step(
+    sqrt_current: U256,
+    sqrt_target: U256,
+    liquidity: u128,
+    remaining: U256,
+    exact_in: bool,
+    fee_pips: u32,
+) -> Option<SwapStep> {
+    let zero_for_one = sqrt_current >= sqrt_target;
+    let fee = U256::from(fee_pips);
+    let million = U256::from(1_000_000u32);
+    let mut amount_in = U256::ZERO;
+    let mut amount_out = U256::ZERO;
+    let next;
+    if exact_in {
+        let less_fee = mul_div(remaining, million - fee, million)?;
+        amount_in = if zero_for_one {
+            amount0_delta(sqrt_target, sqrt_current, liquidity, true)?
+        } else {
+            amount1_delta(sqrt_current, sqrt_target, liquidity, true)?
+        };
+        next = if less_fee >= amount_in {
+            sqrt_target
+        } else {
+            next_sqrt_price_from_input(sqrt_current, liquidity, less_fee, zero_for_one)?
+        };
+    } else {
+        amount_out = if zero_for_one {
+            amount1_delta(sqrt_target, sqrt_current, liquidity, false)?
+        } else {
+            amount0_delta(sqrt_current, sqrt_target, liquidity, false)?
+        };
+        next = if remaining >= amount_out {
+            sqrt_target
+        } else {
+            next_sqrt_price_from_output(sqrt_current, liquidity, remaining, zero_for_one)?
+        };
+    }
+    let max = sqrt_target == next;
+    if zero_for_one {
+        if !(max && exact_in) {
+            amount_in = amount0_delta(next, sqrt_current, liquidity, true)?;
+        }
+        if !max || exact_in {
+            amount_out = amount1_delta(next, sqrt_current, liquidity, false)?;
+        }
+    } else {
+        if !(max && exact_in) {
+            amount_in = amount1_delta(sqrt_current, next, liquidity, true)?;
+        }
+        if !max || exact_in {
+            amount_out = amount0_delta(sqrt_current, next, liquidity, false)?;
+        }
+    }
+    if !exact_in && amount_out > remaining {
+        amount_out = remaining;
+    }
+    let fee_amount = if exact_in && next != sqrt_target {
+        remaining - amount_in
+    } else {
+        mul_div_up(amount_in, fee, million - fee)?
+    };
+    Some(SwapStep { sqrt_price_next: next, amount_in, amount_out, fee_amount })
+}
+
+/// `LiquidityMath.addDelta`: None on underflow ('LS') or overflow ('LA').
+pub fn add_delta(x: u128, y: i128) -> Option<u128> {
+    if y < 0 { x.checked_sub(y.unsigned_abs()) } else { x.checked_add(y as u128) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_math_hits_its_published_bounds_and_inverts() {
+        assert_eq!(sqrt_ratio_at_tick(MIN_TICK), Some(MIN_SQRT_RATIO));
+        assert_eq!(sqrt_ratio_at_tick(MAX_TICK), Some(MAX_SQRT_RATIO));
+        assert_eq!(sqrt_ratio_at_tick(0), Some(Q96));
+        assert_eq!(sqrt_ratio_at_tick(MAX_TICK + 1), None);
+        for t in [MIN_TICK, -200_311, -60, -1, 0, 1, 59, 200_311, MAX_TICK - 1] {
+            let s = sqrt_ratio_at_tick(t).unwrap();
+            assert_eq!(tick_at_sqrt_ratio(s), Some(t), "tick {t}");
+            if t > MIN_TICK {
+                assert_eq!(tick_at_sqrt_ratio(s - U256::from(1u8)), Some(t - 1), "just below tick {t}");
+            }
+        }
+        assert_eq!(tick_at_sqrt_ratio(MAX_SQRT_RATIO), None);
+    }
+
+    #[test]
+    fn full_math_rounds_and_refuses_overflow() {
+        let a = U256::MAX;
+        assert_eq!(mul_div(a, a, a), Some(a));
+        assert_eq!(mul_div(U256::from(7u8), U256::from(3u8), U256::from(2u8)), Some(U256::from(10u8)));
+        assert_eq!(mul_div_up(U256::from(7u8), U256::from(3u8), U256::from(2u8)), Some(U256::from(11u8)));
+        assert_eq!(mul_div(a, U256::from(2u8), U256::from(1u8)), None);
+        assert_eq!(mul_div(a, a, U256::ZERO), None);
+    }
+}

@@ -1,0 +1,520 @@
+//! A Uniswap v3 pool in Rust, state for state: slot0's price and tick, in-range liquidity, global fee growth,
+//! protocol fees, ticks (liquidity gross/net, fee growth outside), the initialized-tick bitmap and positions with
+//! their fees owed. Swaps cross any number of initialized ticks, exact in or exact out, to a price limit; mint, burn
+//! and collect follow `UniswapV3Pool` exactly. The oracle (observations, seconds and tick accumulators) is not
+//! modelled: it changes no price, liquidity or fee.
+
+use super::math::{self, MAX_SQRT_RATIO, MAX_TICK, MIN_SQRT_RATIO, MIN_TICK, Q128};
+use alloy_primitives::{Address, I256, U256};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+/// A revert of the pool contract, with its reason code ("AS", "SPL", "LO", "TLU"...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolError(pub &'static str);
+
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let meaning = match self.0 {
+            "AS" => "amount specified is zero",
+            "SPL" => "price limit on the wrong side of the price or out of range",
+            "LO" => "liquidity per tick would exceed the maximum",
+            "TLU" => "lower tick not below upper tick",
+            "TLM" => "lower tick below the minimum",
+            "TUM" => "upper tick above the maximum",
+            "NP" => "no position to poke",
+            "TS" => "tick not a multiple of the tick spacing",
+            "LS" | "LA" => "liquidity would underflow or overflow",
+            "M" => "arithmetic overflow",
+            _ => "reverted",
+        };
+        write!(f, "pool reverted {:?}: {meaning}", self.0)
+    }
+}
+
+impl std::error::Error for PoolError {}
+
+type R<T> = Result<T, PoolError>;
+
+fn m<T>(x: Option<T>) -> R<T> {
+    x.ok_or(PoolError("M"))
+}
+
+/// A tick's state (`Tick.Info` without the oracle fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TickInfo {
+    /// Total liquidity referencing the tick.
+    pub liquidity_gross: u128,
+    /// Liquidity added when crossed left to right.
+    pub liquidity_net: i128,
+    /// Fee growth of token0 on the other side of the tick.
+    pub fee_growth_outside0_x128: U256,
+    /// Fee growth of token1 on the other side of the tick.
+    pub fee_growth_outside1_x128: U256,
+}
+
+/// A position's state (`Position.Info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PositionInfo {
+    /// Liquidity.
+    pub liquidity: u128,
+    /// Fee growth inside the range for token0 at the last update.
+    pub fee_growth_inside0_last_x128: U256,
+    /// Same for token1.
+    pub fee_growth_inside1_last_x128: U256,
+    /// token0 owed (fees and burned principal).
+    pub tokens_owed0: u128,
+    /// token1 owed.
+    pub tokens_owed1: u128,
+}
+
+/// A position's key: owner and range.
+pub type PositionKey = (Address, i32, i32);
+
+/// What a swap moved: positive is paid into the pool, negative paid out (as `UniswapV3Pool.swap` returns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SwapResult {
+    /// token0 delta.
+    pub amount0: I256,
+    /// token1 delta.
+    pub amount1: I256,
+    /// Initialized ticks crossed.
+    pub ticks_crossed: u32,
+}
+
+/// A pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pool {
+    /// Fee in hundredths of a basis point.
+    pub fee: u32,
+    /// Tick spacing.
+    pub tick_spacing: i32,
+    /// Max liquidity per tick.
+    pub max_liquidity_per_tick: u128,
+    /// Current price, Q64.96.
+    pub sqrt_price_x96: U256,
+    /// Current tick.
+    pub tick: i32,
+    /// Protocol fee as the contract packs it (token0 in the low 4 bits, token1 in the high 4).
+    pub fee_protocol: u8,
+    /// In-range liquidity.
+    pub liquidity: u128,
+    /// Fee growth per unit of liquidity, token0, Q128.128.
+    pub fee_growth_global0_x128: U256,
+    /// Same for token1.
+    pub fee_growth_global1_x128: U256,
+    /// Protocol fees owed, token0.
+    pub protocol_fees0: u128,
+    /// Protocol fees owed, token1.
+    pub protocol_fees1: u128,
+    /// Initialized ticks.
+    pub ticks: BTreeMap<i32, TickInfo>,
+    /// The initialized-tick bitmap: word position -> 256 bits.
+    pub bitmap: HashMap<i16, U256>,
+    /// Positions.
+    pub positions: HashMap<PositionKey, PositionInfo>,
+}
+
+/// `Tick.tickSpacingToMaxLiquidityPerTick`.
+pub fn max_liquidity_per_tick(tick_spacing: i32) -> u128 {
+    let min = (MIN_TICK / tick_spacing) * tick_spacing;
+    let max = (MAX_TICK / tick_spacing) * tick_spacing;
+    let n = ((max - min) / tick_spacing) as u128 + 1;
+    u128::MAX / n
+}
+
+fn i256(x: U256) -> R<I256> {
+    I256::try_from(x).map_err(|_| PoolError("M"))
+}
+
+impl Pool {
+    /// A pool initialized at `sqrt_price_x96` (`UniswapV3Pool.initialize`).
+    ///
+    /// # Errors
+    /// A price outside the tick range ("R").
+    pub fn new(fee: u32, tick_spacing: i32, sqrt_price_x96: U256) -> R<Self> {
+        let tick = math::tick_at_sqrt_ratio(sqrt_price_x96).ok_or(PoolError("R"))?;
+        Ok(Pool {
+            fee,
+            tick_spacing,
+            max_liquidity_per_tick: max_liquidity_per_tick(tick_spacing),
+            sqrt_price_x96,
+            tick,
+            fee_protocol: 0,
+            liquidity: 0,
+            fee_growth_global0_x128: U256::ZERO,
+            fee_growth_global1_x128: U256::ZERO,
+            protocol_fees0: 0,
+            protocol_fees1: 0,
+            ticks: BTreeMap::new(),
+            bitmap: HashMap::new(),
+            positions: HashMap::new(),
+        })
+    }
+
+    fn word(compressed: i32) -> (i16, u8) {
+        ((compressed >> 8) as i16, (compressed & 0xff) as u8)
+    }
+
+    fn flip_tick(&mut self, tick: i32) -> R<()> {
+        if tick % self.tick_spacing != 0 {
+            return Err(PoolError("TS"));
+        }
+        let (w, b) = Pool::word(tick / self.tick_spacing);
+        let e = self.bitmap.entry(w).or_insert(U256::ZERO);
+        *e ^= U256::from(1u8) << b;
+        if e.is_zero() {
+            self.bitmap.remove(&w);
+        }
+        Ok(())
+    }
+
+    /// `TickBitmap.nextInitializedTickWithinOneWord`.
+    pub fn next_initialized_tick_within_one_word(&self, tick: i32, lte: bool) -> (i32, bool) {
+        let s = self.tick_spacing;
+        let mut compressed = tick / s;
+        if tick < 0 && tick % s != 0 {
+            compressed -= 1;
+        }
+        if lte {
+            let (w, b) = Pool::word(compressed);
+            let mask = (U256::from(1u8) << b) - U256::from(1u8) + (U256::from(1u8) << b);
+            let masked = self.bitmap.get(&w).copied().unwrap_or_default() & mask;
+            if masked.is_zero() {
+                ((compressed - i32::from(b)) * s, false)
+            } else {
+                let msb = (masked.bit_len() - 1) as i32;
+                ((compressed - (i32::from(b) - msb)) * s, true)
+            }
+        } else {
+            let (w, b) = Pool::word(compressed + 1);
+            let mask = !((U256::from(1u8) << b) - U256::from(1u8));
+            let masked = self.bitmap.get(&w).copied().unwrap_or_default() & mask;
+            if masked.is_zero() {
+                ((compressed + 1 + (255 - i32::from(b))) * s, false)
+            } else {
+                let lsb = masked.trailing_zeros() as i32;
+                ((compressed + 1 + (lsb - i32::from(b))) * s, true)
+            }
+        }
+    }
+
+    /// `Tick.getFeeGrowthInside` for a range at the current tick.
+    pub fn fee_growth_inside(&self, lower: i32, upper: i32) -> (U256, U256) {
+        let lo = self.ticks.get(&lower).copied().unwrap_or_default();
+        let up = self.ticks.get(&upper).copied().unwrap_or_default();
+        let (g0, g1) = (self.fee_growth_global0_x128, self.fee_growth_global1_x128);
+        let (b0, b1) = if self.tick >= lower {
+            (lo.fee_growth_outside0_x128, lo.fee_growth_outside1_x128)
+        } else {
+            (g0.wrapping_sub(lo.fee_growth_outside0_x128), g1.wrapping_sub(lo.fee_growth_outside1_x128))
+        };
+        let (a0, a1) = if self.tick < upper {
+            (up.fee_growth_outside0_x128, up.fee_growth_outside1_x128)
+        } else {
+            (g0.wrapping_sub(up.fee_growth_outside0_x128), g1.wrapping_sub(up.fee_growth_outside1_x128))
+        };
+        (g0.wrapping_sub(b0).wrapping_sub(a0), g1.wrapping_sub(b1).wrapping_sub(a1))
+    }
+
+    /// `Tick.update`: returns whether the tick flipped between initialized and not.
+    fn update_tick(&mut self, tick: i32, delta: i128, upper: bool) -> R<bool> {
+        let current = self.tick;
+        let (g0, g1) = (self.fee_growth_global0_x128, self.fee_growth_global1_x128);
+        let max = self.max_liquidity_per_tick;
+        let info = self.ticks.entry(tick).or_default();
+        let before = info.liquidity_gross;
+        let after = math::add_delta(before, delta).ok_or(PoolError(if delta < 0 { "LS" } else { "LA" }))?;
+        if after > max {
+            return Err(PoolError("LO"));
+        }
+        let flipped = (after == 0) != (before == 0);
+        if before == 0 && tick <= current {
+            info.fee_growth_outside0_x128 = g0;
+            info.fee_growth_outside1_x128 = g1;
+        }
+        info.liquidity_gross = after;
+        info.liquidity_net =
+            if upper { info.liquidity_net.checked_sub(delta) } else { info.liquidity_net.checked_add(delta) }
+                .ok_or(PoolError("M"))?;
+        Ok(flipped)
+    }
+
+    /// `_modifyPosition`: returns the token amounts owed to (positive) or by (negative) the pool.
+    fn modify_position(&mut self, owner: Address, lower: i32, upper: i32, delta: i128) -> R<(I256, I256)> {
+        if lower >= upper {
+            return Err(PoolError("TLU"));
+        }
+        if lower < MIN_TICK {
+            return Err(PoolError("TLM"));
+        }
+        if upper > MAX_TICK {
+            return Err(PoolError("TUM"));
+        }
+        // _updatePosition
+        let key = (owner, lower, upper);
+        let mut flipped = (false, false);
+        if delta != 0 {
+            // Validate both before touching state, as a revert would undo both.
+            let snapshot = (self.ticks.get(&lower).copied(), self.ticks.get(&upper).copied());
+            let l = self.update_tick(lower, delta, false);
+            let u = l.and_then(|fl| self.update_tick(upper, delta, true).map(|fu| (fl, fu)));
+            match u {
+                Ok(f) => flipped = f,
+                Err(e) => {
+                    for (t, old) in [(lower, snapshot.0), (upper, snapshot.1)] {
+                        match old {
+                            Some(o) => self.ticks.insert(t, o),
+                            None => self.ticks.remove(&t),
+                        };
+                    }
+                    return Err(e);
+                }
+            }
+            if flipped.0 {
+                self.flip_tick(lower)?;
+            }
+            if flipped.1 {
+                self.flip_tick(upper)?;
+            }
+        }
+        let (in0, in1) = self.fee_growth_inside(lower, upper);
+        let pos = self.positions.entry(key).or_default();
+        let next = if delta == 0 {
+            if pos.liquidity == 0 {
+                return Err(PoolError("NP"));
+            }
+            pos.liquidity
+        } else {
+            math::add_delta(pos.liquidity, delta).ok_or(PoolError(if delta < 0 { "LS" } else { "LA" }))?
+        };
+        let owed0 =
+            m(math::mul_div(in0.wrapping_sub(pos.fee_growth_inside0_last_x128), U256::from(pos.liquidity), Q128))?;
+        let owed1 =
+            m(math::mul_div(in1.wrapping_sub(pos.fee_growth_inside1_last_x128), U256::from(pos.liquidity), Q128))?;
+        if delta != 0 {
+            pos.liquidity = next;
+        }
+        pos.fee_growth_inside0_last_x128 = in0;
+        pos.fee_growth_inside1_last_x128 = in1;
+        // uint128(...) truncates, and 0.7's += wraps.
+        pos.tokens_owed0 =
+            pos.tokens_owed0.wrapping_add(owed0.as_limbs()[0] as u128 | ((owed0.as_limbs()[1] as u128) << 64));
+        pos.tokens_owed1 =
+            pos.tokens_owed1.wrapping_add(owed1.as_limbs()[0] as u128 | ((owed1.as_limbs()[1] as u128) << 64));
+        if delta < 0 {
+            if flipped.0 {
+                self.ticks.remove(&lower);
+            }
+            if flipped.1 {
+                self.ticks.remove(&upper);
+            }
+        }
+        if delta == 0 {
+            return Ok((I256::ZERO, I256::ZERO));
+        }
+        let (sa, sb) = (m(math::sqrt_ratio_at_tick(lower))?, m(math::sqrt_ratio_at_tick(upper))?);
+        let signed0 = |a: U256, b: U256| -> R<I256> {
+            if delta < 0 {
+                Ok(-i256(m(math::amount0_delta(a, b, delta.unsigned_abs(), false))?)?)
+            } else {
+                i256(m(math::amount0_delta(a, b, delta as u128, true))?)
+            }
+        };
+        let signed1 = |a: U256, b: U256| -> R<I256> {
+            if delta < 0 {
+                Ok(-i256(m(math::amount1_delta(a, b, delta.unsigned_abs(), false))?)?)
+            } else {
+                i256(m(math::amount1_delta(a, b, delta as u128, true))?)
+            }
+        };
+        if self.tick < lower {
+            Ok((signed0(sa, sb)?, I256::ZERO))
+        } else if self.tick < upper {
+            let a0 = signed0(self.sqrt_price_x96, sb)?;
+            let a1 = signed1(sa, self.sqrt_price_x96)?;
+            self.liquidity = math::add_delta(self.liquidity, delta).ok_or(PoolError("LA"))?;
+            Ok((a0, a1))
+        } else {
+            Ok((I256::ZERO, signed1(sa, sb)?))
+        }
+    }
+
+    /// `mint`: adds `amount` liquidity to `owner`'s range; returns the tokens owed to the pool.
+    ///
+    /// # Errors
+    /// The contract's reverts.
+    pub fn mint(&mut self, owner: Address, lower: i32, upper: i32, amount: u128) -> R<(U256, U256)> {
+        if amount == 0 || amount > i128::MAX as u128 {
+            return Err(PoolError(if amount == 0 { "0" } else { "M" }));
+        }
+        let before = self.clone();
+        match self.modify_position(owner, lower, upper, amount as i128) {
+            Ok((a0, a1)) => Ok((a0.into_raw(), a1.into_raw())),
+            Err(e) => {
+                *self = before;
+                Err(e)
+            }
+        }
+    }
+
+    /// `burn`: removes `amount` liquidity; the tokens become owed to the position. Returns them.
+    ///
+    /// # Errors
+    /// The contract's reverts.
+    pub fn burn(&mut self, owner: Address, lower: i32, upper: i32, amount: u128) -> R<(U256, U256)> {
+        if amount > i128::MAX as u128 {
+            return Err(PoolError("M"));
+        }
+        let before = self.clone();
+        let (a0, a1) = match self.modify_position(owner, lower, upper, -(amount as i128)) {
+            Ok(v) => v,
+            Err(e) => {
+                *self = before;
+                return Err(e);
+            }
+        };
+        let (a0, a1) = ((-a0).into_raw(), (-a1).into_raw());
+        if let Some(p) = self.positions.get_mut(&(owner, lower, upper))
+            && (!a0.is_zero() || !a1.is_zero())
+        {
+            p.tokens_owed0 = p.tokens_owed0.wrapping_add(a0.saturating_to::<u128>());
+            p.tokens_owed1 = p.tokens_owed1.wrapping_add(a1.saturating_to::<u128>());
+        }
+        Ok((a0, a1))
+    }
+
+    /// `collect`: pays out up to the requested amounts of what the position is owed. Returns what was paid.
+    pub fn collect(&mut self, owner: Address, lower: i32, upper: i32, max0: u128, max1: u128) -> (u128, u128) {
+        let p = self.positions.entry((owner, lower, upper)).or_default();
+        let a0 = max0.min(p.tokens_owed0);
+        let a1 = max1.min(p.tokens_owed1);
+        p.tokens_owed0 -= a0;
+        p.tokens_owed1 -= a1;
+        (a0, a1)
+    }
+
+    /// `setFeeProtocol` (each side 0 or 4..=10).
+    ///
+    /// # Errors
+    /// Other values.
+    pub fn set_fee_protocol(&mut self, p0: u8, p1: u8) -> R<()> {
+        let ok = |p: u8| p == 0 || (4..=10).contains(&p);
+        if !ok(p0) || !ok(p1) {
+            return Err(PoolError("FP"));
+        }
+        self.fee_protocol = p0 + (p1 << 4);
+        Ok(())
+    }
+
+    /// `swap`: `amount_specified` > 0 is exact input, < 0 exact output; the price will not pass
+    /// `sqrt_price_limit_x96`.
+    ///
+    /// # Errors
+    /// "AS" for a zero amount, "SPL" for a bad limit, and arithmetic overflow.
+    pub fn swap(&mut self, zero_for_one: bool, amount_specified: I256, sqrt_price_limit_x96: U256) -> R<SwapResult> {
+        if amount_specified.is_zero() {
+            return Err(PoolError("AS"));
+        }
+        let limit_ok = if zero_for_one {
+            sqrt_price_limit_x96 < self.sqrt_price_x96 && sqrt_price_limit_x96 > MIN_SQRT_RATIO
+        } else {
+            sqrt_price_limit_x96 > self.sqrt_price_x96 && sqrt_price_limit_x96 < MAX_SQRT_RATIO
+        };
+        if !limit_ok {
+            return Err(PoolError("SPL"));
+        }
+        let before = self.clone();
+        let result = self.swap_inner(zero_for_one, amount_specified, sqrt_price_limit_x96);
+        if result.is_err() {
+            *self = before;
+        }
+        result
+    }
+
+    fn swap_inner(&mut self, zero_for_one: bool, amount_specified: I256, limit: U256) -> R<SwapResult> {
+        let fee_protocol = if zero_for_one { self.fee_protocol % 16 } else { self.fee_protocol >> 4 };
+        let exact_in = amount_specified > I256::ZERO;
+        let mut remaining = amount_specified;
+        let mut calculated = I256::ZERO;
+        let mut sqrt_price = self.sqrt_price_x96;
+        let mut tick = self.tick;
+        let mut fee_growth = if zero_for_one { self.fee_growth_global0_x128 } else { self.fee_growth_global1_x128 };
+        let mut protocol_fee: u128 = 0;
+        let mut liquidity = self.liquidity;
+        let mut crossed = 0;
+        while !remaining.is_zero() && sqrt_price != limit {
+            let start = sqrt_price;
+            let (mut next_tick, initialized) = self.next_initialized_tick_within_one_word(tick, zero_for_one);
+            next_tick = next_tick.clamp(MIN_TICK, MAX_TICK);
+            let sqrt_next = m(math::sqrt_ratio_at_tick(next_tick))?;
+            let target = if (zero_for_one && sqrt_next < limit) || (!zero_for_one && sqrt_next > limit) {
+                limit
+            } else {
+                sqrt_next
+            };
+            let step = m(math::compute_swap_step(
+                sqrt_price,
+                target,
+                liquidity,
+                remaining.unsigned_abs(),
+                exact_in,
+                self.fee,
+            ))?;
+            sqrt_price = step.sqrt_price_next;
+            let mut fee_amount = step.fee_amount;
+            if exact_in {
+                remaining -= i256(m(step.amount_in.checked_add(fee_amount))?)?;
+                calculated -= i256(step.amount_out)?;
+            } else {
+                remaining += i256(step.amount_out)?;
+                calculated += i256(m(step.amount_in.checked_add(fee_amount))?)?;
+            }
+            if fee_protocol > 0 {
+                let delta = fee_amount / U256::from(fee_protocol);
+                fee_amount -= delta;
+                protocol_fee = protocol_fee.wrapping_add(delta.saturating_to::<u128>());
+            }
+            if liquidity > 0 {
+                fee_growth = fee_growth.wrapping_add(m(math::mul_div(fee_amount, Q128, U256::from(liquidity)))?);
+            }
+            if sqrt_price == sqrt_next {
+                if initialized {
+                    // Tick.cross: fee growth outside flips to the other side.
+                    let (g0, g1) = if zero_for_one {
+                        (fee_growth, self.fee_growth_global1_x128)
+                    } else {
+                        (self.fee_growth_global0_x128, fee_growth)
+                    };
+                    let info = self.ticks.entry(next_tick).or_default();
+                    info.fee_growth_outside0_x128 = g0.wrapping_sub(info.fee_growth_outside0_x128);
+                    info.fee_growth_outside1_x128 = g1.wrapping_sub(info.fee_growth_outside1_x128);
+                    let net = if zero_for_one { -info.liquidity_net } else { info.liquidity_net };
+                    liquidity = math::add_delta(liquidity, net).ok_or(PoolError(if net < 0 { "LS" } else { "LA" }))?;
+                    crossed += 1;
+                }
+                tick = if zero_for_one { next_tick - 1 } else { next_tick };
+            } else if sqrt_price != start {
+                tick = m(math::tick_at_sqrt_ratio(sqrt_price))?;
+            }
+        }
+        self.sqrt_price_x96 = sqrt_price;
+        self.tick = tick;
+        self.liquidity = liquidity;
+        if zero_for_one {
+            self.fee_growth_global0_x128 = fee_growth;
+            if protocol_fee > 0 {
+                self.protocol_fees0 = self.protocol_fees0.wrapping_add(protocol_fee);
+            }
+        } else {
+            self.fee_growth_global1_x128 = fee_growth;
+            if protocol_fee > 0 {
+                self.protocol_fees1 = self.protocol_fees1.wrapping_add(protocol_fee);
+            }
+        }
+        let used = amount_specified - remaining;
+        let (amount0, amount1) = if zero_for_one == exact_in { (used, calculated) } else { (calculated, used) };
+        Ok(SwapResult { amount0, amount1, ticks_crossed: crossed })
+    }
+}
