@@ -6,6 +6,7 @@ pub mod devnet;
 pub mod indicator;
 pub mod key;
 pub mod optimize;
+pub mod pool;
 pub mod run;
 
 /// True when the error is a closed stdout (e.g. piped into `head`), which is not a failure.

@@ -24,6 +24,8 @@ enum Command {
     Devnet(cmd::devnet::Args),
     /// Keys for deployments, in encrypted keystore files.
     Key(cmd::key::Args),
+    /// Uniswap v3 pools: state rebuilt from events.
+    Pool(cmd::pool::Args),
     Run(cmd::run::RunArgs),
     Status(cmd::run::StatusArgs),
     Teardown(cmd::run::TeardownArgs),
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Command::Data(args) => cmd::data::run(args),
         Command::Devnet(args) => cmd::devnet::run(args),
         Command::Key(args) => cmd::key::run(args),
+        Command::Pool(args) => cmd::pool::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Status(args) => cmd::run::status(args),
         Command::Teardown(args) => cmd::run::teardown(args),

@@ -101,6 +101,16 @@ sol! {
         function token0() external view returns (address);
         function token1() external view returns (address);
         function fee() external view returns (uint24);
+        function tickSpacing() external view returns (int24);
+        function feeGrowthGlobal0X128() external view returns (uint256);
+        function feeGrowthGlobal1X128() external view returns (uint256);
+        event Initialize(uint160 sqrtPriceX96, int24 tick);
+        event Mint(address sender, address indexed owner, int24 indexed tickLower, int24 indexed tickUpper, uint128 amount, uint256 amount0, uint256 amount1);
+        event Collect(address indexed owner, address recipient, int24 indexed tickLower, int24 indexed tickUpper, uint128 amount0, uint128 amount1);
+        event Burn(address indexed owner, int24 indexed tickLower, int24 indexed tickUpper, uint128 amount, uint256 amount0, uint256 amount1);
+        event Swap(address indexed sender, address indexed recipient, int256 amount0, int256 amount1, uint160 sqrtPriceX96, uint128 liquidity, int24 tick);
+        event SetFeeProtocol(uint8 feeProtocol0Old, uint8 feeProtocol1Old, uint8 feeProtocol0New, uint8 feeProtocol1New);
+        event CollectProtocol(address indexed sender, address indexed recipient, uint128 amount0, uint128 amount1);
     }
 
     /// ERC-4626 tokenised vault, with OpenZeppelin 5's errors.
