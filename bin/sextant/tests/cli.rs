@@ -47,6 +47,8 @@ fn every_command_has_help() {
         &["key", "import", "--help"],
         &["key", "list", "--help"],
         &["key", "address", "--help"],
+        &["pool", "--help"],
+        &["pool", "state", "--help"],
         &["run", "--help"],
         &["status", "--help"],
         &["teardown", "--help"],

@@ -219,5 +219,5 @@ fn pool_state_from_events_equals_the_contract_after_a_periphery_driven_history()
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains(at_head["sqrt_price_x96"].as_str().unwrap()) && text.contains("swaps"), "{text}");
+    assert!(text.contains(at_head["sqrt_price_x96"].as_str().unwrap()) && text.contains("swap "), "{text}");
 }

@@ -103,7 +103,7 @@ pub fn run(args: Args) -> Result<()> {
     let [init, mints, burns, swaps, collects, switches, protocol] = r.counts;
     writeln!(
         o,
-        "rebuilt from {events} events: {init} initialize, {mints} mints, {burns} burns, {swaps} swaps, {collects} collects, {switches} fee switches, {protocol} protocol collects"
+        "rebuilt from {events} events: initialize {init}, mint {mints}, burn {burns}, swap {swaps}, collect {collects}, fee switch {switches}, protocol collect {protocol}"
     )?;
     writeln!(o, "sqrt_price_x96            {}", p.sqrt_price_x96)?;
     writeln!(o, "tick                      {}", p.tick)?;
