@@ -12,7 +12,12 @@ use sextant_chain::alloy::primitives::{Address, U256, aliases::U24, aliases::U16
 use sextant_chain::alloy::sol;
 use sextant_chain::alloy::sol_types::SolCall;
 use sextant_chain::calls;
+use sextant_protocols::uniswap_v3::liquidity::liquidity_for_amounts;
+use sextant_protocols::uniswap_v3::math::sqrt_ratio_at_tick;
 use std::process::Command;
+
+/// keccak256("IncreaseLiquidity(uint256,uint128,uint256,uint256)"), the position manager's event.
+const INCREASE_LIQUIDITY: &str = "0x3067048beee31b25b2f1681f88dac838c8bba36af25bfb2b7cf7473a5847e35f";
 
 sol! {
     interface IRouterOut {
@@ -137,7 +142,30 @@ fn pool_state_from_events_equals_the_contract_after_a_periphery_driven_history()
                     recipient: lp.parse().unwrap(),
                     deadline: u64::MAX / 2,
                 });
-                net.send("mint", &lp, &mint);
+                // The liquidity the position manager mints is what the periphery's LiquidityAmounts gives for the
+                // amounts at the current price: Sextant's copy must say the same.
+                let s0 = IPoolView::slot0Call::abi_decode_returns(&call_at(
+                    &net,
+                    pool,
+                    IPoolView::slot0Call {}.abi_encode(),
+                    "latest",
+                ))
+                .unwrap();
+                let (sa, sb) = (sqrt_ratio_at_tick(lower).unwrap(), sqrt_ratio_at_tick(upper).unwrap());
+                let (a0, a1) = (
+                    U256::from_be_slice(&mint.data[4 + 5 * 32..4 + 6 * 32]),
+                    U256::from_be_slice(&mint.data[4 + 6 * 32..4 + 7 * 32]),
+                );
+                let expected = liquidity_for_amounts(U256::from(s0.sqrtPriceX96), sa, sb, a0, a1).unwrap();
+                let receipt = net.send("mint", &lp, &mint);
+                let minted = receipt["logs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|l| l["topics"][0] == INCREASE_LIQUIDITY)
+                    .map(|l| u128::from_str_radix(&l["data"].as_str().unwrap()[2 + 32..2 + 64], 16).unwrap())
+                    .unwrap();
+                assert_eq!(minted, expected, "LiquidityAmounts for a mint in [{lower}, {upper}]");
                 token_ids.push(token_ids.len() as u64 + 2); // the deployer's full-range position is token 1
             }
             2 if !token_ids.is_empty() => {

@@ -3,6 +3,7 @@
 //! initialized tick is crossed (always, for full-range liquidity). The engine that crosses ticks comes with the
 //! Uniswap v3 pool engine and will replace this module's callers.
 
+pub mod liquidity;
 pub mod math;
 pub mod pool;
 

@@ -62,7 +62,7 @@ impl Net {
 
     /// Sends from an unlocked devnet account with a generous gas limit (anvil's own estimate can fall a little
     /// short for swaps) and waits for success.
-    pub fn send(&self, what: &str, from: &str, call: &sextant_chain::Call) {
+    pub fn send(&self, what: &str, from: &str, call: &sextant_chain::Call) -> serde_json::Value {
         let rpc = self.rpc();
         let tx = serde_json::json!({
             "from": from, "to": call.to.to_string(), "data": call.data.to_string(),
@@ -74,7 +74,7 @@ impl Net {
             let r = rpc.request("eth_getTransactionReceipt", serde_json::json!([hash])).unwrap();
             if !r.is_null() {
                 assert_eq!(r["status"], "0x1", "{what} reverted");
-                return;
+                return r;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
