@@ -102,6 +102,8 @@ sol! {
         function token1() external view returns (address);
         function fee() external view returns (uint24);
         function tickSpacing() external view returns (int24);
+        function tickBitmap(int16 wordPosition) external view returns (uint256);
+        function ticks(int24 tick) external view returns (uint128 liquidityGross, int128 liquidityNet, uint256 feeGrowthOutside0X128, uint256 feeGrowthOutside1X128, int56 tickCumulativeOutside, uint160 secondsPerLiquidityOutsideX128, uint32 secondsOutside, bool initialized);
         function feeGrowthGlobal0X128() external view returns (uint256);
         function feeGrowthGlobal1X128() external view returns (uint256);
         event Initialize(uint160 sqrtPriceX96, int24 tick);

@@ -278,3 +278,96 @@ fn replay_swap(pool: &Pool, e: &IUniswapV3Pool::Swap) -> Option<Pool> {
     }
     None
 }
+
+/// A live pool's state read by call for quoting: slot0, liquidity, fee growth and every initialized tick in the
+/// bitmap words within `radius` words of the current one. Returns the pool and the range of ticks it covers; a
+/// quote whose swap ends outside that range must load a wider window.
+///
+/// # Errors
+/// RPC failures.
+pub fn load_pool_window(rpc: &Rpc, config: &PoolConfig, radius: i16) -> Result<(Pool, (i32, i32))> {
+    use alloy::sol_types::SolCall;
+    let get = |data: Vec<u8>| {
+        let req = alloy::rpc::types::TransactionRequest::default()
+            .to(config.address)
+            .input(alloy::primitives::Bytes::from(data).into());
+        rpc.call(&req)
+    };
+    let bad = |e: alloy::sol_types::Error| Error::Registry(format!("pool {}: {e}", config.address));
+    let slot0 =
+        IUniswapV3Pool::slot0Call::abi_decode_returns(&get(IUniswapV3Pool::slot0Call {}.abi_encode())?).map_err(bad)?;
+    let mut pool = Pool::new(config.fee, config.tick_spacing, U256::from(slot0.sqrtPriceX96))
+        .map_err(|e| Error::Registry(format!("pool {}: {e}", config.address)))?;
+    // slot0's tick is the pool's own (it may sit one below the price's tick right after a swap ended on a boundary).
+    pool.tick = slot0.tick.as_i32();
+    pool.fee_protocol = slot0.feeProtocol;
+    pool.liquidity =
+        IUniswapV3Pool::liquidityCall::abi_decode_returns(&get(IUniswapV3Pool::liquidityCall {}.abi_encode())?)
+            .map_err(bad)?;
+    pool.fee_growth_global0_x128 = IUniswapV3Pool::feeGrowthGlobal0X128Call::abi_decode_returns(&get(
+        IUniswapV3Pool::feeGrowthGlobal0X128Call {}.abi_encode(),
+    )?)
+    .map_err(bad)?;
+    pool.fee_growth_global1_x128 = IUniswapV3Pool::feeGrowthGlobal1X128Call::abi_decode_returns(&get(
+        IUniswapV3Pool::feeGrowthGlobal1X128Call {}.abi_encode(),
+    )?)
+    .map_err(bad)?;
+    let centre = pool.word_of(pool.tick);
+    let (lo_word, hi_word) = (centre.saturating_sub(radius), centre.saturating_add(radius));
+    for word in lo_word..=hi_word {
+        let bits = IUniswapV3Pool::tickBitmapCall::abi_decode_returns(&get(IUniswapV3Pool::tickBitmapCall {
+            wordPosition: word,
+        }
+        .abi_encode())?)
+        .map_err(bad)?;
+        for bit in 0..256usize {
+            if !bits.bit(bit) {
+                continue;
+            }
+            let tick = (i32::from(word) * 256 + bit as i32) * config.tick_spacing;
+            let i24 = alloy::primitives::aliases::I24::try_from(tick).map_err(|e| Error::Registry(e.to_string()))?;
+            let t = IUniswapV3Pool::ticksCall::abi_decode_returns(&get(
+                IUniswapV3Pool::ticksCall { tick: i24 }.abi_encode()
+            )?)
+            .map_err(bad)?;
+            pool.load_tick(
+                tick,
+                sextant_protocols::uniswap_v3::TickInfo {
+                    liquidity_gross: t.liquidityGross,
+                    liquidity_net: t.liquidityNet,
+                    fee_growth_outside0_x128: t.feeGrowthOutside0X128,
+                    fee_growth_outside1_x128: t.feeGrowthOutside1X128,
+                },
+            )
+            .map_err(|e| Error::Registry(e.to_string()))?;
+        }
+    }
+    let span =
+        (i32::from(lo_word) * 256 * config.tick_spacing, (i32::from(hi_word) + 1) * 256 * config.tick_spacing - 1);
+    Ok((pool, span))
+}
+
+/// Quotes an exact-input swap on a live pool with the full pool maths (any number of initialized ticks), loading
+/// a wider window of ticks until the swap stays inside it. Returns the output, or None when the pool cannot fill
+/// the whole input.
+///
+/// # Errors
+/// RPC failures.
+pub fn quote_exact_input(rpc: &Rpc, config: &PoolConfig, zero_for_one: bool, amount_in: U256) -> Result<Option<U256>> {
+    let amount = I256::try_from(amount_in).map_err(|e| Error::Registry(format!("amount {amount_in}: {e}")))?;
+    let far = if zero_for_one { MIN_SQRT_RATIO + U256::from(1u8) } else { MAX_SQRT_RATIO - U256::from(1u8) };
+    let mut radius = 2i16;
+    loop {
+        let (mut pool, (lo, hi)) = load_pool_window(rpc, config, radius)?;
+        let Ok(r) = pool.swap(zero_for_one, amount, far) else { return Ok(None) };
+        let inside = pool.tick >= lo && pool.tick <= hi;
+        if inside || radius >= 64 {
+            let (used, out) = if zero_for_one { (r.amount0, r.amount1) } else { (r.amount1, r.amount0) };
+            if used != amount || !inside {
+                return Ok(None);
+            }
+            return Ok(Some((-out).into_raw()));
+        }
+        radius *= 4;
+    }
+}

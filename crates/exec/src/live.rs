@@ -11,7 +11,7 @@ use sextant_chain::alloy::rpc::types::TransactionReceipt;
 use sextant_chain::alloy::sol_types::SolEvent;
 use sextant_chain::bindings::{IERC20, IERC4626, INonfungiblePositionManager, IUniswapV3Pool};
 use sextant_chain::calls::{self, RouterKind, SwapParams};
-use sextant_chain::{Call, ChainEntry};
+use sextant_chain::{Call, ChainEntry, pool_history};
 use sextant_protocols::uniswap_v3;
 use sextant_strategy::{ExecError, ExecErrorKind, Executor};
 use sextant_types::{AmountSpec, Fill, Intent, Token};
@@ -183,11 +183,19 @@ impl<'a> LiveExecutor<'a> {
         };
         let amount_in = self.resolve(sell_a, amount, &sell.symbol)?;
         let slot0 = view(self.rpc(), pool.address, &IUniswapV3Pool::slot0Call {}).map_err(exec_err)?;
-        let liquidity = view(self.rpc(), pool.address, &IUniswapV3Pool::liquidityCall {}).map_err(exec_err)?;
         let sqrt_p = U256::from(slot0.sqrtPriceX96);
         let zero_for_one = pool.token0 == sell.symbol;
-        let quote_out = uniswap_v3::exact_input_within_range(sqrt_p, liquidity, pool.fee_pips, amount_in, zero_for_one)
-            .ok_or_else(|| unsupported(intent, format!("pool {} cannot quote this swap", pool.address)))?;
+        // The quote runs the swap through the pool maths over the pool's initialized ticks, read from the chain:
+        // exact across tick crossings, as the contract will compute it.
+        let config = pool_history::pool_config(self.rpc(), pool.address).map_err(|e| exec_err(e.into()))?;
+        let quote_out = pool_history::quote_exact_input(self.rpc(), &config, zero_for_one, amount_in)
+            .map_err(|e| exec_err(e.into()))?
+            .ok_or_else(|| {
+                ExecError::new(
+                    ExecErrorKind::SlippageExceeded,
+                    format!("pool {} cannot fill {amount_in} base units of {}", pool.address, sell.symbol),
+                )
+            })?;
         let (d0, d1) = if zero_for_one { (sell.decimals, buy.decimals) } else { (buy.decimals, sell.decimals) };
         let p01 = uniswap_v3::price_token0_in_token1(sqrt_p, d0, d1);
         let sell_price_in_buy = if zero_for_one { p01 } else { 1.0 / p01 };

@@ -130,5 +130,13 @@ fn rsi_trades_live_through_the_safe_and_journal_chain_and_state_agree() {
     assert_eq!(intents.len(), fills.len());
     assert!(intents.iter().all(|i| i.status == "done"));
     let _: Vec<Intent> = intents.iter().map(|i| serde_json::from_str(&i.intent_text).unwrap()).collect();
+    // Nothing moved the pool between planning and execution, so each swap paid out exactly its quote: the pool
+    // maths (over the pool's initialized ticks, read from the chain) is the contract's.
+    for i in &intents {
+        let plan: sextant_exec::Plan = serde_json::from_value(i.plan.clone().unwrap()).unwrap();
+        let outcome: sextant_strategy::FlowOutcome = serde_json::from_str(i.outcome_text.as_deref().unwrap()).unwrap();
+        let swap = plan.swap.unwrap();
+        assert_eq!(U256::from(outcome.fill().unwrap().amount_out.0), swap.quote_out, "intent {}", i.id);
+    }
     dep.close().unwrap();
 }

@@ -153,6 +153,28 @@ impl Pool {
         })
     }
 
+    /// Loads an initialized tick read from a pool contract (marks it in the bitmap too).
+    ///
+    /// # Errors
+    /// A tick that is not a multiple of the spacing.
+    pub fn load_tick(&mut self, tick: i32, info: TickInfo) -> R<()> {
+        if !self.ticks.contains_key(&tick) {
+            self.flip_tick(tick)?;
+        }
+        self.ticks.insert(tick, info);
+        Ok(())
+    }
+
+    /// The bitmap word holding `tick` (for reading a window of a live pool's ticks).
+    pub fn word_of(&self, tick: i32) -> i16 {
+        let s = self.tick_spacing;
+        let mut compressed = tick / s;
+        if tick < 0 && tick % s != 0 {
+            compressed -= 1;
+        }
+        Pool::word(compressed).0
+    }
+
     fn word(compressed: i32) -> (i16, u8) {
         ((compressed >> 8) as i16, (compressed & 0xff) as u8)
     }
