@@ -2,11 +2,13 @@
 
 mod error;
 mod ohlcv;
+pub mod pool_minutes;
 mod stream;
 pub mod synth;
 pub mod time;
 
 pub use error::{Error, Result};
 pub use ohlcv::{load_ohlcv, parse_ohlcv, parse_ohlcv_bytes, stream_ohlcv, write_ohlcv};
+pub use pool_minutes::{PoolMinute, load_pool_minutes, parse_pool_minutes};
 pub use stream::FileFeed;
 pub use synth::{Interval, Profile, SynthSpec};

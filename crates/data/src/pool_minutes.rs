@@ -1,0 +1,202 @@
+//! Uniswap v3 pool minutes as the demeter backtester's fetch tool writes them: one CSV row per minute with the
+//! columns `timestamp, netAmount0, netAmount1, closeTick, openTick, lowestTick, highestTick, inAmount0, inAmount1,
+//! currentLiquidity` (amounts in base units, net amounts signed: what the pool received). Columns may come in any
+//! order; a leading pandas index column is ignored. Integers written as floats (`1.5e+21`, `12.0`) are accepted
+//! when exact.
+
+use crate::time::parse_time;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// One minute of a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolMinute {
+    /// Start of the minute, unix milliseconds UTC.
+    pub timestamp_ms: i64,
+    /// token0 the pool received in the minute, net of what it paid (base units, signed).
+    pub net_amount0: i128,
+    /// Same for token1.
+    pub net_amount1: i128,
+    /// Tick at the minute's close.
+    pub close_tick: i32,
+    /// Tick at its open.
+    pub open_tick: i32,
+    /// Lowest tick reached.
+    pub lowest_tick: i32,
+    /// Highest tick reached.
+    pub highest_tick: i32,
+    /// token0 paid into the pool by swaps (volume in, base units).
+    pub in_amount0: u128,
+    /// Same for token1.
+    pub in_amount1: u128,
+    /// In-range liquidity at the close.
+    pub current_liquidity: u128,
+}
+
+const COLUMNS: [&str; 10] = [
+    "timestamp",
+    "netAmount0",
+    "netAmount1",
+    "closeTick",
+    "openTick",
+    "lowestTick",
+    "highestTick",
+    "inAmount0",
+    "inAmount1",
+    "currentLiquidity",
+];
+
+/// An integer field, written as an integer or in decimal or scientific notation (`12.0`, `2.5e+22`), converted
+/// exactly in decimal (a float would round 2.5e22); None when the value is not an integer.
+fn int(field: &str) -> Option<i128> {
+    let f = field.trim();
+    if let Ok(v) = f.parse::<i128>() {
+        return Some(v);
+    }
+    let (negative, f) = match f.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, f.strip_prefix('+').unwrap_or(f)),
+    };
+    let (mantissa, exponent) = match f.find(['e', 'E']) {
+        Some(i) => (&f[..i], f[i + 1..].parse::<i32>().ok()?),
+        None => (f, 0),
+    };
+    let (whole, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty() && frac.is_empty() || !whole.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let mut digits = format!("{whole}{frac}");
+    let mut scale = exponent - frac.len() as i32;
+    while scale < 0 {
+        // Only zeros may be dropped: anything else is a fraction.
+        if !digits.ends_with('0') {
+            return if digits.trim_start_matches('0').is_empty() { Some(0) } else { None };
+        }
+        digits.pop();
+        scale += 1;
+    }
+    let mut v: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+    for _ in 0..scale {
+        v = v.checked_mul(10)?;
+    }
+    Some(if negative { -v } else { v })
+}
+
+/// Parses a demeter minute file's text; `origin` names it in errors.
+///
+/// # Errors
+/// A missing column (all are named), a malformed value (line and column named), or minutes out of order.
+pub fn parse_pool_minutes(text: &str, origin: &str) -> Result<Vec<PoolMinute>> {
+    let bad = |line: u64, message: String| Error::Malformed { path: origin.to_string(), line, message };
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
+    let index = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let positions: Vec<usize> = COLUMNS.iter().map(|c| index(c)).collect::<Option<Vec<_>>>().ok_or_else(|| {
+        let missing: Vec<&str> = COLUMNS.iter().filter(|c| index(c).is_none()).copied().collect();
+        bad(1, format!("missing column(s) {} (a demeter minute file has {})", missing.join(", "), COLUMNS.join(", ")))
+    })?;
+    let mut out = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i as u64 + 2;
+        let record = record.map_err(|e| bad(line, e.to_string()))?;
+        let field = |k: usize| record.get(positions[k]).unwrap_or("");
+        let number = |k: usize| {
+            int(field(k)).ok_or_else(|| bad(line, format!("{}: {:?} is not an integer", COLUMNS[k], field(k))))
+        };
+        let tick = |k: usize| -> Result<i32> {
+            let v = number(k)?;
+            i32::try_from(v).map_err(|_| bad(line, format!("{}: {v} is not a tick", COLUMNS[k])))
+        };
+        let unsigned = |k: usize| -> Result<u128> {
+            let v = number(k)?;
+            u128::try_from(v).map_err(|_| bad(line, format!("{}: {v} is negative", COLUMNS[k])))
+        };
+        let (timestamp_ms, _) =
+            parse_time(field(0)).ok_or_else(|| bad(line, format!("timestamp: {:?} is not a time", field(0))))?;
+        let minute = PoolMinute {
+            timestamp_ms,
+            net_amount0: number(1)?,
+            net_amount1: number(2)?,
+            close_tick: tick(3)?,
+            open_tick: tick(4)?,
+            lowest_tick: tick(5)?,
+            highest_tick: tick(6)?,
+            in_amount0: unsigned(7)?,
+            in_amount1: unsigned(8)?,
+            current_liquidity: unsigned(9)?,
+        };
+        if let Some(prev) = out.last().map(|m: &PoolMinute| m.timestamp_ms)
+            && minute.timestamp_ms <= prev
+        {
+            return Err(bad(line, "minutes are not in increasing time order".into()));
+        }
+        if minute.lowest_tick > minute.highest_tick {
+            return Err(bad(
+                line,
+                format!("lowestTick {} is above highestTick {}", minute.lowest_tick, minute.highest_tick),
+            ));
+        }
+        out.push(minute);
+    }
+    Ok(out)
+}
+
+/// Reads a demeter minute file.
+///
+/// # Errors
+/// As [`parse_pool_minutes`], or an unreadable file.
+pub fn load_pool_minutes(path: &Path) -> Result<Vec<PoolMinute>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+    parse_pool_minutes(&text, &path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "\
+,timestamp,netAmount0,netAmount1,closeTick,openTick,lowestTick,highestTick,inAmount0,inAmount1,currentLiquidity
+0,2023-08-13 00:00:00,-1502345,825432109876543210,200130,200128,200125,200131,0,825432109876543210,2.5e+22
+1,2023-08-13 00:01:00,0,0,200130,200130,200130,200130,0,0,25000000000000000000000
+";
+
+    #[test]
+    fn reads_demeter_minutes_with_an_index_column_and_float_integers() {
+        let m = parse_pool_minutes(FILE, "usdc-weth.minute.csv").unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].timestamp_ms, 1_691_884_800_000);
+        assert_eq!(m[0].net_amount0, -1_502_345);
+        assert_eq!(
+            (m[0].close_tick, m[0].open_tick, m[0].lowest_tick, m[0].highest_tick),
+            (200_130, 200_128, 200_125, 200_131)
+        );
+        assert_eq!(m[0].in_amount1, 825_432_109_876_543_210);
+        assert_eq!(m[0].current_liquidity, 25_000_000_000_000_000_000_000);
+        assert_eq!(m[1].timestamp_ms - m[0].timestamp_ms, 60_000);
+    }
+
+    #[test]
+    fn integers_in_scientific_notation_convert_exactly() {
+        assert_eq!(int("2.5e+22"), Some(25_000_000_000_000_000_000_000));
+        assert_eq!(int("12.0"), Some(12));
+        assert_eq!(int("-1.5E3"), Some(-1_500));
+        assert_eq!(int("1.25"), None);
+        assert_eq!(int("abc"), None);
+        assert_eq!(int("0.0"), Some(0));
+    }
+
+    #[test]
+    fn errors_name_the_column_and_line() {
+        let e = parse_pool_minutes("timestamp,netAmount0\n", "f.csv").unwrap_err().to_string();
+        assert!(e.starts_with("f.csv:1:") && e.contains("netAmount1") && e.contains("currentLiquidity"), "{e}");
+        let broken = FILE.replace("200125", "low");
+        let e = parse_pool_minutes(&broken, "f.csv").unwrap_err().to_string();
+        assert!(e.starts_with("f.csv:2:") && e.contains("lowestTick"), "{e}");
+        let back = FILE.replace("2023-08-13 00:01:00", "2023-08-12 23:59:00");
+        assert!(parse_pool_minutes(&back, "f.csv").unwrap_err().to_string().contains("order"));
+        let neg = FILE.replace(",0,825432109876543210,2.5e+22", ",-5,825432109876543210,2.5e+22");
+        assert!(parse_pool_minutes(&neg, "f.csv").unwrap_err().to_string().contains("inAmount0"));
+    }
+}
