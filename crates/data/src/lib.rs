@@ -5,6 +5,7 @@ mod ohlcv;
 pub mod pool_minutes;
 mod stream;
 pub mod synth;
+pub mod synth_pool;
 pub mod time;
 
 pub use error::{Error, Result};
