@@ -29,6 +29,10 @@ pub fn mul_div(a: U256, b: U256, d: U256) -> Option<U256> {
     if d.is_zero() {
         return None;
     }
+    // Most products fit in 256 bits: one 256-bit division instead of a 512-bit one, same result.
+    if a.bit_len() + b.bit_len() <= 256 {
+        return Some((a * b) / d);
+    }
     narrow(a.widening_mul::<256, 4, 512, 8>(b) / U512::from(d))
 }
 
@@ -36,6 +40,11 @@ pub fn mul_div(a: U256, b: U256, d: U256) -> Option<U256> {
 pub fn mul_div_up(a: U256, b: U256, d: U256) -> Option<U256> {
     if d.is_zero() {
         return None;
+    }
+    if a.bit_len() + b.bit_len() <= 256 {
+        let p = a * b;
+        let q = p / d;
+        return if (p % d).is_zero() { Some(q) } else { q.checked_add(U256::from(1u8)) };
     }
     let p: U512 = a.widening_mul::<256, 4, 512, 8>(b);
     let d5 = U512::from(d);

@@ -447,15 +447,24 @@ impl Pool {
         if !limit_ok {
             return Err(PoolError("SPL"));
         }
-        let before = self.clone();
-        let result = self.swap_inner(zero_for_one, amount_specified, sqrt_price_limit_x96);
+        // Only crossed ticks change before the end; they are put back if the swap fails part way.
+        let mut crossed_before = Vec::new();
+        let result = self.swap_inner(zero_for_one, amount_specified, sqrt_price_limit_x96, &mut crossed_before);
         if result.is_err() {
-            *self = before;
+            for (tick, info) in crossed_before.into_iter().rev() {
+                self.ticks.insert(tick, info);
+            }
         }
         result
     }
 
-    fn swap_inner(&mut self, zero_for_one: bool, amount_specified: I256, limit: U256) -> R<SwapResult> {
+    fn swap_inner(
+        &mut self,
+        zero_for_one: bool,
+        amount_specified: I256,
+        limit: U256,
+        crossed_before: &mut Vec<(i32, TickInfo)>,
+    ) -> R<SwapResult> {
         let fee_protocol = if zero_for_one { self.fee_protocol % 16 } else { self.fee_protocol >> 4 };
         let exact_in = amount_specified > I256::ZERO;
         let mut remaining = amount_specified;
@@ -510,6 +519,7 @@ impl Pool {
                         (self.fee_growth_global0_x128, fee_growth)
                     };
                     let info = self.ticks.entry(next_tick).or_default();
+                    crossed_before.push((next_tick, *info));
                     info.fee_growth_outside0_x128 = g0.wrapping_sub(info.fee_growth_outside0_x128);
                     info.fee_growth_outside1_x128 = g1.wrapping_sub(info.fee_growth_outside1_x128);
                     let net = if zero_for_one { -info.liquidity_net } else { info.liquidity_net };

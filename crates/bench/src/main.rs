@@ -1,0 +1,181 @@
+//! Native Uniswap v3 swaps against the same swaps on the real pool bytecode in an in-process EVM (revm), bit for
+//! bit. Deploys two OpenZeppelin test tokens, the `UniswapV3Factory` from `@uniswap/v3-core`, a 0.05 % pool and
+//! Sextant's `PoolDriver` into revm's in-memory database, mints positions over a spread of ranges, then times the
+//! same sequence of swaps (both directions, exact in and exact out, many tick crossings) in the EVM and in
+//! `sextant_protocols::uniswap_v3::Pool`, checking every swap's amounts agree.
+//!
+//! `cargo run --release -p sextant-bench -- [SWAPS]` (default 20,000); numbers go to docs/BENCHMARKS.md.
+
+use alloy_primitives::{Address, I256, U256, aliases::I24, aliases::U160};
+use alloy_sol_types::{SolCall, sol};
+use revm::context::TxEnv;
+use revm::context_interface::result::{ExecutionResult, Output};
+use revm::database::InMemoryDB;
+use revm::primitives::TxKind;
+use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
+use sextant_protocols::uniswap_v3::Pool;
+use sextant_protocols::uniswap_v3::math::{MAX_SQRT_RATIO, MIN_SQRT_RATIO, sqrt_ratio_at_tick};
+use std::path::PathBuf;
+use std::time::Instant;
+
+sol! {
+    function createPool(address tokenA, address tokenB, uint24 fee) external returns (address pool);
+    function initialize(uint160 sqrtPriceX96) external;
+    function mint(address to, uint256 amount) external;
+    interface IDriver {
+        function mint(address pool, int24 lower, int24 upper, uint128 amount) external returns (uint256, uint256);
+        function swap(address pool, bool zeroForOne, int256 amountSpecified, uint160 limit) external returns (int256, int256);
+    }
+}
+
+fn root() -> PathBuf {
+    let mut dir = std::env::current_dir().expect("a current directory");
+    while !dir.join("node_modules/@uniswap/v3-core").is_dir() {
+        assert!(dir.pop(), "run from the repository (node_modules with @uniswap/v3-core is needed: npm ci)");
+    }
+    dir
+}
+
+fn bytecode(path: PathBuf) -> Vec<u8> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("artifact")).expect("json");
+    let hex = v["bytecode"].as_str().expect("bytecode").trim_start_matches("0x");
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect()
+}
+
+fn main() {
+    let swaps: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let root = root();
+    let caller = Address::repeat_byte(0x11);
+    let mut evm = Context::mainnet()
+        .with_db(InMemoryDB::default())
+        .modify_cfg_chained(|c| c.disable_nonce_check = true)
+        .build_mainnet();
+    let mut exec = |kind: TxKind, data: Vec<u8>| -> Result<Output, String> {
+        let tx = TxEnv::builder().caller(caller).kind(kind).data(data.into()).gas_limit(16_000_000).build_fill();
+        match evm.transact_commit(tx) {
+            Ok(ExecutionResult::Success { output, .. }) => Ok(output),
+            Ok(other) => Err(format!("{other:?}")),
+            Err(e) => Err(format!("{e:?}")),
+        }
+    };
+    let mut deploy = |code: Vec<u8>| -> Address {
+        match exec(TxKind::Create, code).expect("deploys") {
+            Output::Create(_, Some(a)) => a,
+            other => panic!("no address: {other:?}"),
+        }
+    };
+    let token = |sym: &str| {
+        let mut code = bytecode(root.join("contracts/out/TestToken.json"));
+        code.extend(alloy_sol_types::SolValue::abi_encode_params(&(
+            format!("{sym} bench"),
+            sym.to_string(),
+            U256::from(18u8),
+        )));
+        code
+    };
+    let (a, b) = (deploy(token("TKA")), deploy(token("TKB")));
+    let factory = deploy(bytecode(
+        root.join("node_modules/@uniswap/v3-core/artifacts/contracts/UniswapV3Factory.sol/UniswapV3Factory.json"),
+    ));
+    let driver = deploy(bytecode(root.join("contracts/out/PoolDriver.json")));
+    let call =
+        |exec: &mut dyn FnMut(TxKind, Vec<u8>) -> Result<Output, String>, to: Address, data: Vec<u8>| -> Vec<u8> {
+            match exec(TxKind::Call(to), data).expect("call succeeds") {
+                Output::Call(b) => b.to_vec(),
+                Output::Create(b, _) => b.to_vec(),
+            }
+        };
+    for t in [a, b] {
+        call(&mut exec, t, mintCall { to: driver, amount: U256::from(10u128.pow(36)) }.abi_encode());
+    }
+    let out = call(
+        &mut exec,
+        factory,
+        createPoolCall { tokenA: a, tokenB: b, fee: alloy_primitives::aliases::U24::from(500) }.abi_encode(),
+    );
+    let pool_addr = createPoolCall::abi_decode_returns(&out).expect("pool address");
+    let start = sqrt_ratio_at_tick(23_027).expect("tick") + U256::from(123_456_789u64);
+    call(&mut exec, pool_addr, initializeCall { sqrtPriceX96: U160::from(start) }.abi_encode());
+    let mut pool = Pool::new(500, 10, start).expect("pool");
+
+    // Liquidity: a full-range position and 40 ranges around the price, so swaps cross many initialized ticks.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rand = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let centre = pool.tick - pool.tick.rem_euclid(10);
+    let mut ranges = vec![(-887_270, 887_270)];
+    for _ in 0..40 {
+        let lo = centre - 2_000 + 10 * rand(300) as i32;
+        ranges.push((lo, lo + 10 * (1 + rand(200) as i32)));
+    }
+    for (i, &(l, u)) in ranges.iter().enumerate() {
+        let amount = if i == 0 { 10u128.pow(22) } else { 10u128.pow(18) * (1 + u128::from(rand(1000))) };
+        call(
+            &mut exec,
+            driver,
+            IDriver::mintCall {
+                pool: pool_addr,
+                lower: I24::try_from(l).unwrap(),
+                upper: I24::try_from(u).unwrap(),
+                amount,
+            }
+            .abi_encode(),
+        );
+        pool.mint(driver, l, u, amount).expect("mint");
+    }
+
+    // The swaps: sizes that move the price across a few ranges, back and forth.
+    let plan: Vec<(bool, I256)> = (0..swaps)
+        .map(|i| {
+            let zero_for_one = i % 2 == 0;
+            let size = I256::try_from(10u128.pow(17) * (1 + u128::from(rand(2_000)))).unwrap();
+            (zero_for_one, if rand(3) == 0 { -size } else { size })
+        })
+        .collect();
+    let limit = |z: bool| if z { MIN_SQRT_RATIO + U256::from(1u8) } else { MAX_SQRT_RATIO - U256::from(1u8) };
+
+    let t = Instant::now();
+    let mut evm_results = Vec::with_capacity(swaps);
+    for &(z, amount) in &plan {
+        let data =
+            IDriver::swapCall { pool: pool_addr, zeroForOne: z, amountSpecified: amount, limit: U160::from(limit(z)) }
+                .abi_encode();
+        let out = call(&mut exec, driver, data);
+        let r = IDriver::swapCall::abi_decode_returns(&out).expect("swap returns");
+        evm_results.push((r._0, r._1));
+    }
+    let evm_time = t.elapsed();
+
+    let t = Instant::now();
+    let mut native_results = Vec::with_capacity(swaps);
+    let mut crossed = 0u64;
+    for &(z, amount) in &plan {
+        let r = pool.swap(z, amount, limit(z)).expect("native swap");
+        crossed += u64::from(r.ticks_crossed);
+        native_results.push((r.amount0, r.amount1));
+    }
+    let native_time = t.elapsed();
+
+    let mismatches = evm_results.iter().zip(&native_results).filter(|(a, b)| a != b).count();
+    assert_eq!(mismatches, 0, "{mismatches} of {swaps} swaps differ between the EVM and the native pool");
+    let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / swaps as f64;
+    println!(
+        "swaps: {swaps}, initialized ticks crossed: {crossed} ({:.1} per swap), all {swaps} bit-exact",
+        crossed as f64 / swaps as f64
+    );
+    println!(
+        "EVM (revm, real UniswapV3Pool bytecode): {:.2} us per swap ({:.3} s)",
+        per(evm_time),
+        evm_time.as_secs_f64()
+    );
+    println!(
+        "native (sextant_protocols::uniswap_v3::Pool): {:.3} us per swap ({:.4} s)",
+        per(native_time),
+        native_time.as_secs_f64()
+    );
+    println!("ratio: {:.0}x", evm_time.as_secs_f64() / native_time.as_secs_f64());
+}
