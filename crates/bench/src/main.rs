@@ -159,6 +159,13 @@ fn main() {
         native_results.push((r.amount0, r.amount1));
     }
     let native_time = t.elapsed();
+    // SEXTANT_BENCH_NATIVE_REPEAT=N replays the native swaps N more times (for profiling the native side alone).
+    let repeat: usize = std::env::var("SEXTANT_BENCH_NATIVE_REPEAT").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    for _ in 0..repeat {
+        for &(z, amount) in &plan {
+            let _ = std::hint::black_box(pool.swap(z, amount, limit(z)));
+        }
+    }
 
     let mismatches = evm_results.iter().zip(&native_results).filter(|(a, b)| a != b).count();
     assert_eq!(mismatches, 0, "{mismatches} of {swaps} swaps differ between the EVM and the native pool");
