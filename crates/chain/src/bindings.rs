@@ -113,6 +113,7 @@ sol! {
         event Swap(address indexed sender, address indexed recipient, int256 amount0, int256 amount1, uint160 sqrtPriceX96, uint128 liquidity, int24 tick);
         event SetFeeProtocol(uint8 feeProtocol0Old, uint8 feeProtocol1Old, uint8 feeProtocol0New, uint8 feeProtocol1New);
         event CollectProtocol(address indexed sender, address indexed recipient, uint128 amount0, uint128 amount1);
+        event Flash(address indexed sender, address indexed recipient, uint256 amount0, uint256 amount1, uint256 paid0, uint256 paid1);
     }
 
     /// ERC-4626 tokenised vault, with OpenZeppelin 5's errors.

@@ -93,6 +93,21 @@ impl LogCache {
     }
 }
 
+impl LogCache {
+    /// The part of the cache that is safe to keep across runs: logs at most `safe_block` (older than a reorg can
+    /// reach), so a later run fetches the recent blocks again.
+    pub fn settled(&self, safe_block: u64) -> LogCache {
+        match self.to_block {
+            Some(to) if to > safe_block => LogCache {
+                to_block: (safe_block >= self.from_block).then_some(safe_block),
+                from_block: self.from_block,
+                logs: self.logs.iter().filter(|l| l.block_number.is_some_and(|b| b <= safe_block)).cloned().collect(),
+            },
+            _ => self.clone(),
+        }
+    }
+}
+
 /// Fetches `pool`'s logs from `cache.to_block + 1` (or `from`) through `to`, in ranges of at most `chunk` blocks,
 /// halving a range a node refuses, reporting progress as (block reached, target).
 ///
@@ -138,8 +153,8 @@ pub fn fetch_logs(
 pub struct Replay {
     /// The pool after the last event.
     pub pool: Pool,
-    /// Events replayed, by kind: initialize, mint, burn, swap, collect, fee switch, protocol collect.
-    pub counts: [usize; 7],
+    /// Events replayed, by kind: initialize, mint, burn, swap, collect, fee switch, protocol collect, flash.
+    pub counts: [usize; 8],
     /// Block of the last event replayed.
     pub last_event_block: Option<u64>,
 }
@@ -160,7 +175,7 @@ fn replay_err(log: &Log, what: String) -> Error {
 /// not the contract's).
 pub fn replay(config: &PoolConfig, logs: &[Log], to_block: u64) -> Result<Replay> {
     let mut pool: Option<Pool> = None;
-    let mut counts = [0usize; 7];
+    let mut counts = [0usize; 8];
     let mut last_event_block = None;
     for log in logs.iter().filter(|l| l.block_number.is_none_or(|b| b <= to_block) && !l.removed) {
         let Some(topic) = log.topics().first() else { continue };
@@ -233,6 +248,12 @@ pub fn replay(config: &PoolConfig, logs: &[Log], to_block: u64) -> Result<Replay
             let p = pool.as_mut().expect("checked");
             p.set_fee_protocol(e.feeProtocol0New, e.feeProtocol1New).map_err(|err| replay_err(log, err.to_string()))?;
             counts[5] += 1;
+        } else if *topic == IUniswapV3Pool::Flash::SIGNATURE_HASH {
+            need(&mut pool)?;
+            let e = IUniswapV3Pool::Flash::decode_log_data(data).map_err(dec)?;
+            let p = pool.as_mut().expect("checked");
+            p.flash_paid(e.paid0, e.paid1).map_err(|err| replay_err(log, err.to_string()))?;
+            counts[7] += 1;
         } else if *topic == IUniswapV3Pool::CollectProtocol::SIGNATURE_HASH {
             need(&mut pool)?;
             let e = IUniswapV3Pool::CollectProtocol::decode_log_data(data).map_err(dec)?;
@@ -257,9 +278,13 @@ pub fn replay(config: &PoolConfig, logs: &[Log], to_block: u64) -> Result<Replay
 /// requests reproduces it bit for bit: the input (or the output) as an exact amount, with the price limit either
 /// not reached (the range's end) or reached (the event's final price).
 fn replay_swap(pool: &Pool, e: &IUniswapV3Pool::Swap) -> Option<Pool> {
-    let zero_for_one = e.amount0 > I256::ZERO;
-    let (input, output) = if zero_for_one { (e.amount0, e.amount1) } else { (e.amount1, e.amount0) };
     let end = U256::from(e.sqrtPriceX96);
+    // A swap through a price range without liquidity moves the price and pays nothing: (0, 0). Its direction is
+    // where the price went, and any input with the final price as the limit reproduces it.
+    let zero_for_one =
+        if e.amount0.is_zero() && e.amount1.is_zero() { end < pool.sqrt_price_x96 } else { e.amount0 > I256::ZERO };
+    let (input, output) = if zero_for_one { (e.amount0, e.amount1) } else { (e.amount1, e.amount0) };
+    let input = if input.is_zero() && output.is_zero() { I256::ONE } else { input };
     let far = if zero_for_one { MIN_SQRT_RATIO + U256::from(1u8) } else { MAX_SQRT_RATIO - U256::from(1u8) };
     for (amount, limit) in [(input, far), (output, far), (input, end), (output, end)] {
         if amount.is_zero() {
@@ -287,11 +312,13 @@ fn replay_swap(pool: &Pool, e: &IUniswapV3Pool::Swap) -> Option<Pool> {
 /// RPC failures.
 pub fn load_pool_window(rpc: &Rpc, config: &PoolConfig, radius: i16) -> Result<(Pool, (i32, i32))> {
     use alloy::sol_types::SolCall;
+    // Every read at one block: a snapshot whose liquidity and ticks belong together.
+    let block = rpc.block_number()?;
     let get = |data: Vec<u8>| {
         let req = alloy::rpc::types::TransactionRequest::default()
             .to(config.address)
             .input(alloy::primitives::Bytes::from(data).into());
-        rpc.call(&req)
+        rpc.call_at(&req, block)
     };
     let bad = |e: alloy::sol_types::Error| Error::Registry(format!("pool {}: {e}", config.address));
     let slot0 =
@@ -352,14 +379,16 @@ pub fn load_pool_window(rpc: &Rpc, config: &PoolConfig, radius: i16) -> Result<(
 /// the whole input.
 ///
 /// # Errors
-/// RPC failures.
+/// RPC failures, or the pool maths refusing the swap on the state read (said, never turned into a quote).
 pub fn quote_exact_input(rpc: &Rpc, config: &PoolConfig, zero_for_one: bool, amount_in: U256) -> Result<Option<U256>> {
     let amount = I256::try_from(amount_in).map_err(|e| Error::Registry(format!("amount {amount_in}: {e}")))?;
     let far = if zero_for_one { MIN_SQRT_RATIO + U256::from(1u8) } else { MAX_SQRT_RATIO - U256::from(1u8) };
     let mut radius = 2i16;
     loop {
         let (mut pool, (lo, hi)) = load_pool_window(rpc, config, radius)?;
-        let Ok(r) = pool.swap(zero_for_one, amount, far) else { return Ok(None) };
+        let r = pool
+            .swap(zero_for_one, amount, far)
+            .map_err(|e| Error::Registry(format!("quoting on pool {}: {e}", config.address)))?;
         let inside = pool.tick >= lo && pool.tick <= hi;
         if inside || radius >= 64 {
             let (used, out) = if zero_for_one { (r.amount0, r.amount1) } else { (r.amount1, r.amount0) };

@@ -166,6 +166,14 @@ impl Rpc {
         self.run("eth_call", || self.provider.call(tx.clone()).into_future())
     }
 
+    /// `eth_call` at block `number` (a consistent snapshot for several reads).
+    ///
+    /// # Errors
+    /// As [`Rpc::call`].
+    pub fn call_at(&self, tx: &TransactionRequest, number: u64) -> Result<Bytes> {
+        self.run("eth_call", || self.provider.call(tx.clone()).block(BlockId::number(number)).into_future())
+    }
+
     /// `eth_estimateGas`.
     ///
     /// # Errors

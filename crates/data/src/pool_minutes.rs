@@ -59,7 +59,7 @@ fn int(field: &str) -> Option<i128> {
         None => (false, f.strip_prefix('+').unwrap_or(f)),
     };
     let (mantissa, exponent) = match f.find(['e', 'E']) {
-        Some(i) => (&f[..i], f[i + 1..].parse::<i32>().ok()?),
+        Some(i) => (&f[..i], f[i + 1..].parse::<i32>().ok().filter(|e| e.abs() <= 80)?),
         None => (f, 0),
     };
     let (whole, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));

@@ -10,7 +10,9 @@ use alloy_primitives::{Address, I256, U256};
 use serde::{Deserialize, Serialize};
 use sextant_protocols::uniswap_v3::Pool;
 use sextant_protocols::uniswap_v3::liquidity::liquidity_for_amounts;
-use sextant_protocols::uniswap_v3::math::{MAX_TICK, MIN_TICK, sqrt_ratio_at_tick, tick_at_sqrt_ratio};
+use sextant_protocols::uniswap_v3::math::{
+    MAX_SQRT_RATIO, MAX_TICK, MIN_SQRT_RATIO, MIN_TICK, sqrt_ratio_at_tick, tick_at_sqrt_ratio,
+};
 
 /// The owner of the synthetic pool's background liquidity.
 pub const BACKGROUND_LP: Address = Address::repeat_byte(0xee);
@@ -79,13 +81,20 @@ pub struct SwapRequest {
 pub struct PoolStep {
     /// Time of the step, unix milliseconds UTC.
     pub timestamp_ms: i64,
-    /// Swaps, in order.
+    /// Swaps, in order. The last one carries the generator's pool to the close; a backtest whose own positions
+    /// leave the price elsewhere steers by `close_sqrt_price_x96` instead (its direction may differ).
     pub swaps: Vec<SwapRequest>,
+    /// The price the step closes at, when representable.
+    pub close_sqrt_price_x96: Option<U256>,
 }
 
 fn sqrt_price_of(price_raw: f64) -> Option<U256> {
     let s = price_raw.sqrt() * 2f64.powi(96);
-    (s.is_finite() && s > 0.0 && s < 1.4e48).then(|| U256::from(s as u128).max(U256::from(4_295_128_740u64)))
+    if !(s.is_finite() && s > 0.0) {
+        return None;
+    }
+    let v = U256::try_from(s.floor()).ok()?;
+    (v > MIN_SQRT_RATIO && v < MAX_SQRT_RATIO).then_some(v)
 }
 
 impl PoolSynthSpec {
@@ -167,21 +176,22 @@ impl PoolSynthSpec {
                 }
             }
             // Then carry the price to the close: an exact input larger than needed, stopped by the close as a limit.
-            if let Some(target) = sqrt_price_of(raw(c.close)) {
-                let mut probe = pool.clone();
-                for s in &swaps {
-                    let _ = probe.swap(s.zero_for_one, s.amount_specified, s.sqrt_price_limit_x96);
-                }
-                if target != probe.sqrt_price_x96 {
-                    let zero_for_one = target < probe.sqrt_price_x96;
-                    let big = I256::try_from(10u128.pow(36)).unwrap_or(I256::MAX);
-                    let push = SwapRequest { zero_for_one, amount_specified: big, sqrt_price_limit_x96: target };
-                    let _ = probe.swap(push.zero_for_one, push.amount_specified, push.sqrt_price_limit_x96);
-                    swaps.push(push);
-                }
-                pool = probe;
+            let target = sqrt_price_of(raw(c.close));
+            let mut probe = pool.clone();
+            for s in &swaps {
+                let _ = probe.swap(s.zero_for_one, s.amount_specified, s.sqrt_price_limit_x96);
             }
-            steps.push(PoolStep { timestamp_ms: c.timestamp_ms, swaps });
+            if let Some(target) = target
+                && target != probe.sqrt_price_x96
+            {
+                let zero_for_one = target < probe.sqrt_price_x96;
+                let big = I256::try_from(10u128.pow(36)).unwrap_or(I256::MAX);
+                let push = SwapRequest { zero_for_one, amount_specified: big, sqrt_price_limit_x96: target };
+                let _ = probe.swap(push.zero_for_one, push.amount_specified, push.sqrt_price_limit_x96);
+                swaps.push(push);
+            }
+            pool = probe;
+            steps.push(PoolStep { timestamp_ms: c.timestamp_ms, swaps, close_sqrt_price_x96: target });
         }
         Ok((initial, steps))
     }

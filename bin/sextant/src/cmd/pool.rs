@@ -8,6 +8,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Blocks below the head that the log cache does not keep (a reorg may still replace them).
+const REORG_DEPTH: u64 = 64;
+
 /// Uniswap v3 pools: state rebuilt from events.
 #[derive(clap::Args)]
 pub struct Args {
@@ -67,7 +70,8 @@ pub fn run(args: Args) -> Result<()> {
             }
         };
         fetch_logs(&rpc, address, &mut cache, from_block, to, chunk, &mut progress)?;
-        cache.save(&cache_dir, chain_id, address)?;
+        // Blocks near the head may still be reorganised: only older ones are kept for the next run.
+        cache.settled(head.saturating_sub(REORG_DEPTH)).save(&cache_dir, chain_id, address)?;
     }
     let r = replay(&config, &cache.logs, to)?;
     let p = &r.pool;
@@ -100,10 +104,10 @@ pub fn run(args: Args) -> Result<()> {
         "pool {address:#x} on chain {chain_id} at block {to}: token0 {:#x}, token1 {:#x}, fee {}, tick spacing {}",
         config.token0, config.token1, config.fee, config.tick_spacing
     )?;
-    let [init, mints, burns, swaps, collects, switches, protocol] = r.counts;
+    let [init, mints, burns, swaps, collects, switches, protocol, flashes] = r.counts;
     writeln!(
         o,
-        "rebuilt from {events} events: initialize {init}, mint {mints}, burn {burns}, swap {swaps}, collect {collects}, fee switch {switches}, protocol collect {protocol}"
+        "rebuilt from {events} events: initialize {init}, mint {mints}, burn {burns}, swap {swaps}, collect {collects}, flash {flashes}, fee switch {switches}, protocol collect {protocol}"
     )?;
     writeln!(o, "sqrt_price_x96            {}", p.sqrt_price_x96)?;
     writeln!(o, "tick                      {}", p.tick)?;

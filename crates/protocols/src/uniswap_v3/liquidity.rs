@@ -15,6 +15,9 @@ fn sorted(a: U256, b: U256) -> (U256, U256) {
 /// `getLiquidityForAmount0`.
 pub fn liquidity_for_amount0(a: U256, b: U256, amount0: U256) -> Option<u128> {
     let (a, b) = sorted(a, b);
+    if a == b {
+        return None;
+    }
     let intermediate = mul_div(a, b, Q96)?;
     to_u128(mul_div(amount0, intermediate, b - a)?)
 }
@@ -22,6 +25,9 @@ pub fn liquidity_for_amount0(a: U256, b: U256, amount0: U256) -> Option<u128> {
 /// `getLiquidityForAmount1`.
 pub fn liquidity_for_amount1(a: U256, b: U256, amount1: U256) -> Option<u128> {
     let (a, b) = sorted(a, b);
+    if a == b {
+        return None;
+    }
     to_u128(mul_div(amount1, Q96, b - a)?)
 }
 
@@ -40,6 +46,9 @@ pub fn liquidity_for_amounts(p: U256, a: U256, b: U256, amount0: U256, amount1: 
 /// `getAmountsForLiquidity`: what `liquidity` over [a, b] holds at price `p` (rounded down, as a withdrawal pays).
 pub fn amounts_for_liquidity(p: U256, a: U256, b: U256, liquidity: u128) -> Option<(U256, U256)> {
     let (a, b) = sorted(a, b);
+    if a.is_zero() {
+        return None;
+    }
     let l = U256::from(liquidity);
     let amount0 = |lo: U256, hi: U256| Some(mul_div(l << 96, hi - lo, hi)? / lo);
     let amount1 = |lo: U256, hi: U256| mul_div(l, hi - lo, Q96);

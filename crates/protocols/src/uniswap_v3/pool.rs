@@ -27,6 +27,7 @@ impl fmt::Display for PoolError {
             "TS" => "tick not a multiple of the tick spacing",
             "LS" | "LA" => "liquidity would underflow or overflow",
             "M" => "arithmetic overflow",
+            "CFG" => "fee must be below 100 % and tick spacing between 1 and 16384",
             _ => "reverted",
         };
         write!(f, "pool reverted {:?}: {meaning}", self.0)
@@ -132,8 +133,11 @@ impl Pool {
     /// A pool initialized at `sqrt_price_x96` (`UniswapV3Pool.initialize`).
     ///
     /// # Errors
-    /// A price outside the tick range ("R").
+    /// A price outside the tick range ("R"), or a fee or tick spacing the factory would not accept ("CFG").
     pub fn new(fee: u32, tick_spacing: i32, sqrt_price_x96: U256) -> R<Self> {
+        if fee >= 1_000_000 || tick_spacing <= 0 || tick_spacing > 16_384 {
+            return Err(PoolError("CFG"));
+        }
         let tick = math::tick_at_sqrt_ratio(sqrt_price_x96).ok_or(PoolError("R"))?;
         Ok(Pool {
             fee,
@@ -401,20 +405,44 @@ impl Pool {
         if let Some(p) = self.positions.get_mut(&(owner, lower, upper))
             && (!a0.is_zero() || !a1.is_zero())
         {
-            p.tokens_owed0 = p.tokens_owed0.wrapping_add(a0.saturating_to::<u128>());
-            p.tokens_owed1 = p.tokens_owed1.wrapping_add(a1.saturating_to::<u128>());
+            p.tokens_owed0 = p.tokens_owed0.wrapping_add(a0.wrapping_to::<u128>());
+            p.tokens_owed1 = p.tokens_owed1.wrapping_add(a1.wrapping_to::<u128>());
         }
         Ok((a0, a1))
     }
 
     /// `collect`: pays out up to the requested amounts of what the position is owed. Returns what was paid.
     pub fn collect(&mut self, owner: Address, lower: i32, upper: i32, max0: u128, max1: u128) -> (u128, u128) {
-        let p = self.positions.entry((owner, lower, upper)).or_default();
+        let Some(p) = self.positions.get_mut(&(owner, lower, upper)) else { return (0, 0) };
         let a0 = max0.min(p.tokens_owed0);
         let a1 = max1.min(p.tokens_owed1);
         p.tokens_owed0 -= a0;
         p.tokens_owed1 -= a1;
         (a0, a1)
+    }
+
+    /// What `flash` does to the pool once the borrower has paid `paid0` / `paid1` in fees: the protocol's share
+    /// (with the fee protocol of each side) and fee growth for in-range liquidity.
+    ///
+    /// # Errors
+    /// Fee growth overflow ("M").
+    pub fn flash_paid(&mut self, paid0: U256, paid1: U256) -> R<()> {
+        for (paid, fp, growth, protocol) in [
+            (paid0, self.fee_protocol % 16, &mut self.fee_growth_global0_x128, &mut self.protocol_fees0),
+            (paid1, self.fee_protocol >> 4, &mut self.fee_growth_global1_x128, &mut self.protocol_fees1),
+        ] {
+            if paid.is_zero() {
+                continue;
+            }
+            let fees = if fp == 0 { U256::ZERO } else { paid / U256::from(fp) };
+            let fees128 = fees.wrapping_to::<u128>();
+            if fees128 > 0 {
+                *protocol = protocol.wrapping_add(fees128);
+            }
+            // mulDiv by a zero liquidity reverts in the contract, as here.
+            *growth = growth.wrapping_add(m(math::mul_div(paid - fees, Q128, U256::from(self.liquidity)))?);
+        }
+        Ok(())
     }
 
     /// `setFeeProtocol` (each side 0 or 4..=10).
@@ -452,7 +480,10 @@ impl Pool {
         let result = self.swap_inner(zero_for_one, amount_specified, sqrt_price_limit_x96, &mut crossed_before);
         if result.is_err() {
             for (tick, info) in crossed_before.into_iter().rev() {
-                self.ticks.insert(tick, info);
+                match info {
+                    Some(i) => self.ticks.insert(tick, i),
+                    None => self.ticks.remove(&tick),
+                };
             }
         }
         result
@@ -463,7 +494,7 @@ impl Pool {
         zero_for_one: bool,
         amount_specified: I256,
         limit: U256,
-        crossed_before: &mut Vec<(i32, TickInfo)>,
+        crossed_before: &mut Vec<(i32, Option<TickInfo>)>,
     ) -> R<SwapResult> {
         let fee_protocol = if zero_for_one { self.fee_protocol % 16 } else { self.fee_protocol >> 4 };
         let exact_in = amount_specified > I256::ZERO;
@@ -505,7 +536,7 @@ impl Pool {
             if fee_protocol > 0 {
                 let delta = fee_amount / U256::from(fee_protocol);
                 fee_amount -= delta;
-                protocol_fee = protocol_fee.wrapping_add(delta.saturating_to::<u128>());
+                protocol_fee = protocol_fee.wrapping_add(delta.wrapping_to::<u128>());
             }
             if liquidity > 0 {
                 fee_growth = fee_growth.wrapping_add(m(math::mul_div(fee_amount, Q128, U256::from(liquidity)))?);
@@ -518,8 +549,8 @@ impl Pool {
                     } else {
                         (self.fee_growth_global0_x128, fee_growth)
                     };
+                    crossed_before.push((next_tick, self.ticks.get(&next_tick).copied()));
                     let info = self.ticks.entry(next_tick).or_default();
-                    crossed_before.push((next_tick, *info));
                     info.fee_growth_outside0_x128 = g0.wrapping_sub(info.fee_growth_outside0_x128);
                     info.fee_growth_outside1_x128 = g1.wrapping_sub(info.fee_growth_outside1_x128);
                     let net = if zero_for_one { -info.liquidity_net } else { info.liquidity_net };
