@@ -17,6 +17,7 @@ interface IPoolActions {
     function swap(address recipient, bool zeroForOne, int256 amountSpecified, uint160 sqrtPriceLimitX96, bytes calldata data)
         external
         returns (int256 amount0, int256 amount1);
+    function flash(address recipient, uint256 amount0, uint256 amount1, bytes calldata data) external;
 }
 
 /// Drives a Uniswap v3 pool directly, for Sextant's differential tests of its pool maths: mints, burns, collects
@@ -43,6 +44,18 @@ contract PoolDriver {
         returns (int256, int256)
     {
         return IPoolActions(pool).swap(address(this), zeroForOne, amountSpecified, limit, abi.encode(pool));
+    }
+
+    /// Borrows from the pool and repays the loan plus exactly the fee.
+    function flash(address pool, uint256 amount0, uint256 amount1) external {
+        IPoolActions(pool).flash(address(this), amount0, amount1, abi.encode(pool, amount0, amount1));
+    }
+
+    function uniswapV3FlashCallback(uint256 fee0, uint256 fee1, bytes calldata data) external {
+        (address pool, uint256 amount0, uint256 amount1) = abi.decode(data, (address, uint256, uint256));
+        require(msg.sender == pool, "not the pool");
+        if (amount0 + fee0 > 0) require(IERC20(IPoolActions(pool).token0()).transfer(pool, amount0 + fee0), "repay 0");
+        if (amount1 + fee1 > 0) require(IERC20(IPoolActions(pool).token1()).transfer(pool, amount1 + fee1), "repay 1");
     }
 
     function uniswapV3MintCallback(uint256 owed0, uint256 owed1, bytes calldata data) external {

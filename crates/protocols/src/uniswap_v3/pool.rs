@@ -27,6 +27,7 @@ impl fmt::Display for PoolError {
             "TS" => "tick not a multiple of the tick spacing",
             "LS" | "LA" => "liquidity would underflow or overflow",
             "M" => "arithmetic overflow",
+            "L" => "no in-range liquidity",
             "CFG" => "fee must be below 100 % and tick spacing between 1 and 16384",
             _ => "reverted",
         };
@@ -419,6 +420,18 @@ impl Pool {
         p.tokens_owed0 -= a0;
         p.tokens_owed1 -= a1;
         (a0, a1)
+    }
+
+    /// The fees a `flash` of `amount0` / `amount1` costs (rounded up, as the pool charges them).
+    ///
+    /// # Errors
+    /// "L" when the pool has no in-range liquidity (the contract refuses flash loans then).
+    pub fn flash_fees(&self, amount0: U256, amount1: U256) -> R<(U256, U256)> {
+        if self.liquidity == 0 {
+            return Err(PoolError("L"));
+        }
+        let (fee, million) = (U256::from(self.fee), U256::from(1_000_000u32));
+        Ok((m(math::mul_div_up(amount0, fee, million))?, m(math::mul_div_up(amount1, fee, million))?))
     }
 
     /// What `flash` does to the pool once the borrower has paid `paid0` / `paid1` in fees: the protocol's share
