@@ -222,7 +222,7 @@ fn the_rust_pool_equals_the_uniswap_v3_contract_bit_for_bit() {
                 .map(|(x, y)| IDriver::burnCall::abi_encode_returns(&IDriver::burnReturn { _0: x, _1: y }))
                 .map_err(|e| e.to_string());
             (format!("burn {amount} of [{l}, {u}] (holding {have})"), data, r)
-        } else if roll < 29 && roll >= 26 {
+        } else if (26..29).contains(&roll) {
             counts[6] += 1;
             // Borrow part of what the pool holds (more would fail its transfer, which is not the maths).
             let (t0, t1) = if a < b { (a, b) } else { (b, a) };
