@@ -223,12 +223,12 @@ pub fn replay(config: &PoolConfig, logs: &[Log], to_block: u64) -> Result<Replay
             need(&mut pool)?;
             let e = IUniswapV3Pool::Swap::decode_log_data(data).map_err(dec)?;
             let p = pool.as_mut().expect("checked");
-            *p = replay_swap(p, &e).ok_or_else(|| {
-                replay_err(
+            if !replay_swap(p, &e) {
+                return Err(replay_err(
                     log,
                     format!("no swap reproduces amounts ({}, {}) ending at {}", e.amount0, e.amount1, e.sqrtPriceX96),
-                )
-            })?;
+                ));
+            }
             counts[3] += 1;
         } else if *topic == IUniswapV3Pool::Collect::SIGNATURE_HASH {
             need(&mut pool)?;
@@ -277,7 +277,7 @@ pub fn replay(config: &PoolConfig, logs: &[Log], to_block: u64) -> Result<Replay
 /// A swap event says what moved and where the price ended, not how the swap was asked for. Exactly one of these
 /// requests reproduces it bit for bit: the input (or the output) as an exact amount, with the price limit either
 /// not reached (the range's end) or reached (the event's final price).
-fn replay_swap(pool: &Pool, e: &IUniswapV3Pool::Swap) -> Option<Pool> {
+fn replay_swap(pool: &mut Pool, e: &IUniswapV3Pool::Swap) -> bool {
     let end = U256::from(e.sqrtPriceX96);
     // A swap through a price range without liquidity moves the price and pays nothing: (0, 0). Its direction is
     // where the price went, and any input with the final price as the limit reproduces it.
@@ -290,18 +290,20 @@ fn replay_swap(pool: &Pool, e: &IUniswapV3Pool::Swap) -> Option<Pool> {
         if amount.is_zero() {
             continue;
         }
-        let mut p = pool.clone();
-        if let Ok(r) = p.swap(zero_for_one, amount, limit)
-            && r.amount0 == e.amount0
-            && r.amount1 == e.amount1
-            && p.sqrt_price_x96 == end
-            && p.liquidity == e.liquidity
-            && p.tick == e.tick.as_i32()
-        {
-            return Some(p);
+        // Each try costs only the ticks it crosses; a wrong one is undone.
+        if let Ok((r, undo)) = pool.swap_with_undo(zero_for_one, amount, limit) {
+            if r.amount0 == e.amount0
+                && r.amount1 == e.amount1
+                && pool.sqrt_price_x96 == end
+                && pool.liquidity == e.liquidity
+                && pool.tick == e.tick.as_i32()
+            {
+                return true;
+            }
+            pool.undo_swap(undo);
         }
     }
-    None
+    false
 }
 
 /// A live pool's state read by call for quoting: slot0, liquidity, fee growth and every initialized tick in the

@@ -85,6 +85,26 @@ pub struct SwapResult {
     pub ticks_crossed: u32,
 }
 
+/// The parts of a pool one position change can touch.
+struct PositionSnapshot {
+    ticks: [(i32, Option<TickInfo>); 2],
+    words: [(i16, Option<U256>); 2],
+    position: Option<PositionInfo>,
+    key: PositionKey,
+    liquidity: u128,
+}
+
+/// What undoes a swap: the scalars before it and every tick it crossed.
+#[derive(Debug, Clone)]
+pub struct SwapUndo {
+    sqrt_price_x96: U256,
+    tick: i32,
+    liquidity: u128,
+    fee_growth: (U256, U256),
+    protocol_fees: (u128, u128),
+    crossed: Vec<(i32, Option<TickInfo>)>,
+}
+
 /// A pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pool {
@@ -368,6 +388,42 @@ impl Pool {
         }
     }
 
+    /// What a position change may touch, saved so a failure part way leaves the pool as it was (without copying
+    /// every tick and position).
+    fn position_snapshot(&self, owner: Address, lower: i32, upper: i32) -> PositionSnapshot {
+        let word = |t: i32| {
+            let w = self.word_of(t);
+            (w, self.bitmap.get(&w).copied())
+        };
+        PositionSnapshot {
+            ticks: [(lower, self.ticks.get(&lower).copied()), (upper, self.ticks.get(&upper).copied())],
+            words: [word(lower), word(upper)],
+            position: self.positions.get(&(owner, lower, upper)).copied(),
+            key: (owner, lower, upper),
+            liquidity: self.liquidity,
+        }
+    }
+
+    fn restore(&mut self, snap: PositionSnapshot) {
+        for (t, old) in snap.ticks {
+            match old {
+                Some(o) => self.ticks.insert(t, o),
+                None => self.ticks.remove(&t),
+            };
+        }
+        for (w, old) in snap.words {
+            match old {
+                Some(o) => self.bitmap.insert(w, o),
+                None => self.bitmap.remove(&w),
+            };
+        }
+        match snap.position {
+            Some(p) => self.positions.insert(snap.key, p),
+            None => self.positions.remove(&snap.key),
+        };
+        self.liquidity = snap.liquidity;
+    }
+
     /// `mint`: adds `amount` liquidity to `owner`'s range; returns the tokens owed to the pool.
     ///
     /// # Errors
@@ -376,11 +432,11 @@ impl Pool {
         if amount == 0 || amount > i128::MAX as u128 {
             return Err(PoolError(if amount == 0 { "0" } else { "M" }));
         }
-        let before = self.clone();
+        let before = self.position_snapshot(owner, lower, upper);
         match self.modify_position(owner, lower, upper, amount as i128) {
             Ok((a0, a1)) => Ok((a0.into_raw(), a1.into_raw())),
             Err(e) => {
-                *self = before;
+                self.restore(before);
                 Err(e)
             }
         }
@@ -394,11 +450,11 @@ impl Pool {
         if amount > i128::MAX as u128 {
             return Err(PoolError("M"));
         }
-        let before = self.clone();
+        let before = self.position_snapshot(owner, lower, upper);
         let (a0, a1) = match self.modify_position(owner, lower, upper, -(amount as i128)) {
             Ok(v) => v,
             Err(e) => {
-                *self = before;
+                self.restore(before);
                 return Err(e);
             }
         };
@@ -477,6 +533,20 @@ impl Pool {
     /// # Errors
     /// "AS" for a zero amount, "SPL" for a bad limit, and arithmetic overflow.
     pub fn swap(&mut self, zero_for_one: bool, amount_specified: I256, sqrt_price_limit_x96: U256) -> R<SwapResult> {
+        self.swap_with_undo(zero_for_one, amount_specified, sqrt_price_limit_x96).map(|(r, _)| r)
+    }
+
+    /// [`Pool::swap`], also returning what undoes it ([`Pool::undo_swap`]): trying a swap costs only the ticks it
+    /// crosses, not a copy of the pool.
+    ///
+    /// # Errors
+    /// As [`Pool::swap`]; the pool is unchanged then.
+    pub fn swap_with_undo(
+        &mut self,
+        zero_for_one: bool,
+        amount_specified: I256,
+        sqrt_price_limit_x96: U256,
+    ) -> R<(SwapResult, SwapUndo)> {
         if amount_specified.is_zero() {
             return Err(PoolError("AS"));
         }
@@ -488,18 +558,36 @@ impl Pool {
         if !limit_ok {
             return Err(PoolError("SPL"));
         }
-        // Only crossed ticks change before the end; they are put back if the swap fails part way.
-        let mut crossed_before = Vec::new();
-        let result = self.swap_inner(zero_for_one, amount_specified, sqrt_price_limit_x96, &mut crossed_before);
-        if result.is_err() {
-            for (tick, info) in crossed_before.into_iter().rev() {
-                match info {
-                    Some(i) => self.ticks.insert(tick, i),
-                    None => self.ticks.remove(&tick),
-                };
+        let mut undo = SwapUndo {
+            sqrt_price_x96: self.sqrt_price_x96,
+            tick: self.tick,
+            liquidity: self.liquidity,
+            fee_growth: (self.fee_growth_global0_x128, self.fee_growth_global1_x128),
+            protocol_fees: (self.protocol_fees0, self.protocol_fees1),
+            crossed: Vec::new(),
+        };
+        match self.swap_inner(zero_for_one, amount_specified, sqrt_price_limit_x96, &mut undo.crossed) {
+            Ok(r) => Ok((r, undo)),
+            Err(e) => {
+                self.undo_swap(undo);
+                Err(e)
             }
         }
-        result
+    }
+
+    /// Puts the pool back as it was before the swap `undo` came from (undo swaps newest first).
+    pub fn undo_swap(&mut self, undo: SwapUndo) {
+        for (tick, info) in undo.crossed.into_iter().rev() {
+            match info {
+                Some(i) => self.ticks.insert(tick, i),
+                None => self.ticks.remove(&tick),
+            };
+        }
+        self.sqrt_price_x96 = undo.sqrt_price_x96;
+        self.tick = undo.tick;
+        self.liquidity = undo.liquidity;
+        (self.fee_growth_global0_x128, self.fee_growth_global1_x128) = undo.fee_growth;
+        (self.protocol_fees0, self.protocol_fees1) = undo.protocol_fees;
     }
 
     fn swap_inner(
@@ -592,5 +680,45 @@ impl Pool {
         let used = amount_specified - remaining;
         let (amount0, amount1) = if zero_for_one == exact_in { (used, calculated) } else { (calculated, used) };
         Ok(SwapResult { amount0, amount1, ticks_crossed: crossed })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> Pool {
+        let mut p = Pool::new(500, 10, math::sqrt_ratio_at_tick(100).unwrap()).unwrap();
+        p.mint(Address::ZERO, -887_270, 887_270, 10u128.pow(20)).unwrap();
+        p.mint(Address::ZERO, 50, 300, 10u128.pow(21)).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_failed_mint_or_burn_leaves_the_pool_untouched() {
+        let mut p = pool();
+        let before = p.clone();
+        // Ticks off the spacing fail after the tick updates: everything is put back.
+        assert_eq!(p.mint(Address::ZERO, 55, 305, 10u128.pow(18)).unwrap_err(), PoolError("TS"));
+        assert_eq!(p, before);
+        assert_eq!(p.burn(Address::ZERO, 50, 300, 10u128.pow(22)).unwrap_err(), PoolError("LS"));
+        assert_eq!(p, before);
+        // Collecting from a position that does not exist pays nothing and creates nothing.
+        assert_eq!(p.collect(Address::repeat_byte(7), 0, 10, u128::MAX, u128::MAX), (0, 0));
+        assert_eq!(p, before);
+    }
+
+    #[test]
+    fn a_swap_can_be_undone_exactly() {
+        let mut p = pool();
+        let before = p.clone();
+        let limit = math::MIN_SQRT_RATIO + U256::from(1u8);
+        let (r, undo) = p.swap_with_undo(true, I256::try_from(10u128.pow(20)).unwrap(), limit).unwrap();
+        assert!(r.ticks_crossed >= 1 && p != before);
+        p.undo_swap(undo);
+        assert_eq!(p, before);
+        assert_eq!(p.swap(true, I256::ZERO, limit).unwrap_err(), PoolError("AS"));
+        assert_eq!(p.swap(false, I256::ONE, limit).unwrap_err(), PoolError("SPL"));
+        assert_eq!(p, before);
     }
 }
