@@ -29,6 +29,10 @@ pub struct BacktestConfig {
     /// `[portfolio]`: starting capital.
     #[serde(default)]
     pub portfolio: PortfolioConfig,
+    /// `[pool]`: the Uniswap v3 pool LP strategies provide to (synthetic from `[market]`'s price path, or a
+    /// demeter minute file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolConfig>,
     /// `[live]`: how `sextant run` deploys this strategy; the backtest ignores it, so one file serves both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<toml::Table>,
@@ -89,6 +93,45 @@ pub struct AssetConfig {
     pub start_price: Option<f64>,
     /// Synthetic profile for this asset.
     pub profile: Option<String>,
+}
+
+/// `[pool]`: the pool an LP strategy backtests on. Without `data` the pool is synthetic: `[market]` gives its price
+/// path (seed, bars, interval, start_price, profile; `symbol` is token0, `quote` token1) and these keys its size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// A minute file in demeter's format to replay instead of a synthetic pool.
+    pub data: Option<PathBuf>,
+    /// Swap fee in pips (500 = 0.05 %).
+    pub fee: u32,
+    /// Tick spacing.
+    pub tick_spacing: i32,
+    /// Decimals of token0 (the asset).
+    pub decimals0: u8,
+    /// Decimals of token1 (the quote).
+    pub decimals1: u8,
+    /// Synthetic pool: value locked at the start, in quote units.
+    pub tvl: f64,
+    /// Synthetic pool: swap volume per day, in quote units.
+    pub daily_volume: f64,
+    /// The pool's address as intents name it (any label in a backtest).
+    pub address: String,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        let synth = sextant_data::synth_pool::PoolSynthSpec::default();
+        PoolConfig {
+            data: None,
+            fee: synth.fee,
+            tick_spacing: synth.tick_spacing,
+            decimals0: synth.decimals.0,
+            decimals1: synth.decimals.1,
+            tvl: synth.tvl,
+            daily_volume: synth.daily_volume,
+            address: "0x0000000000000000000000000000000000005e57".into(),
+        }
+    }
 }
 
 /// When a decision fills.
@@ -321,6 +364,9 @@ impl BacktestConfig {
         };
         fix(&mut self.market.data);
         self.market.assets.iter_mut().for_each(|a| fix(&mut a.data));
+        if let Some(pool) = &mut self.pool {
+            fix(&mut pool.data);
+        }
     }
 
     /// Checks every value, naming the key at fault.
@@ -337,6 +383,43 @@ impl BacktestConfig {
             return Err(value_err("portfolio.initial_cash".into(), format!("must be a positive number, got {cash}")));
         }
         let m = &self.market;
+        if self.is_lp() {
+            if m.data.is_some() || !m.assets.is_empty() {
+                return Err(value_err(
+                    "market.data".into(),
+                    "an LP strategy trades a pool: give a demeter minute file as pool.data, not candles".into(),
+                ));
+            }
+            let p = self.pool.clone().unwrap_or_default();
+            if p.fee >= 1_000_000 {
+                return Err(value_err("pool.fee".into(), format!("must be below 1000000 pips, got {}", p.fee)));
+            }
+            if !(1..=16_384).contains(&p.tick_spacing) {
+                return Err(value_err(
+                    "pool.tick_spacing".into(),
+                    format!("must be between 1 and 16384, got {}", p.tick_spacing),
+                ));
+            }
+            for (key, v) in [("pool.decimals0", p.decimals0), ("pool.decimals1", p.decimals1)] {
+                if v > 36 {
+                    return Err(value_err(key.into(), format!("must be at most 36, got {v}")));
+                }
+            }
+            if !(p.tvl.is_finite() && p.tvl > 0.0) {
+                return Err(value_err("pool.tvl".into(), format!("must be a positive number, got {}", p.tvl)));
+            }
+            if !(p.daily_volume.is_finite() && p.daily_volume >= 0.0) {
+                return Err(value_err(
+                    "pool.daily_volume".into(),
+                    format!("must be a non-negative number, got {}", p.daily_volume),
+                ));
+            }
+        } else if self.pool.is_some() {
+            return Err(value_err(
+                "pool".into(),
+                format!("is for LP strategies (dynamic_lp); {} trades candles", self.strategy.kind()),
+            ));
+        }
         if !m.assets.is_empty() && m.data.is_some() {
             return Err(value_err(
                 "market.data".into(),
@@ -384,6 +467,67 @@ impl BacktestConfig {
             }
         }
         Ok(())
+    }
+
+    /// Whether the strategy provides liquidity (and so backtests on `[pool]`).
+    pub fn is_lp(&self) -> bool {
+        matches!(self.strategy, StrategySpec::DynamicLp { .. })
+    }
+
+    /// The pool an LP config trades: the demeter minute file of `pool.data`, or a synthetic pool on `[market]`'s
+    /// price path.
+    ///
+    /// # Errors
+    /// When the minute file cannot be read or the pool cannot be built.
+    pub fn load_pool(&self) -> Result<crate::lp::PoolMarket> {
+        use sextant_data::synth_pool::PoolSynthSpec;
+        let p = self.pool.clone().unwrap_or_default();
+        let m = &self.market;
+        let bad_token = |e: sextant_types::Error| Error::ConfigValue {
+            path: "<config>".into(),
+            key: "market".into(),
+            message: e.to_string(),
+        };
+        let base = Token::simulated(&m.symbol, p.decimals0).map_err(bad_token)?;
+        let quote = Token::simulated(&m.quote, p.decimals1).map_err(bad_token)?;
+        let (pool, steps, source) = match &p.data {
+            Some(path) => {
+                let minutes = sextant_data::load_pool_minutes(path)?;
+                let (pool, steps) = sextant_data::pool_minutes::minutes_flow(&minutes, p.fee, p.tick_spacing)?;
+                (pool, steps, format!("{} (demeter minutes, fee {} pips)", path.display(), p.fee))
+            }
+            None => {
+                let market = SynthSpec {
+                    seed: m.seed,
+                    bars: m.bars,
+                    interval: m.interval.parse()?,
+                    start_price: m.start_price,
+                    profile: m.profile.parse()?,
+                    ..SynthSpec::default()
+                };
+                let spec = PoolSynthSpec {
+                    market,
+                    decimals: (p.decimals0, p.decimals1),
+                    fee: p.fee,
+                    tick_spacing: p.tick_spacing,
+                    tvl: p.tvl,
+                    daily_volume: p.daily_volume,
+                    bands: PoolSynthSpec::default().bands,
+                };
+                let (pool, steps) = spec.generate()?;
+                let source = format!(
+                    "synthetic pool(seed={}, bars={}, interval={}, start_price={}, profile={}, fee={} pips, tvl={}, daily_volume={})",
+                    m.seed, m.bars, m.interval, m.start_price, m.profile, p.fee, p.tvl, p.daily_volume
+                );
+                (pool, steps, source)
+            }
+        };
+        let pool_ref = sextant_types::PoolRef {
+            chain: sextant_types::ChainId::SIMULATED,
+            address: p.address.clone(),
+            fee_pips: p.fee,
+        };
+        Ok(crate::lp::PoolMarket { base, quote, pool_ref, pool, steps, source })
     }
 
     /// Resolved execution costs (validated already by `parse`).

@@ -191,6 +191,7 @@ impl<'a, S: Strategy> Engine<'a, S> {
                     .iter()
                     .map(|m| PositionView { base: m.base.clone(), quantity: 0.0, entry_price: None })
                     .collect(),
+                lp: Vec::new(),
             },
             pending: Vec::new(),
             bars_seen: vec![0; self.markets.len()],

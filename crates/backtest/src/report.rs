@@ -1,5 +1,6 @@
 //! Reports of a finished backtest: the JSON document and a self-contained HTML page (inline SVG, no network).
 
+use crate::lp::{LpBacktestResult, LpMetrics, LpRecord};
 use crate::{BacktestResult, Metrics, Trade};
 use serde::Serialize;
 use sextant_data::time::format_time;
@@ -86,6 +87,144 @@ pub fn json_report(result: &BacktestResult, style: TimeStyle) -> JsonReport<'_> 
             .map(|(p, d)| EquityRow { timestamp: format_time(p.timestamp_ms, style), equity: p.equity, drawdown: d })
             .collect(),
         flows: &result.flows,
+    }
+}
+
+/// The JSON document of an LP backtest: the usual report plus the LP metrics and every position.
+#[derive(Debug, Clone, Serialize)]
+pub struct LpJsonReport<'a> {
+    /// Equity, metrics and flows as for every backtest.
+    #[serde(flatten)]
+    pub report: JsonReport<'a>,
+    /// LP metrics.
+    pub lp: &'a LpMetrics,
+    /// Every position with its range, deposits, fees and impermanent loss.
+    pub positions: &'a [LpRecord],
+}
+
+/// Builds the JSON document of an LP backtest.
+pub fn lp_json_report(result: &LpBacktestResult, style: TimeStyle) -> LpJsonReport<'_> {
+    LpJsonReport { report: json_report(&result.result, style), lp: &result.lp, positions: &result.positions }
+}
+
+/// The LP metrics in report order, with their values.
+pub fn lp_metric_rows(m: &LpMetrics) -> [(&'static str, f64); 12] {
+    [
+        ("fees_earned", m.fees_earned),
+        ("fee_apr", m.fee_apr),
+        ("apr", m.apr),
+        ("impermanent_loss", m.impermanent_loss),
+        ("value_vs_hold", m.value_vs_hold),
+        ("time_in_range", m.time_in_range),
+        ("rebalances", m.rebalances as f64),
+        ("held_by_cost", m.held_by_cost as f64),
+        ("gas", m.gas),
+        ("swap_fees", m.swap_fees),
+        ("swap_impact", m.swap_impact),
+        ("rebalance_cost", m.rebalance_cost),
+    ]
+}
+
+/// Formats an LP metric for people.
+pub fn format_lp_metric(name: &str, value: f64) -> String {
+    match name {
+        "fee_apr" | "apr" | "time_in_range" => format!("{:.2}%", value * 100.0),
+        "rebalances" | "held_by_cost" => format!("{value:.0}"),
+        _ => format!("{value:.2}"),
+    }
+}
+
+/// The price at each step's close with each position's range drawn as a band over the time it was held.
+fn range_chart(result: &LpBacktestResult, style: TimeStyle) -> String {
+    let xs: Vec<i64> = result.result.equity.iter().map(|p| p.timestamp_ms).collect();
+    let points = downsample(&xs, &result.prices, 800);
+    let (w, h, pad_l, pad_b) = (960.0, 300.0, 70.0, 24.0);
+    let mut svg = format!(r#"<svg viewBox="0 0 {w} {h}" role="img" aria-label="price and LP ranges">"#);
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        svg.push_str("</svg>");
+        return svg;
+    };
+    let (x0, x1) = (first.0 as f64, last.0 as f64);
+    let (mut y0, mut y1) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    for p in &result.positions {
+        y0 = y0.min(p.price_lower);
+        y1 = y1.max(p.price_upper);
+    }
+    // Keep very wide ranges from flattening the price line: the view is at most 3x the price's own span.
+    let (lo, hi) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let span = (hi - lo).max(hi * 1e-6);
+    y0 = y0.max(lo - span);
+    y1 = y1.min(hi + span);
+    let sx = |x: f64| pad_l + (x - x0) / (x1 - x0).max(1.0) * (w - pad_l - 10.0);
+    let sy = |y: f64| 10.0 + (y1 - y.clamp(y0, y1)) / (y1 - y0).max(1e-300) * (h - pad_b - 20.0);
+    for k in 0..=4 {
+        let v = y0 + (y1 - y0) * f64::from(k) / 4.0;
+        let _ = write!(
+            svg,
+            r##"<line x1="{pad_l}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="#555">{}</text>"##,
+            w - 10.0,
+            pad_l - 6.0,
+            sy(v) + 4.0,
+            format_price(v),
+            y = sy(v)
+        );
+    }
+    for p in &result.positions {
+        let (a, b) = (sx(p.opened_ms as f64), sx(p.closed_ms.unwrap_or(last.0) as f64));
+        let (top, bottom) = (sy(p.price_upper), sy(p.price_lower));
+        let _ = write!(
+            svg,
+            r##"<rect x="{a:.1}" y="{top:.1}" width="{:.1}" height="{:.1}" fill="#2e9d5b" fill-opacity="0.18" stroke="#2e9d5b" stroke-opacity="0.5"><title>{}: {} to {}</title></rect>"##,
+            (b - a).max(0.5),
+            (bottom - top).max(0.5),
+            escape(&p.id.0),
+            format_price(p.price_lower),
+            format_price(p.price_upper)
+        );
+    }
+    for (x, anchor) in [(x0, "start"), (x1, "end")] {
+        let _ = write!(
+            svg,
+            r##"<text x="{:.1}" y="{}" font-size="11" text-anchor="{anchor}" fill="#555">{}</text>"##,
+            sx(x),
+            h - 6.0,
+            format_time(x as i64, style)
+        );
+    }
+    let mut path = String::with_capacity(points.len() * 16);
+    for (i, (x, y)) in points.iter().enumerate() {
+        let _ = write!(path, "{}{:.1},{:.1}", if i == 0 { "M" } else { "L" }, sx(*x as f64), sy(*y));
+    }
+    let _ = write!(svg, r##"<path d="{path}" fill="none" stroke="#1f5fbf" stroke-width="1.5"/></svg>"##);
+    svg
+}
+
+/// A price with four significant digits whatever its size.
+fn format_price(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 12) as usize;
+    format!("{v:.digits$}")
+}
+
+/// The HTML report of an LP backtest: LP metrics, price with the ranges held, then the usual equity, drawdown and
+/// metrics.
+pub fn lp_html_report(result: &LpBacktestResult, style: TimeStyle, title: &str) -> String {
+    let base = html_report(&result.result, style, title);
+    let mut lp = String::from("<h2>Liquidity</h2><table>");
+    for (name, v) in lp_metric_rows(&result.lp) {
+        let _ = write!(lp, "<tr><td>{name}</td><td>{}</td></tr>", format_lp_metric(name, v));
+    }
+    let _ = write!(
+        lp,
+        "</table><h2>Price and ranges</h2><p>{} ranges; each band spans a range's prices over the time it was held.</p>",
+        result.positions.len()
+    );
+    lp.push_str(&range_chart(result, style));
+    match base.find("<h2>Metrics</h2>") {
+        Some(i) => format!("{}{lp}{}", &base[..i], &base[i..]),
+        None => base + &lp,
     }
 }
 

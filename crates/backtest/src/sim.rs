@@ -276,6 +276,7 @@ impl Executor for SimExecutor<'_> {
             gas_paid: q.gas,
             slippage_paid: q.slippage,
             mev_paid: q.mev,
+            lp_position: None,
         }))
     }
 

@@ -4,9 +4,13 @@
 //! order; a leading pandas index column is ignored. Integers written as floats (`1.5e+21`, `12.0`) are accepted
 //! when exact.
 
+use crate::synth_pool::PoolStep;
 use crate::time::parse_time;
 use crate::{Error, Result};
+use alloy_primitives::U256;
 use serde::{Deserialize, Serialize};
+use sextant_protocols::uniswap_v3::Pool;
+use sextant_protocols::uniswap_v3::math::sqrt_ratio_at_tick;
 use std::path::Path;
 
 /// One minute of a pool.
@@ -152,6 +156,44 @@ pub fn load_pool_minutes(path: &Path) -> Result<Vec<PoolMinute>> {
     parse_pool_minutes(&text, &path.display().to_string())
 }
 
+/// The middle of a tick's price interval, so a pool moved there reports that tick.
+fn tick_middle(tick: i32) -> Option<U256> {
+    let (a, b) = (sqrt_ratio_at_tick(tick)?, sqrt_ratio_at_tick(tick + 1)?);
+    Some(a + (b - a) / U256::from(2u8))
+}
+
+/// Order flow that reproduces a minute file on a pool of `fee` and `tick_spacing`: the pool starts at the first
+/// minute's open tick; each minute brings the background's in-range liquidity to the previous minute's
+/// `currentLiquidity` (the file records nothing finer), sells `inAmount0` of token0 and `inAmount1` of token1 around
+/// the move to the middle of `closeTick` (see [`PoolStep::volume_in`]); a last swap reaches the close when the
+/// recorded volume was not enough to get there through this pool. Everything beyond one liquidity figure per minute (where
+/// the other LPs' ranges start and end, the order of swaps inside the minute) is not in the file and so is not
+/// reproduced.
+///
+/// # Errors
+/// An empty file, ticks out of range, or a pool configuration the factory would refuse.
+pub fn minutes_flow(minutes: &[PoolMinute], fee: u32, tick_spacing: i32) -> Result<(Pool, Vec<PoolStep>)> {
+    let first = minutes.first().ok_or_else(|| Error::Invalid("the minute file has no rows".into()))?;
+    let start = tick_middle(first.open_tick)
+        .ok_or_else(|| Error::Invalid(format!("openTick {} is out of range", first.open_tick)))?;
+    let pool = Pool::new(fee, tick_spacing, start).map_err(|e| Error::Invalid(format!("pool: {e}")))?;
+    let mut steps = Vec::with_capacity(minutes.len());
+    let mut liquidity = first.current_liquidity;
+    for m in minutes {
+        let close = tick_middle(m.close_tick)
+            .ok_or_else(|| Error::Invalid(format!("closeTick {} is out of range", m.close_tick)))?;
+        steps.push(PoolStep {
+            timestamp_ms: m.timestamp_ms,
+            background_liquidity: Some(liquidity),
+            swaps: Vec::new(),
+            volume_in: Some((U256::from(m.in_amount0), U256::from(m.in_amount1))),
+            close_sqrt_price_x96: Some(close),
+        });
+        liquidity = m.current_liquidity;
+    }
+    Ok((pool, steps))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +217,22 @@ mod tests {
         assert_eq!(m[0].in_amount1, 825_432_109_876_543_210);
         assert_eq!(m[0].current_liquidity, 25_000_000_000_000_000_000_000);
         assert_eq!(m[1].timestamp_ms - m[0].timestamp_ms, 60_000);
+    }
+
+    #[test]
+    fn a_minute_file_becomes_flow_that_ends_each_minute_at_its_close_tick() {
+        let m = parse_pool_minutes(FILE, "f").unwrap();
+        let (mut pool, steps) = minutes_flow(&m, 500, 10).unwrap();
+        assert_eq!(pool.tick, 200_128);
+        for (step, minute) in steps.iter().zip(&m) {
+            let t = crate::synth_pool::replay_step(&mut pool, step);
+            assert_eq!(t.failed, 0);
+            assert_eq!(pool.tick, minute.close_tick);
+            assert!(t.in1 >= U256::from(minute.in_amount1) && t.in0 >= U256::from(minute.in_amount0));
+        }
+        // The second minute starts from the first one's recorded liquidity.
+        assert_eq!(steps[1].background_liquidity, Some(m[0].current_liquidity));
+        assert_eq!(pool.liquidity, m[0].current_liquidity);
     }
 
     #[test]

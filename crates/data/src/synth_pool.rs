@@ -81,11 +81,121 @@ pub struct SwapRequest {
 pub struct PoolStep {
     /// Time of the step, unix milliseconds UTC.
     pub timestamp_ms: i64,
-    /// Swaps, in order. The last one carries the generator's pool to the close; a backtest whose own positions
-    /// leave the price elsewhere steers by `close_sqrt_price_x96` instead (its direction may differ).
+    /// When set, the background's in-range liquidity is brought to this before the swaps (minute files record the
+    /// pool's liquidity; a synthetic pool keeps its bands and leaves this unset).
+    pub background_liquidity: Option<u128>,
+    /// Swaps, in order (they earn LPs fees; a failing one is skipped, as a reverted transaction would be).
     pub swaps: Vec<SwapRequest>,
-    /// The price the step closes at, when representable.
+    /// token0 and token1 sold into the pool in the step when only totals are known (minute files): they are sold
+    /// around the move to the close (first toward it, stopping there; then the other token in full; then the rest
+    /// toward the close again), so the step's volume is the recorded one whatever the backtest's positions do.
+    pub volume_in: Option<(U256, U256)>,
+    /// The price the step closes at: after the swaps, one more swap with this as its limit carries the pool there
+    /// (its direction depends on where the swaps left the price, which the backtest's own positions influence).
     pub close_sqrt_price_x96: Option<U256>,
+}
+
+/// What one replayed step did to the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct StepTrace {
+    /// Price before the step.
+    pub open_sqrt_price_x96: U256,
+    /// Lowest price reached.
+    pub low_sqrt_price_x96: U256,
+    /// Highest price reached.
+    pub high_sqrt_price_x96: U256,
+    /// token0 paid into the pool by swaps (base units).
+    pub in0: U256,
+    /// token1 paid into the pool by swaps.
+    pub in1: U256,
+    /// Swaps that went through.
+    pub swaps: u32,
+    /// Swaps refused by the pool (no liquidity left, a bad limit).
+    pub failed: u32,
+    /// Initialized ticks crossed.
+    pub ticks_crossed: u32,
+}
+
+/// The lowest and highest price limits a swap may name.
+pub fn limit_for(zero_for_one: bool) -> U256 {
+    if zero_for_one { MIN_SQRT_RATIO + U256::from(1u8) } else { MAX_SQRT_RATIO - U256::from(1u8) }
+}
+
+/// Replays one step on `pool`: the background liquidity (when the step sets it), the swaps, then the move to the
+/// close. Swaps the pool refuses are skipped and counted.
+pub fn replay_step(pool: &mut Pool, step: &PoolStep) -> StepTrace {
+    let start = pool.sqrt_price_x96;
+    let mut t = StepTrace {
+        open_sqrt_price_x96: start,
+        low_sqrt_price_x96: start,
+        high_sqrt_price_x96: start,
+        ..StepTrace::default()
+    };
+    if let Some(target) = step.background_liquidity {
+        set_background(pool, target);
+    }
+    let run = |pool: &mut Pool, t: &mut StepTrace, zero_for_one: bool, amount: I256, limit: U256| match pool.swap(
+        zero_for_one,
+        amount,
+        limit,
+    ) {
+        Ok(r) => {
+            t.swaps += 1;
+            t.ticks_crossed += r.ticks_crossed;
+            if r.amount0.is_positive() {
+                t.in0 += r.amount0.into_raw();
+            }
+            if r.amount1.is_positive() {
+                t.in1 += r.amount1.into_raw();
+            }
+            t.low_sqrt_price_x96 = t.low_sqrt_price_x96.min(pool.sqrt_price_x96);
+            t.high_sqrt_price_x96 = t.high_sqrt_price_x96.max(pool.sqrt_price_x96);
+        }
+        Err(_) => t.failed += 1,
+    };
+    for s in &step.swaps {
+        run(pool, &mut t, s.zero_for_one, s.amount_specified, s.sqrt_price_limit_x96);
+    }
+    if let (Some((in0, in1)), Some(target)) = (step.volume_in, step.close_sqrt_price_x96) {
+        let toward = target < pool.sqrt_price_x96;
+        let (mut left, other) = if toward { (in0, in1) } else { (in1, in0) };
+        let paid = |t: &StepTrace| if toward { t.in0 } else { t.in1 };
+        for (zero_for_one, amount, limit) in [(toward, true, true), (!toward, false, false), (toward, true, true)] {
+            let amount = if amount { left } else { other };
+            let limit = if limit { target } else { limit_for(zero_for_one) };
+            let before = paid(&t);
+            if let Ok(a) = I256::try_from(amount)
+                && a > I256::ZERO
+                && (if zero_for_one { limit < pool.sqrt_price_x96 } else { limit > pool.sqrt_price_x96 })
+            {
+                run(pool, &mut t, zero_for_one, a, limit);
+            }
+            if zero_for_one == toward {
+                left = left.saturating_sub(paid(&t) - before);
+            }
+        }
+    }
+    if let Some(target) = step.close_sqrt_price_x96
+        && target != pool.sqrt_price_x96
+    {
+        // An exact input larger than any pool holds, stopped by the close as its limit.
+        let big = I256::try_from(10u128.pow(36)).unwrap_or(I256::MAX);
+        run(pool, &mut t, target < pool.sqrt_price_x96, big, target);
+    }
+    t
+}
+
+/// Brings the background's full-range liquidity to `target` (minting or burning the difference).
+fn set_background(pool: &mut Pool, target: u128) {
+    let s = pool.tick_spacing;
+    let (lo, hi) = (MIN_TICK / s * s, MAX_TICK / s * s);
+    let now = pool.positions.get(&(BACKGROUND_LP, lo, hi)).map_or(0, |p| p.liquidity);
+    // Failures (liquidity per tick above the maximum) leave the background as it was.
+    if target > now {
+        let _ = pool.mint(BACKGROUND_LP, lo, hi, target - now);
+    } else if target < now {
+        let _ = pool.burn(BACKGROUND_LP, lo, hi, now - target);
+    }
 }
 
 fn sqrt_price_of(price_raw: f64) -> Option<U256> {
@@ -166,32 +276,22 @@ impl PoolSynthSpec {
                     ((false, amount1), (true, amount0))
                 };
                 for (zero_for_one, amount) in [first, second] {
-                    let limit = if zero_for_one {
-                        U256::from(4_295_128_740u64)
-                    } else {
-                        U256::from_str_radix("1461446703485210103287273052203988822378723970341", 10)
-                            .unwrap_or(U256::MAX)
-                    };
-                    swaps.push(SwapRequest { zero_for_one, amount_specified: amount, sqrt_price_limit_x96: limit });
+                    swaps.push(SwapRequest {
+                        zero_for_one,
+                        amount_specified: amount,
+                        sqrt_price_limit_x96: limit_for(zero_for_one),
+                    });
                 }
             }
-            // Then carry the price to the close: an exact input larger than needed, stopped by the close as a limit.
-            let target = sqrt_price_of(raw(c.close));
-            let mut probe = pool.clone();
-            for s in &swaps {
-                let _ = probe.swap(s.zero_for_one, s.amount_specified, s.sqrt_price_limit_x96);
-            }
-            if let Some(target) = target
-                && target != probe.sqrt_price_x96
-            {
-                let zero_for_one = target < probe.sqrt_price_x96;
-                let big = I256::try_from(10u128.pow(36)).unwrap_or(I256::MAX);
-                let push = SwapRequest { zero_for_one, amount_specified: big, sqrt_price_limit_x96: target };
-                let _ = probe.swap(push.zero_for_one, push.amount_specified, push.sqrt_price_limit_x96);
-                swaps.push(push);
-            }
-            pool = probe;
-            steps.push(PoolStep { timestamp_ms: c.timestamp_ms, swaps, close_sqrt_price_x96: target });
+            let step = PoolStep {
+                timestamp_ms: c.timestamp_ms,
+                background_liquidity: None,
+                swaps,
+                volume_in: None,
+                close_sqrt_price_x96: sqrt_price_of(raw(c.close)),
+            };
+            replay_step(&mut pool, &step);
+            steps.push(step);
         }
         Ok((initial, steps))
     }
@@ -213,9 +313,9 @@ mod tests {
         let candles = spec.market.generate().unwrap();
         let scale = 1e-12; // USDC (6) per WETH (18)
         for (step, c) in steps.iter().zip(&candles.candles) {
-            for s in &step.swaps {
-                pool.swap(s.zero_for_one, s.amount_specified, s.sqrt_price_limit_x96).unwrap();
-            }
+            let t = replay_step(&mut pool, step);
+            assert_eq!(t.failed, 0);
+            assert!(t.low_sqrt_price_x96 <= t.high_sqrt_price_x96 && t.swaps as usize >= step.swaps.len());
             let p = sextant_protocols::uniswap_v3::price_token0_in_token1(pool.sqrt_price_x96, 18, 6);
             assert!((p - c.close).abs() / c.close < 1e-9, "pool price {p} vs close {} ({scale})", c.close);
         }

@@ -502,6 +502,7 @@ impl Executor for LiveExecutor<'_> {
             gas_paid: gas_wei / 1e18 * native_price,
             slippage_paid: slippage.max(0.0),
             mev_paid: 0.0,
+            lp_position: None,
         }))
     }
 

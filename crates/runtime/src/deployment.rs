@@ -253,6 +253,7 @@ impl<'a> Deployment<'a> {
                 quantity,
                 entry_price: if quantity > 0.0 { self.entry_price()? } else { None },
             }],
+            lp: Vec::new(),
         };
         Ok((block, view, portfolio))
     }

@@ -1,6 +1,6 @@
 //! The indicator strategies: one signal machine per asset, long-only, sharing cash.
 
-use crate::{BandExit, MaKind, Result, RiskSettings, StrategySpec};
+use crate::{BandExit, Error, MaKind, Result, RiskSettings, StrategySpec};
 use serde::{Deserialize, Serialize};
 use sextant_indicators::{Bbands, Ema, Indicator, Rsi, Sma};
 use sextant_market::{AssetView, MarketView};
@@ -90,6 +90,7 @@ impl SignalState {
             StrategySpec::Bollinger { period, nbdev, .. } => {
                 SignalState::Bollinger { bands: Bbands::new(period, nbdev).expect("validated period") }
             }
+            StrategySpec::DynamicLp { .. } => unreachable!("IndicatorStrategy::new refuses dynamic_lp"),
         }
     }
 
@@ -151,6 +152,12 @@ impl IndicatorStrategy {
     /// # Errors
     /// When the spec or risk settings are out of range (naming the key).
     pub fn new(spec: StrategySpec, risk: RiskSettings) -> Result<Self> {
+        if matches!(spec, StrategySpec::DynamicLp { .. }) {
+            return Err(Error::new(
+                "strategy.kind",
+                "dynamic_lp provides liquidity to a pool: it backtests on a [pool], not on candles alone",
+            ));
+        }
         spec.validate()?;
         risk.validate()?;
         let stop_factor = risk.stop_loss_pct.map(|pct| 1.0 - pct / 100.0);

@@ -1,10 +1,13 @@
-//! Sextant's built-in strategy families, configurable from TOML: for now the indicator strategies (RSI mean reversion,
-//! SMA/EMA crossover, Bollinger-band mean reversion) with shared risk settings.
+//! Sextant's built-in strategy families, configurable from TOML: the indicator strategies (RSI mean reversion,
+//! SMA/EMA crossover, Bollinger-band mean reversion) with shared risk settings, and Dynamic LP (concentrated
+//! liquidity re-ranged by volatility and a cost rule; profiles blue_chip and degen).
 
+mod dynamic_lp;
 mod error;
 mod indicator;
 mod spec;
 
+pub use dynamic_lp::{DynamicLp, DynamicLpState, RangeState};
 pub use error::{Error, Result};
 pub use indicator::{AssetState, IndicatorState, IndicatorStrategy, SignalState};
-pub use spec::{BandExit, MaKind, RiskSettings, StrategySpec};
+pub use spec::{BandExit, LpParams, LpProfile, MaKind, RiskSettings, StrategySpec};

@@ -63,6 +63,102 @@ pub enum StrategySpec {
         #[serde(default)]
         exit: BandExit,
     },
+    /// Concentrated liquidity in one Uniswap v3 pool, re-ranged when the price leaves the range, drifts from its
+    /// centre or the range grows old, and only when the fees a new range is expected to earn over the horizon
+    /// exceed the gas and swap cost of moving. Every field but `profile` defaults from the profile.
+    DynamicLp {
+        /// `blue_chip` (deep pools: wide ranges, few rebalances) or `degen` (volatile pools: narrow ranges,
+        /// frequent rebalances).
+        #[serde(default)]
+        profile: LpProfile,
+        /// A fixed half-width of the range in ticks; without it the width follows recent volatility.
+        width_ticks: Option<u32>,
+        /// Bars of log returns the volatility is measured over.
+        vol_window: Option<usize>,
+        /// Half-width in standard deviations of the price over the horizon (σ per bar × √horizon_bars).
+        width_sigmas: Option<f64>,
+        /// Smallest half-width in ticks when the width follows volatility.
+        min_width_ticks: Option<u32>,
+        /// Largest half-width in ticks when the width follows volatility.
+        max_width_ticks: Option<u32>,
+        /// Bars ahead the cost rule weighs expected fees over (and the volatility is scaled to).
+        horizon_bars: Option<usize>,
+        /// Re-range when the price is this far from the range's centre, as a fraction of the half-width
+        /// (1 = only when it leaves the range).
+        recenter_at: Option<f64>,
+        /// Re-range a range this many bars old, whatever the price (None: never by age).
+        max_age_bars: Option<usize>,
+        /// Gas a re-range costs (close, swap, open), in quote units, as the cost rule counts it.
+        rebalance_gas: Option<f64>,
+    },
+}
+
+/// The two families of the Dynamic LP strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LpProfile {
+    /// Deep pools: wide ranges, few rebalances.
+    #[default]
+    BlueChip,
+    /// Volatile pools: narrow ranges, frequent rebalances.
+    Degen,
+}
+
+/// `dynamic_lp` parameters with the profile's defaults filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LpParams {
+    /// The profile the defaults came from.
+    pub profile: LpProfile,
+    /// Fixed half-width in ticks, if any.
+    pub width_ticks: Option<u32>,
+    /// Volatility window, bars.
+    pub vol_window: usize,
+    /// Half-width in σ over the horizon.
+    pub width_sigmas: f64,
+    /// Smallest half-width, ticks.
+    pub min_width_ticks: u32,
+    /// Largest half-width, ticks.
+    pub max_width_ticks: u32,
+    /// Horizon, bars.
+    pub horizon_bars: usize,
+    /// Distance from the centre that triggers a re-range, fraction of the half-width.
+    pub recenter_at: f64,
+    /// Age that triggers a re-range, bars.
+    pub max_age_bars: Option<usize>,
+    /// Gas of a re-range, quote units.
+    pub rebalance_gas: f64,
+}
+
+impl LpProfile {
+    /// The profile's defaults.
+    pub fn defaults(self) -> LpParams {
+        match self {
+            LpProfile::BlueChip => LpParams {
+                profile: self,
+                width_ticks: None,
+                vol_window: 72,
+                width_sigmas: 2.0,
+                min_width_ticks: 200,
+                max_width_ticks: 6000,
+                horizon_bars: 168,
+                recenter_at: 1.0,
+                max_age_bars: None,
+                rebalance_gas: 20.0,
+            },
+            LpProfile::Degen => LpParams {
+                profile: self,
+                width_ticks: None,
+                vol_window: 24,
+                width_sigmas: 1.0,
+                min_width_ticks: 60,
+                max_width_ticks: 2000,
+                horizon_bars: 24,
+                recenter_at: 0.6,
+                max_age_bars: Some(72),
+                rebalance_gas: 2.0,
+            },
+        }
+    }
 }
 
 fn default_rsi_period() -> usize {
@@ -94,7 +190,40 @@ impl StrategySpec {
             StrategySpec::Rsi { .. } => "rsi",
             StrategySpec::MaCross { .. } => "ma_cross",
             StrategySpec::Bollinger { .. } => "bollinger",
+            StrategySpec::DynamicLp { .. } => "dynamic_lp",
         }
+    }
+
+    /// The resolved parameters of a `dynamic_lp` spec (None for the other kinds).
+    pub fn lp_params(&self) -> Option<LpParams> {
+        let StrategySpec::DynamicLp {
+            profile,
+            width_ticks,
+            vol_window,
+            width_sigmas,
+            min_width_ticks,
+            max_width_ticks,
+            horizon_bars,
+            recenter_at,
+            max_age_bars,
+            rebalance_gas,
+        } = *self
+        else {
+            return None;
+        };
+        let d = profile.defaults();
+        Some(LpParams {
+            profile,
+            width_ticks,
+            vol_window: vol_window.unwrap_or(d.vol_window),
+            width_sigmas: width_sigmas.unwrap_or(d.width_sigmas),
+            min_width_ticks: min_width_ticks.unwrap_or(d.min_width_ticks),
+            max_width_ticks: max_width_ticks.unwrap_or(d.max_width_ticks),
+            horizon_bars: horizon_bars.unwrap_or(d.horizon_bars),
+            recenter_at: recenter_at.unwrap_or(d.recenter_at),
+            max_age_bars: max_age_bars.or(d.max_age_bars),
+            rebalance_gas: rebalance_gas.unwrap_or(d.rebalance_gas),
+        })
     }
 
     /// Checks parameter ranges.
@@ -141,6 +270,58 @@ impl StrategySpec {
                 period("period", p)?;
                 if !(nbdev.is_finite() && nbdev > 0.0) {
                     return Err(Error::new("strategy.nbdev", format!("must be a positive number, got {nbdev}")));
+                }
+            }
+            StrategySpec::DynamicLp { .. } => {
+                let p = self.lp_params().expect("a dynamic_lp spec");
+                period("vol_window", p.vol_window)?;
+                if !(1..=1_000_000).contains(&p.horizon_bars) {
+                    return Err(Error::new(
+                        "strategy.horizon_bars",
+                        format!("must be between 1 and 1000000, got {}", p.horizon_bars),
+                    ));
+                }
+                let ticks = |key: &str, v: u32| {
+                    if (1..=400_000).contains(&v) {
+                        Ok(())
+                    } else {
+                        Err(Error::new(format!("strategy.{key}"), format!("must be between 1 and 400000, got {v}")))
+                    }
+                };
+                if let Some(w) = p.width_ticks {
+                    ticks("width_ticks", w)?;
+                }
+                ticks("min_width_ticks", p.min_width_ticks)?;
+                ticks("max_width_ticks", p.max_width_ticks)?;
+                if p.min_width_ticks > p.max_width_ticks {
+                    return Err(Error::new(
+                        "strategy.min_width_ticks",
+                        format!(
+                            "must not exceed strategy.max_width_ticks ({}), got {}",
+                            p.max_width_ticks, p.min_width_ticks
+                        ),
+                    ));
+                }
+                if !(p.width_sigmas.is_finite() && p.width_sigmas > 0.0) {
+                    return Err(Error::new(
+                        "strategy.width_sigmas",
+                        format!("must be a positive number, got {}", p.width_sigmas),
+                    ));
+                }
+                if !(p.recenter_at.is_finite() && p.recenter_at > 0.0 && p.recenter_at <= 1.0) {
+                    return Err(Error::new(
+                        "strategy.recenter_at",
+                        format!("must be in (0, 1], got {}", p.recenter_at),
+                    ));
+                }
+                if p.max_age_bars == Some(0) {
+                    return Err(Error::new("strategy.max_age_bars", "must be at least 1 (leave it out for never)"));
+                }
+                if !(p.rebalance_gas.is_finite() && p.rebalance_gas >= 0.0) {
+                    return Err(Error::new(
+                        "strategy.rebalance_gas",
+                        format!("must be a non-negative number, got {}", p.rebalance_gas),
+                    ));
                 }
             }
         }

@@ -58,6 +58,8 @@ impl RetryPolicy {
 }
 
 /// How a flow ended.
+// One per intent, never in a hot loop or a large collection: the fill stays inline rather than boxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum FlowStatus {

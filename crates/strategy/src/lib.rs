@@ -10,5 +10,5 @@ mod strategy;
 
 pub use error::{ExecError, ExecErrorKind};
 pub use flow::{Executor, FlowOutcome, FlowStatus, RetryPolicy, run_flow};
-pub use portfolio::{PortfolioView, PositionView};
+pub use portfolio::{LpView, PortfolioView, PositionView};
 pub use strategy::Strategy;

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 use sextant_market::MarketView;
-use sextant_types::Token;
+use sextant_types::{LpPositionId, Token};
 
 /// One asset's holding, in the same order as the market view's assets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,17 +22,54 @@ pub struct PortfolioView {
     pub cash: f64,
     /// Positions, indexed like `MarketView::assets`.
     pub positions: Vec<PositionView>,
+    /// Open concentrated-liquidity positions, each in a pool of one asset against the quote token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lp: Vec<LpView>,
+}
+
+/// An open LP position as the strategy sees it: its range and what it holds now, in human units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LpView {
+    /// The position's id (what `LpClose` and `LpCollectFees` name).
+    pub id: LpPositionId,
+    /// The asset of its pool (index into the market view's assets); the pool's other token is the quote.
+    pub asset: usize,
+    /// Lower tick of the range.
+    pub tick_lower: i32,
+    /// Upper tick of the range.
+    pub tick_upper: i32,
+    /// Liquidity.
+    pub liquidity: u128,
+    /// The asset the liquidity would return if withdrawn now.
+    pub amount_base: f64,
+    /// The quote token it would return.
+    pub amount_quote: f64,
+    /// Fees earned and not yet collected, in the asset.
+    pub fees_base: f64,
+    /// Fees earned and not yet collected, in the quote token.
+    pub fees_quote: f64,
+    /// Whether the pool's current tick is inside the range (`tick_lower <= tick < tick_upper`).
+    pub in_range: bool,
+}
+
+impl LpView {
+    /// What the position is worth at `price` (quote per asset), uncollected fees included.
+    pub fn value(&self, price: f64) -> f64 {
+        (self.amount_base + self.fees_base) * price + self.amount_quote + self.fees_quote
+    }
 }
 
 impl PortfolioView {
-    /// Cash plus every position at its asset's latest close.
+    /// Cash plus every position and LP position at its asset's latest close.
     pub fn equity(&self, market: &MarketView) -> f64 {
+        let price = |asset: usize| market.assets.get(asset).and_then(|a| a.last_close).unwrap_or(0.0);
         self.cash
             + self
                 .positions
                 .iter()
-                .zip(&market.assets)
-                .map(|(p, a)| if p.quantity > 0.0 { p.quantity * a.last_close.unwrap_or(0.0) } else { 0.0 })
+                .enumerate()
+                .map(|(i, p)| if p.quantity > 0.0 { p.quantity * price(i) } else { 0.0 })
                 .sum::<f64>()
+            + self.lp.iter().map(|l| l.value(price(l.asset))).sum::<f64>()
     }
 }

@@ -258,6 +258,9 @@ pub struct Fill {
     pub slippage_paid: f64,
     /// Sandwich (MEV) loss, in quote units.
     pub mev_paid: f64,
+    /// The LP position an `LpOpen` created (None for every other intent, and where the executor cannot tell).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lp_position: Option<LpPositionId>,
 }
 
 #[cfg(test)]

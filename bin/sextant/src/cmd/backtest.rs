@@ -1,6 +1,8 @@
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use sextant_backtest::report::{format_metric, html_report, json_report};
+use sextant_backtest::report::{
+    format_lp_metric, format_metric, html_report, json_report, lp_html_report, lp_json_report, lp_metric_rows,
+};
 use sextant_backtest::{BacktestConfig, Engine, Market, Metrics, Snapshot, build_strategy};
 use sextant_data::FileFeed;
 use sextant_strategies::{IndicatorState, IndicatorStrategy};
@@ -81,6 +83,7 @@ pub fn load_config(path: Option<&Path>, data: Option<PathBuf>) -> Result<(Backte
             "--data replaces a single market's data, but {name} lists {} [[market.assets]]",
             config.market.assets.len()
         );
+        anyhow::ensure!(!config.is_lp(), "--data gives candles; an LP config replays a pool: set pool.data in {name}");
         config.market.data = Some(data);
     }
     Ok((config, name))
@@ -144,8 +147,66 @@ fn run_loaded(
     Ok(Some(snap))
 }
 
+/// Backtests an LP config on its pool and prints the LP metrics beside the usual ones.
+fn run_lp(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
+    anyhow::ensure!(
+        a.stop_after.is_none() && a.save_state.is_none() && a.resume.is_none(),
+        "--stop-after, --save-state and --resume are not available for LP backtests yet"
+    );
+    let bar = ProgressBar::new(config.market.bars as u64).with_style(
+        ProgressStyle::with_template("{spinner} LP backtest [{bar:40}] {pos}/{len} steps ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    if config.market.bars < 200_000 && config.pool.as_ref().is_none_or(|p| p.data.is_none()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let r = sextant_backtest::run_lp_backtest(config, &mut |step| bar.set_position(step as u64))?;
+    bar.finish_and_clear();
+    let style = sextant_market::TimeStyle::default();
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{} LP backtest of {name}", r.result.strategy)?;
+    for m in &r.result.markets {
+        writeln!(o, "  pool {m}")?;
+    }
+    let failed: Vec<String> = r.result.flows.failed.iter().map(|(why, n)| format!("{n} {why}")).collect();
+    let failed = if failed.is_empty() { "none".to_string() } else { failed.join(", ") };
+    writeln!(
+        o,
+        "  {} steps, {} swaps replayed ({} refused, {} tick crossings), {} ranges, intents failed: {failed}\n",
+        r.prices.len(),
+        r.flow.0,
+        r.flow.1,
+        r.flow.2,
+        r.positions.len()
+    )?;
+    writeln!(o, "{:<16} {:>14}", "metric", "value")?;
+    for (metric, v) in lp_metric_rows(&r.lp) {
+        writeln!(o, "{metric:<16} {:>14}", format_lp_metric(metric, v))?;
+    }
+    for metric in ["total_return", "volatility", "sharpe", "max_drawdown", "final_equity"] {
+        let v = r.result.metrics.get(metric).unwrap_or(f64::NAN);
+        writeln!(o, "{metric:<16} {:>14}", format_metric(metric, v))?;
+    }
+    if let Some(path) = &a.json {
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        serde_json::to_writer(std::io::BufWriter::new(file), &lp_json_report(&r, style))
+            .with_context(|| format!("writing {}", path.display()))?;
+        writeln!(o, "\njson written to {}", path.display())?;
+    }
+    if let Some(path) = &a.report {
+        let title = format!("Sextant LP backtest: {}", r.result.strategy);
+        std::fs::write(path, lp_html_report(&r, style, &title))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(o, "report written to {}", path.display())?;
+    }
+    Ok(())
+}
+
 pub fn run(a: Args) -> Result<()> {
     let (config, name) = load_config(a.config.as_deref(), a.data.clone())?;
+    if config.is_lp() {
+        return run_lp(&a, &config, &name);
+    }
     let strategy = build_strategy(&config)?;
     // One asset from a file, with no state to save or check against the whole data: stream the file, so parsing
     // and the backtest overlap and memory stays small. Otherwise load every market first.

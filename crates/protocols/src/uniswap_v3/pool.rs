@@ -478,6 +478,20 @@ impl Pool {
         (a0, a1)
     }
 
+    /// What a position is owed if it were poked now: its `tokens_owed` plus the fees earned since its last update
+    /// (the arithmetic of `Position.update`, truncated to uint128 as the contract does). None for no position.
+    pub fn owed_now(&self, owner: Address, lower: i32, upper: i32) -> Option<(u128, u128)> {
+        let p = self.positions.get(&(owner, lower, upper))?;
+        let (in0, in1) = self.fee_growth_inside(lower, upper);
+        let l = U256::from(p.liquidity);
+        let f0 = math::mul_div(in0.wrapping_sub(p.fee_growth_inside0_last_x128), l, Q128)?;
+        let f1 = math::mul_div(in1.wrapping_sub(p.fee_growth_inside1_last_x128), l, Q128)?;
+        Some((
+            p.tokens_owed0.wrapping_add(f0.wrapping_to::<u128>()),
+            p.tokens_owed1.wrapping_add(f1.wrapping_to::<u128>()),
+        ))
+    }
+
     /// The fees a `flash` of `amount0` / `amount1` costs (rounded up, as the pool charges them).
     ///
     /// # Errors
