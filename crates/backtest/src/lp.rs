@@ -128,6 +128,8 @@ pub struct LpBacktestResult {
     pub prices: Vec<f64>,
     /// Swaps replayed, swaps the pool refused, initialized ticks crossed.
     pub flow: (u64, u64, u64),
+    /// token0 and token1 the replayed swaps paid into the pool (base units; the strategy's own swaps excluded).
+    pub volume_in: (f64, f64),
 }
 
 /// Balances and positions while the backtest runs.
@@ -420,12 +422,19 @@ pub struct LpEngine<'a, S: Strategy> {
     market: &'a PoolMarket,
     costs: Costs,
     initial_cash: f64,
+    initial_base: f64,
 }
 
 impl<'a, S: Strategy> LpEngine<'a, S> {
     /// An engine starting with `initial_cash` of the quote token.
     pub fn new(strategy: &'a S, market: &'a PoolMarket, costs: Costs, initial_cash: f64) -> Self {
-        LpEngine { strategy, market, costs, initial_cash }
+        LpEngine { strategy, market, costs, initial_cash, initial_base: 0.0 }
+    }
+
+    /// Also starts with `units` of the asset (valued at the first close in the returns).
+    pub fn with_initial_base(mut self, units: f64) -> Self {
+        self.initial_base = units;
+        self
     }
 
     fn lp_views(&self, pool: &Pool, book: &Book) -> Vec<LpView> {
@@ -484,7 +493,7 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
         let (base, quote) = (&self.market.base, &self.market.quote);
         let mut pool = self.market.pool.clone();
         let mut book = Book {
-            bal0: U256::ZERO,
+            bal0: U256::from((self.initial_base.max(0.0) * base.scale()) as u128),
             bal1: U256::from((self.initial_cash * quote.scale()).round() as u128),
             positions: Vec::new(),
             open: Vec::new(),
@@ -504,12 +513,15 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
         let mut prices = Vec::with_capacity(self.market.steps.len());
         let mut intents = Vec::new();
         let mut flow = (0u64, 0u64, 0u64);
+        let mut volume_in = (0.0, 0.0);
         let (mut held_steps, mut in_range_steps, mut deployed_value_steps) = (0usize, 0usize, 0.0f64);
         for (step, ps) in self.market.steps.iter().enumerate() {
             let t = replay_step(&mut pool, ps);
             flow.0 += u64::from(t.swaps);
             flow.1 += u64::from(t.failed);
             flow.2 += u64::from(t.ticks_crossed);
+            volume_in.0 += f64::from(t.in0);
+            volume_in.1 += f64::from(t.in1);
             let close = self.price(pool.sqrt_price_x96);
             let candle = Candle {
                 timestamp_ms: ps.timestamp_ms,
@@ -556,7 +568,18 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
                 progress(step);
             }
         }
-        self.finish(pool, book, state, equity, prices, flows, flow, (held_steps, in_range_steps, deployed_value_steps))
+        let mut r = self.finish(
+            pool,
+            book,
+            state,
+            equity,
+            prices,
+            flows,
+            flow,
+            (held_steps, in_range_steps, deployed_value_steps),
+        );
+        r.volume_in = volume_in;
+        r
     }
 
     fn execute(
@@ -601,7 +624,7 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
             p.impermanent_loss = units(a0, base) * last + units(a1, quote)
                 - (p.deposit_base as f64 / base.scale() * last + p.deposit_quote as f64 / quote.scale());
         }
-        let initial = self.initial_cash;
+        let initial = self.initial_cash + self.initial_base * prices.first().copied().unwrap_or(0.0);
         let metrics = compute_metrics(initial, &equity, &[], &book.totals);
         let final_equity = metrics.final_equity;
         let span_ms = match (equity.first(), equity.last()) {
@@ -638,7 +661,7 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
             equity,
             flows,
         };
-        LpBacktestResult { result, lp, positions: book.positions, prices, flow }
+        LpBacktestResult { result, lp, positions: book.positions, prices, flow, volume_in: (0.0, 0.0) }
     }
 }
 

@@ -71,6 +71,7 @@ fn full_range_fees_are_the_pro_rata_share_of_every_swap_fee() {
         steps.push(PoolStep {
             timestamp_ms: 1_700_000_000_000 + i as i64 * 60_000,
             background_liquidity: None,
+            recentre: false,
             swaps: vec![SwapRequest {
                 zero_for_one,
                 amount_specified: I256::try_from(amount).unwrap(),

@@ -90,6 +90,10 @@ pub struct PoolStep {
     /// around the move to the close (first toward it, stopping there; then the other token in full; then the rest
     /// toward the close again), so the step's volume is the recorded one whatever the backtest's positions do.
     pub volume_in: Option<(U256, U256)>,
+    /// Before the swaps, the background's banded liquidity moves to ranges of the same widths centred on the price
+    /// (other LPs following the market; a synthetic pool does it once a day).
+    #[serde(default)]
+    pub recentre: bool,
     /// The price the step closes at: after the swaps, one more swap with this as its limit carries the pool there
     /// (its direction depends on where the swaps left the price, which the backtest's own positions influence).
     pub close_sqrt_price_x96: Option<U256>,
@@ -108,6 +112,10 @@ pub struct StepTrace {
     pub in0: U256,
     /// token1 paid into the pool by swaps.
     pub in1: U256,
+    /// token0 paid out by the pool.
+    pub out0: U256,
+    /// token1 paid out by the pool.
+    pub out1: U256,
     /// Swaps that went through.
     pub swaps: u32,
     /// Swaps refused by the pool (no liquidity left, a bad limit).
@@ -134,6 +142,9 @@ pub fn replay_step(pool: &mut Pool, step: &PoolStep) -> StepTrace {
     if let Some(target) = step.background_liquidity {
         set_background(pool, target);
     }
+    if step.recentre {
+        recentre_background(pool);
+    }
     let run = |pool: &mut Pool, t: &mut StepTrace, zero_for_one: bool, amount: I256, limit: U256| match pool.swap(
         zero_for_one,
         amount,
@@ -142,11 +153,14 @@ pub fn replay_step(pool: &mut Pool, step: &PoolStep) -> StepTrace {
         Ok(r) => {
             t.swaps += 1;
             t.ticks_crossed += r.ticks_crossed;
-            if r.amount0.is_positive() {
-                t.in0 += r.amount0.into_raw();
-            }
-            if r.amount1.is_positive() {
-                t.in1 += r.amount1.into_raw();
+            for (delta, paid_in, paid_out) in
+                [(r.amount0, &mut t.in0, &mut t.out0), (r.amount1, &mut t.in1, &mut t.out1)]
+            {
+                if delta.is_positive() {
+                    *paid_in += delta.into_raw();
+                } else {
+                    *paid_out += (-delta).into_raw();
+                }
             }
             t.low_sqrt_price_x96 = t.low_sqrt_price_x96.min(pool.sqrt_price_x96);
             t.high_sqrt_price_x96 = t.high_sqrt_price_x96.max(pool.sqrt_price_x96);
@@ -183,6 +197,47 @@ pub fn replay_step(pool: &mut Pool, step: &PoolStep) -> StepTrace {
         run(pool, &mut t, target < pool.sqrt_price_x96, big, target);
     }
     t
+}
+
+/// Moves each banded background position to a range of the same width centred on the current tick, keeping its
+/// value at the current price (the background is not a book the backtest keeps, so its tokens are not tracked).
+fn recentre_background(pool: &mut Pool) {
+    let s = pool.tick_spacing;
+    let full = (MIN_TICK / s * s, MAX_TICK / s * s);
+    let mut bands: Vec<(i32, i32, u128)> = pool
+        .positions
+        .iter()
+        .filter(|((owner, lo, hi), p)| *owner == BACKGROUND_LP && (*lo, *hi) != full && p.liquidity > 0)
+        .map(|((_, lo, hi), p)| (*lo, *hi, p.liquidity))
+        .collect();
+    bands.sort_unstable();
+    let sp = f64::from(pool.sqrt_price_x96) / 2f64.powi(96);
+    // Value of liquidity `l` over [a, b] at the current price, in token1 (raw units), and its value per unit.
+    let per_unit = |a: f64, b: f64| {
+        let p = sp.clamp(a, b);
+        (1.0 / p - 1.0 / b) * sp * sp + (p - a)
+    };
+    let sqrt_at = |t: i32| sqrt_ratio_at_tick(t).map(|x| f64::from(x) / 2f64.powi(96));
+    for (lo, hi, l) in bands {
+        let (Some(a), Some(b)) = (sqrt_at(lo), sqrt_at(hi)) else { continue };
+        let value = l as f64 * per_unit(a, b);
+        let half = (hi - lo) / 2;
+        let centre = pool.tick.div_euclid(s) * s;
+        let (nlo, nhi) = ((centre - half).div_euclid(s) * s, (centre + half).div_euclid(s) * s + s);
+        let (nlo, nhi) = (nlo.max(full.0), nhi.min(full.1));
+        if (nlo, nhi) == (lo, hi) {
+            continue;
+        }
+        let (Some(na), Some(nb)) = (sqrt_at(nlo), sqrt_at(nhi)) else { continue };
+        let new_l = (value / per_unit(na, nb)) as u128;
+        if pool.burn(BACKGROUND_LP, lo, hi, l).is_ok() {
+            let _ = pool.collect(BACKGROUND_LP, lo, hi, u128::MAX, u128::MAX);
+            pool.positions.remove(&(BACKGROUND_LP, lo, hi));
+            if new_l > 0 {
+                let _ = pool.mint(BACKGROUND_LP, nlo, nhi, new_l);
+            }
+        }
+    }
 }
 
 /// Brings the background's full-range liquidity to `target` (minting or burning the difference).
@@ -257,7 +312,8 @@ impl PoolSynthSpec {
         let mut rng = Rng::new(self.market.seed ^ 0x5107_f00d);
         let per_step = self.daily_volume * self.market.interval.millis() as f64 / 86_400_000.0;
         let mut steps = Vec::with_capacity(candles.len());
-        for c in &candles.candles {
+        let per_day = (86_400_000 / self.market.interval.millis().max(1)).max(1) as usize;
+        for (i, c) in candles.candles.iter().enumerate() {
             let mut swaps = Vec::new();
             // Round trips: a buy and a sell of similar size, log-normally distributed around the step's volume.
             let trips = 1 + (rng.uniform() * 4.0) as usize;
@@ -286,6 +342,7 @@ impl PoolSynthSpec {
             let step = PoolStep {
                 timestamp_ms: c.timestamp_ms,
                 background_liquidity: None,
+                recentre: i > 0 && i % per_day == 0,
                 swaps,
                 volume_in: None,
                 close_sqrt_price_x96: sqrt_price_of(raw(c.close)),

@@ -44,6 +44,11 @@ pub struct RangeState {
 pub struct DynamicLpState {
     /// Log returns of the last `vol_window` closes.
     pub returns: VecDeque<f64>,
+    /// Their sum and sum of squares, kept as returns come and go (recomputed from `returns` once per window so
+    /// rounding cannot build up).
+    pub sums: (f64, f64),
+    /// Returns pushed since the sums were last recomputed.
+    pub since_exact: usize,
     /// The previous close.
     pub last_close: Option<f64>,
     /// The open range.
@@ -107,8 +112,8 @@ impl DynamicLp {
         if n < self.params.vol_window {
             return None;
         }
-        let mean = state.returns.iter().sum::<f64>() / n as f64;
-        let var = state.returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let (sum, sumsq) = state.sums;
+        let var = ((sumsq - sum * sum / n as f64) / (n - 1) as f64).max(0.0);
         let width = self.params.width_sigmas * var.sqrt() * (self.params.horizon_bars as f64).sqrt() / LN_TICK;
         let w = width.clamp(f64::from(self.params.min_width_ticks), f64::from(self.params.max_width_ticks));
         Some(w as u32)
@@ -198,6 +203,8 @@ impl Strategy for DynamicLp {
     fn init(&self, _market: &MarketView) -> DynamicLpState {
         DynamicLpState {
             returns: VecDeque::with_capacity(self.params.vol_window + 1),
+            sums: (0.0, 0.0),
+            since_exact: 0,
             last_close: None,
             range: None,
             fee_rate_width: None,
@@ -218,9 +225,20 @@ impl Strategy for DynamicLp {
         let Some(a) = market.assets.first() else { return };
         let Some(price) = a.candle.map(|c| c.close).filter(|p| *p > 0.0) else { return };
         if let Some(prev) = state.last_close {
-            state.returns.push_back((price / prev).ln());
-            if state.returns.len() > self.params.vol_window {
-                state.returns.pop_front();
+            let r = (price / prev).ln();
+            state.returns.push_back(r);
+            state.sums.0 += r;
+            state.sums.1 += r * r;
+            if state.returns.len() > self.params.vol_window
+                && let Some(old) = state.returns.pop_front()
+            {
+                state.sums.0 -= old;
+                state.sums.1 -= old * old;
+            }
+            state.since_exact += 1;
+            if state.since_exact >= self.params.vol_window {
+                state.sums = state.returns.iter().fold((0.0, 0.0), |(a, b), r| (a + r, b + r * r));
+                state.since_exact = 0;
             }
         }
         state.last_close = Some(price);

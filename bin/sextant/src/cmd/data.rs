@@ -16,7 +16,32 @@ enum DataCommand {
     ///
     /// The same seed gives the same bars on every machine. Output columns: timestamp,open,high,low,close,volume.
     Synth(SynthArgs),
+    /// Generate a synthetic Uniswap v3 pool's history as a minute file in demeter's format.
+    ///
+    /// The pool is the one an LP config backtests on ([market] price path, [pool] size; default: the built-in
+    /// examples/lp-blue-chip.toml), replayed without any strategy. Columns: timestamp, netAmount0, netAmount1,
+    /// closeTick, openTick, lowestTick, highestTick, inAmount0, inAmount1, currentLiquidity. Give the file to an LP
+    /// config as pool.data, or to demeter, to compare the two on the same data.
+    PoolMinutes(PoolMinutesArgs),
 }
+
+#[derive(clap::Args)]
+struct PoolMinutesArgs {
+    /// LP config whose synthetic pool to write (default: the built-in lp-blue-chip example).
+    config: Option<PathBuf>,
+    /// Number of steps, replacing the config's market.bars.
+    #[arg(long)]
+    bars: Option<usize>,
+    /// Step interval, replacing the config's market.interval (demeter's files are 1m).
+    #[arg(long, value_enum, default_value = "1m")]
+    interval: IntervalArg,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+/// The config `sextant data pool-minutes` writes when none is given.
+const LP_EXAMPLE: &str = include_str!("../../../../examples/lp-blue-chip.toml");
 
 #[derive(Clone, Copy, ValueEnum)]
 enum IntervalArg {
@@ -70,7 +95,58 @@ struct SynthArgs {
 pub fn run(args: Args) -> Result<()> {
     match args.command {
         DataCommand::Synth(a) => synth(a),
+        DataCommand::PoolMinutes(a) => pool_minutes(a),
     }
+}
+
+fn pool_minutes(a: PoolMinutesArgs) -> Result<()> {
+    let mut config = match &a.config {
+        Some(path) => sextant_backtest::BacktestConfig::load(path)?,
+        None => sextant_backtest::BacktestConfig::parse(LP_EXAMPLE, "examples/lp-blue-chip.toml")?,
+    };
+    anyhow::ensure!(config.is_lp(), "{} is not an LP config ([strategy] kind = \"dynamic_lp\")", config_name(&a));
+    anyhow::ensure!(
+        config.pool.as_ref().is_none_or(|p| p.data.is_none()),
+        "{} replays a minute file already (pool.data); this writes synthetic pools",
+        config_name(&a)
+    );
+    if let Some(bars) = a.bars {
+        config.market.bars = bars;
+    }
+    config.market.interval = match a.interval {
+        IntervalArg::M1 => "1m",
+        IntervalArg::M5 => "5m",
+        IntervalArg::M15 => "15m",
+        IntervalArg::H1 => "1h",
+        IntervalArg::H4 => "4h",
+        IntervalArg::D1 => "1d",
+    }
+    .into();
+    let market = config.load_pool()?;
+    let mut pool = market.pool.clone();
+    let rows = match &a.out {
+        Some(path) => {
+            let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            let rows = sextant_data::pool_minutes::write_pool_minutes(&mut pool, &market.steps, &mut w)?;
+            w.flush()?;
+            rows
+        }
+        None => {
+            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+            let rows = sextant_data::pool_minutes::write_pool_minutes(&mut pool, &market.steps, &mut w)?;
+            w.flush()?;
+            rows
+        }
+    };
+    if let Some(path) = &a.out {
+        eprintln!("{rows} rows of {} written to {}", market.source, path.display());
+    }
+    Ok(())
+}
+
+fn config_name(a: &PoolMinutesArgs) -> String {
+    a.config.as_ref().map_or("the built-in example".into(), |p| p.display().to_string())
 }
 
 fn synth(a: SynthArgs) -> Result<()> {

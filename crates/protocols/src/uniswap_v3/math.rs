@@ -24,6 +24,16 @@ fn narrow(x: U512) -> Option<U256> {
     Some(U256::from_limbs([l[0], l[1], l[2], l[3]]))
 }
 
+/// Quotient and remainder (d > 0), in native 128-bit arithmetic when both fit.
+fn div_rem(a: U256, d: U256) -> (U256, U256) {
+    if a.bit_len() <= 128 && d.bit_len() <= 128 {
+        let (a, d) = (a.to::<u128>(), d.to::<u128>());
+        (U256::from(a / d), U256::from(a % d))
+    } else {
+        a.div_rem(d)
+    }
+}
+
 /// `FullMath.mulDiv`: floor(a * b / d) with a 512-bit product; None when d is 0 or the result overflows.
 pub fn mul_div(a: U256, b: U256, d: U256) -> Option<U256> {
     if d.is_zero() {
@@ -31,7 +41,7 @@ pub fn mul_div(a: U256, b: U256, d: U256) -> Option<U256> {
     }
     // Most products fit in 256 bits: one 256-bit division instead of a 512-bit one, same result.
     if a.bit_len() + b.bit_len() <= 256 {
-        return Some((a * b) / d);
+        return Some(div_rem(a * b, d).0);
     }
     narrow(a.widening_mul::<256, 4, 512, 8>(b) / U512::from(d))
 }
@@ -42,9 +52,8 @@ pub fn mul_div_up(a: U256, b: U256, d: U256) -> Option<U256> {
         return None;
     }
     if a.bit_len() + b.bit_len() <= 256 {
-        let p = a * b;
-        let q = p / d;
-        return if (p % d).is_zero() { Some(q) } else { q.checked_add(U256::from(1u8)) };
+        let (q, r) = div_rem(a * b, d);
+        return if r.is_zero() { Some(q) } else { q.checked_add(U256::from(1u8)) };
     }
     let p: U512 = a.widening_mul::<256, 4, 512, 8>(b);
     let d5 = U512::from(d);
@@ -54,8 +63,8 @@ pub fn mul_div_up(a: U256, b: U256, d: U256) -> Option<U256> {
 
 /// `UnsafeMath.divRoundingUp` (d > 0).
 fn div_up(a: U256, d: U256) -> U256 {
-    let q = a / d;
-    if (a % d).is_zero() { q } else { q + U256::from(1u8) }
+    let (q, r) = div_rem(a, d);
+    if r.is_zero() { q } else { q + U256::from(1u8) }
 }
 
 const TICK_FACTORS: [(u32, U256); 19] = {
@@ -85,28 +94,71 @@ const TICK_FACTORS: [(u32, U256); 19] = {
     ]
 };
 
+/// `floor(a * b / 2^128)`, exactly, from 64-bit halves.
+fn mul_shr128(a: u128, b: u128) -> u128 {
+    const LO: u128 = u64::MAX as u128;
+    let (a1, a0, b1, b0) = (a >> 64, a & LO, b >> 64, b & LO);
+    let (p00, p01, p10, p11) = (a0 * b0, a0 * b1, a1 * b0, a1 * b1);
+    let mid = (p00 >> 64) + (p01 & LO) + (p10 & LO);
+    p11 + (p01 >> 64) + (p10 >> 64) + (mid >> 64)
+}
+
 /// `TickMath.getSqrtRatioAtTick`: sqrt(1.0001^tick) as a Q64.96, rounded up. None outside the tick range.
+///
+/// The contract's running ratio never exceeds 2^128 and every factor is below it, so its `(ratio * factor) >> 128`
+/// is done in 128-bit halves here (the start value 2^128 is carried as "none yet": times a factor it is the factor).
 pub fn sqrt_ratio_at_tick(tick: i32) -> Option<U256> {
-    let abs = tick.unsigned_abs();
-    if abs > MAX_TICK as u32 {
+    if tick.unsigned_abs() > MAX_TICK as u32 {
         return None;
     }
-    let mut ratio = if abs & 1 != 0 {
-        U256::from_limbs([0xaa2d_162d_1a59_4001, 0xfffc_b933_bd6f_ad37, 0, 0])
-    } else {
-        U256::from_limbs([0, 0, 1, 0])
-    };
-    for (bit, factor) in TICK_FACTORS {
+    // Prices hover: most ticks asked for were asked for moments ago. A small per-thread cache of exact results.
+    thread_local! {
+        static CACHE: std::cell::RefCell<[(i32, U256); 4096]> =
+            const { std::cell::RefCell::new([(i32::MIN, U256::ZERO); 4096]) };
+    }
+    let slot = (tick as u32 & 4095) as usize;
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c[slot].0 == tick {
+            return Some(c[slot].1);
+        }
+        let v = sqrt_ratio_uncached(tick);
+        c[slot] = (tick, v);
+        Some(v)
+    })
+}
+
+fn sqrt_ratio_uncached(tick: i32) -> U256 {
+    let abs = tick.unsigned_abs();
+    let mut ratio: Option<u128> = (abs & 1 != 0).then_some(0xfffc_b933_bd6f_ad37_aa2d_162d_1a59_4001);
+    for (bit, factor) in TICK_FACTORS_128 {
         if abs & bit != 0 {
-            ratio = (ratio * factor) >> 128;
+            ratio = Some(match ratio {
+                Some(r) => mul_shr128(r, factor),
+                None => factor,
+            });
         }
     }
-    if tick > 0 {
-        ratio = U256::MAX / ratio;
-    }
+    let ratio = match ratio {
+        Some(r) => U256::from(r),
+        None => U256::from_limbs([0, 0, 1, 0]),
+    };
+    let ratio = if tick > 0 { U256::MAX / ratio } else { ratio };
     let rem = ratio & U256::from(0xffff_ffffu64);
-    Some((ratio >> 32) + if rem.is_zero() { U256::ZERO } else { U256::from(1u8) })
+    (ratio >> 32) + if rem.is_zero() { U256::ZERO } else { U256::from(1u8) }
 }
+
+/// The tick factors as 128-bit numbers (each is below 2^128).
+const TICK_FACTORS_128: [(u32, u128); 19] = {
+    let mut out = [(0u32, 0u128); 19];
+    let mut i = 0;
+    while i < 19 {
+        let limbs = TICK_FACTORS[i].1.as_limbs();
+        out[i] = (TICK_FACTORS[i].0, ((limbs[1] as u128) << 64) | limbs[0] as u128);
+        i += 1;
+    }
+    out
+};
 
 /// `TickMath.getTickAtSqrtRatio`: the greatest tick whose sqrt ratio is at most `sqrt_price`. None outside
 /// [MIN_SQRT_RATIO, MAX_SQRT_RATIO).
@@ -319,6 +371,59 @@ mod tests {
             }
         }
         assert_eq!(tick_at_sqrt_ratio(MAX_SQRT_RATIO), None);
+    }
+
+    /// The contract's own arithmetic: a 256-bit running ratio, `(ratio * factor) >> 128` in 256 bits.
+    fn sqrt_ratio_in_256_bits(tick: i32) -> U256 {
+        let abs = tick.unsigned_abs();
+        let mut ratio = if abs & 1 != 0 {
+            U256::from_limbs([0xaa2d_162d_1a59_4001, 0xfffc_b933_bd6f_ad37, 0, 0])
+        } else {
+            U256::from_limbs([0, 0, 1, 0])
+        };
+        for (bit, factor) in TICK_FACTORS {
+            if abs & bit != 0 {
+                ratio = (ratio * factor) >> 128;
+            }
+        }
+        if tick > 0 {
+            ratio = U256::MAX / ratio;
+        }
+        let rem = ratio & U256::from(0xffff_ffffu64);
+        (ratio >> 32) + if rem.is_zero() { U256::ZERO } else { U256::from(1u8) }
+    }
+
+    #[test]
+    fn the_128_bit_tick_ratio_equals_the_contracts_256_bit_arithmetic() {
+        let mut t = MIN_TICK;
+        while t <= MAX_TICK {
+            assert_eq!(sqrt_ratio_uncached(t), sqrt_ratio_in_256_bits(t), "tick {t}");
+            // Through the cache, twice (the second read comes from it).
+            assert_eq!(sqrt_ratio_at_tick(t), Some(sqrt_ratio_in_256_bits(t)), "tick {t}");
+            assert_eq!(sqrt_ratio_at_tick(t), Some(sqrt_ratio_in_256_bits(t)), "tick {t}");
+            t += 37;
+        }
+        for t in -1030..1030 {
+            assert_eq!(sqrt_ratio_at_tick(t), Some(sqrt_ratio_in_256_bits(t)), "tick {t}");
+        }
+    }
+
+    #[test]
+    fn division_fast_paths_equal_the_general_division() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let bits =
+                |n: u64, v: U256| if n >= 256 { v } else { v & ((U256::from(1u8) << n as usize) - U256::from(1u8)) };
+            let a = bits(next() % 257, U256::from_limbs([next(), next(), next(), next()]));
+            let d = bits(1 + next() % 200, U256::from_limbs([next(), next(), next(), next()])).max(U256::from(1u8));
+            assert_eq!(div_rem(a, d), a.div_rem(d), "{a} / {d}");
+        }
     }
 
     #[test]
