@@ -39,6 +39,7 @@ fn every_command_has_help() {
         &["indicator", "--help"],
         &["data", "--help"],
         &["data", "synth", "--help"],
+        &["data", "pool-minutes", "--help"],
         &["devnet", "--help"],
         &["devnet", "up", "--help"],
         &["devnet", "down", "--help"],
@@ -324,4 +325,54 @@ fn keys_are_created_imported_listed_and_never_printed() {
         assert!(!text.contains(secret));
     }
     assert!(!list.contains(secret) && !address.contains(secret));
+}
+
+#[test]
+fn lp_examples_backtest_with_lp_metrics_json_and_a_range_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("lp.json");
+    let html = dir.path().join("lp.html");
+    let out = ok(&[
+        "backtest",
+        "examples/lp-blue-chip.toml",
+        "--json",
+        json.to_str().unwrap(),
+        "--report",
+        html.to_str().unwrap(),
+    ]);
+    assert!(out.starts_with("dynamic_lp(blue_chip"), "{out}");
+    for metric in ["fees_earned", "fee_apr", "impermanent_loss", "value_vs_hold", "time_in_range", "rebalances"] {
+        assert!(out.contains(metric), "{metric} missing: {out}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(v["lp"]["fees_earned"].as_f64().unwrap() > 0.0);
+    let positions = v["positions"].as_array().unwrap();
+    assert!(!positions.is_empty() && positions[0]["price_lower"].as_f64() < positions[0]["price_upper"].as_f64());
+    assert_eq!(v["equity"].as_array().unwrap().len(), 2160);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("Price and ranges") && page.matches("<rect").count() >= positions.len());
+    let degen = ok(&["backtest", "examples/lp-degen.toml"]);
+    assert!(degen.starts_with("dynamic_lp(degen"), "{degen}");
+    // LP configs have no candles to swap in, and no resumable state yet.
+    assert!(fails(&["backtest", "examples/lp-degen.toml", "--data", "x.csv"]).contains("pool.data"));
+    assert!(fails(&["backtest", "examples/lp-degen.toml", "--save-state", "s.json"]).contains("not available"));
+}
+
+#[test]
+fn pool_minutes_write_a_demeter_file_that_backtests_as_a_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pool.minute.csv");
+    ok(&["data", "pool-minutes", "--bars", "2000", "--out", file.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("timestamp,netAmount0,netAmount1,closeTick,openTick,lowestTick,highestTick,inAmount0,inAmount1,currentLiquidity\n2024-01-01 00:00:00,"));
+    assert_eq!(text.lines().count(), 2001);
+    let config = dir.path().join("lp.toml");
+    std::fs::write(
+        &config,
+        "[strategy]\nkind = \"dynamic_lp\"\nwidth_ticks = 300\n[pool]\ndata = \"pool.minute.csv\"\n",
+    )
+    .unwrap();
+    let out = ok(&["backtest", config.to_str().unwrap()]);
+    assert!(out.contains("demeter minutes") && out.contains("2000 steps"), "{out}");
+    assert!(fails(&["data", "pool-minutes", "examples/rsi.toml"]).contains("not an LP config"));
 }
