@@ -84,6 +84,12 @@ pub struct LpRecord {
     pub steps_in_range: usize,
     /// Steps held.
     pub steps_held: usize,
+    /// sqrtPriceX96 at the lower and upper ticks (derived from them; not reported).
+    #[serde(skip)]
+    pub sqrt_lower: U256,
+    /// See `sqrt_lower`.
+    #[serde(skip)]
+    pub sqrt_upper: U256,
 }
 
 /// LP metrics. Money is in quote units, ratios are fractions.
@@ -322,6 +328,8 @@ impl PoolExecutor<'_> {
             impermanent_loss: 0.0,
             steps_in_range: 0,
             steps_held: 0,
+            sqrt_lower: sa,
+            sqrt_upper: sb,
         });
         self.book.open.push(self.book.positions.len() - 1);
         if self.book.first_hold.is_none() {
@@ -423,12 +431,18 @@ pub struct LpEngine<'a, S: Strategy> {
     costs: Costs,
     initial_cash: f64,
     initial_base: f64,
+    /// 10^decimals of token0 and token1.
+    scales: (f64, f64),
+    /// Turns sqrtPriceX96 squared into a price in human units.
+    price_factor: f64,
 }
 
 impl<'a, S: Strategy> LpEngine<'a, S> {
     /// An engine starting with `initial_cash` of the quote token.
     pub fn new(strategy: &'a S, market: &'a PoolMarket, costs: Costs, initial_cash: f64) -> Self {
-        LpEngine { strategy, market, costs, initial_cash, initial_base: 0.0 }
+        let scales = (market.base.scale(), market.quote.scale());
+        let price_factor = scales.0 / scales.1 / 2f64.powi(192);
+        LpEngine { strategy, market, costs, initial_cash, initial_base: 0.0, scales, price_factor }
     }
 
     /// Also starts with `units` of the asset (valued at the first close in the returns).
@@ -437,52 +451,46 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
         self
     }
 
-    fn lp_views(&self, pool: &Pool, book: &Book) -> Vec<LpView> {
-        let (base, quote) = (&self.market.base, &self.market.quote);
-        book.open
-            .iter()
-            .map(|&i| {
+    /// Brings `view` up to date with the balances and positions: its LP entries are rebuilt when positions opened
+    /// or closed (`changed`), otherwise only their amounts, fees and range flags move.
+    fn refresh(&self, pool: &Pool, book: &Book, view: &mut PortfolioView, changed: bool) {
+        let (s0, s1) = self.scales;
+        view.cash = f64::from(book.bal1) / s1;
+        view.positions[0].quantity = f64::from(book.bal0) / s0;
+        if changed {
+            view.lp.clear();
+            view.lp.extend(book.open.iter().map(|&i| {
                 let p = &book.positions[i];
-                let bounds = sqrt_ratio_at_tick(p.tick_lower).zip(sqrt_ratio_at_tick(p.tick_upper));
-                let (a0, a1) = bounds
-                    .and_then(|(sa, sb)| amounts_for_liquidity(pool.sqrt_price_x96, sa, sb, p.liquidity))
-                    .unwrap_or_default();
-                let (f0, f1) = pool.owed_now(STRATEGY_LP, p.tick_lower, p.tick_upper).unwrap_or_default();
                 LpView {
                     id: p.id.clone(),
                     asset: 0,
                     tick_lower: p.tick_lower,
                     tick_upper: p.tick_upper,
                     liquidity: p.liquidity,
-                    amount_base: units(a0, base),
-                    amount_quote: units(a1, quote),
-                    fees_base: f0 as f64 / base.scale(),
-                    fees_quote: f1 as f64 / quote.scale(),
-                    in_range: p.tick_lower <= pool.tick && pool.tick < p.tick_upper,
+                    amount_base: 0.0,
+                    amount_quote: 0.0,
+                    fees_base: 0.0,
+                    fees_quote: 0.0,
+                    in_range: false,
                 }
-            })
-            .collect()
-    }
-
-    fn portfolio(&self, pool: &Pool, book: &Book) -> PortfolioView {
-        PortfolioView {
-            quote: self.market.quote.clone(),
-            cash: units(book.bal1, &self.market.quote),
-            positions: vec![PositionView {
-                base: self.market.base.clone(),
-                quantity: units(book.bal0, &self.market.base),
-                entry_price: None,
-            }],
-            lp: self.lp_views(pool, book),
+            }));
+        }
+        for (l, &i) in view.lp.iter_mut().zip(&book.open) {
+            let p = &book.positions[i];
+            let (a0, a1) =
+                amounts_for_liquidity(pool.sqrt_price_x96, p.sqrt_lower, p.sqrt_upper, p.liquidity).unwrap_or_default();
+            let (f0, f1) = pool.owed_now(STRATEGY_LP, p.tick_lower, p.tick_upper).unwrap_or_default();
+            l.amount_base = f64::from(a0) / s0;
+            l.amount_quote = f64::from(a1) / s1;
+            l.fees_base = f0 as f64 / s0;
+            l.fees_quote = f1 as f64 / s1;
+            l.in_range = p.tick_lower <= pool.tick && pool.tick < p.tick_upper;
         }
     }
 
     fn price(&self, sqrt_price_x96: U256) -> f64 {
-        sextant_protocols::uniswap_v3::price_token0_in_token1(
-            sqrt_price_x96,
-            self.market.base.decimals,
-            self.market.quote.decimals,
-        )
+        let s = f64::from(sqrt_price_x96);
+        s * s * self.price_factor
     }
 
     /// Runs the whole backtest; `progress` is called with the step number every 65536 steps.
@@ -506,6 +514,12 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
             assets: vec![AssetView { base: base.clone(), quote: quote.clone(), candle: None, last_close: None }],
         };
         let mut state = self.strategy.init(&empty);
+        let mut portfolio = PortfolioView {
+            quote: quote.clone(),
+            cash: 0.0,
+            positions: vec![PositionView { base: base.clone(), quantity: 0.0, entry_price: None }],
+            lp: Vec::new(),
+        };
         let mut view = empty;
         let retry = RetryPolicy { max_attempts: self.costs.max_attempts, base_delay_ms: 0, max_delay_ms: 0 };
         let mut flows = FlowStats::default();
@@ -535,7 +549,7 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
             view.timestamp_ms = ps.timestamp_ms;
             view.assets[0].candle = Some(candle);
             view.assets[0].last_close = Some(close);
-            let mut portfolio = self.portfolio(&pool, &book);
+            self.refresh(&pool, &book, &mut portfolio, false);
             for &i in &book.open {
                 let p = &mut book.positions[i];
                 p.steps_held += 1;
@@ -558,7 +572,7 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
                 self.strategy.on_outcome(&mut state, &outcome);
             }
             if acted {
-                portfolio = self.portfolio(&pool, &book);
+                self.refresh(&pool, &book, &mut portfolio, true);
             }
             let close_now = self.price(pool.sqrt_price_x96);
             view.assets[0].last_close = Some(close_now);

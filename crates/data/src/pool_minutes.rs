@@ -54,6 +54,9 @@ const COLUMNS: [&str; 10] = [
 /// An integer field, written as an integer or in decimal or scientific notation (`12.0`, `2.5e+22`), converted
 /// exactly in decimal (a float would round 2.5e22); None when the value is not an integer.
 fn int(field: &str) -> Option<i128> {
+    if let Ok(v) = field.parse::<i128>() {
+        return Some(v);
+    }
     let f = field.trim();
     if let Ok(v) = f.parse::<i128>() {
         return Some(v);
@@ -93,57 +96,155 @@ fn int(field: &str) -> Option<i128> {
 /// A missing column (all are named), a malformed value (line and column named), or minutes out of order.
 pub fn parse_pool_minutes(text: &str, origin: &str) -> Result<Vec<PoolMinute>> {
     let bad = |line: u64, message: String| Error::Malformed { path: origin.to_string(), line, message };
+    let columns = |headers: &[&str]| -> Result<[usize; 10]> {
+        let index = |name: &str| headers.iter().position(|h| h.trim() == name);
+        let mut positions = [0; 10];
+        for (p, c) in positions.iter_mut().zip(COLUMNS) {
+            *p = index(c).ok_or_else(|| {
+                let missing: Vec<&str> = COLUMNS.iter().filter(|c| index(c).is_none()).copied().collect();
+                bad(
+                    1,
+                    format!(
+                        "missing column(s) {} (a demeter minute file has {})",
+                        missing.join(", "),
+                        COLUMNS.join(", ")
+                    ),
+                )
+            })?;
+        }
+        Ok(positions)
+    };
+    if !text.contains('"') {
+        // Unquoted files (what pandas and demeter write): split lines and commas directly, in parallel chunks
+        // of whole lines for big files.
+        let (head, body) = text.split_once('\n').unwrap_or((text, ""));
+        let headers: Vec<&str> = head.trim_end_matches('\r').split(',').collect();
+        let positions = columns(&headers)?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        let parts = if body.len() < (4 << 20) { 1 } else { threads };
+        let mut chunks = Vec::with_capacity(parts);
+        let (mut rest, mut first_line) = (body, 2u64);
+        for k in (1..=parts).rev() {
+            let cut = if k == 1 {
+                rest.len()
+            } else {
+                let at = rest.len() / k;
+                rest[at..].find('\n').map_or(rest.len(), |i| at + i + 1)
+            };
+            let (chunk, tail) = rest.split_at(cut);
+            chunks.push((chunk, first_line));
+            first_line += chunk.matches('\n').count() as u64;
+            rest = tail;
+        }
+        let (width, bad) = (headers.len(), &bad);
+        let parsed: Vec<Result<Vec<PoolMinute>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .iter()
+                .map(|&(chunk, line)| scope.spawn(move || parse_plain(chunk, line, width, positions, bad)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(bad(0, "parser panicked".into())))).collect()
+        });
+        let mut out: Vec<PoolMinute> = Vec::with_capacity(text.len() / 128);
+        for (part, &(_, line)) in parsed.into_iter().zip(&chunks) {
+            let part = part?;
+            if let (Some(prev), Some(next)) = (out.last(), part.first())
+                && next.timestamp_ms <= prev.timestamp_ms
+            {
+                return Err(bad(line, "minutes are not in increasing time order".into()));
+            }
+            out.extend(part);
+        }
+        return Ok(out);
+    }
+    let mut out: Vec<PoolMinute> = Vec::new();
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
     let headers = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
-    let index = |name: &str| headers.iter().position(|h| h.trim() == name);
-    let positions: Vec<usize> = COLUMNS.iter().map(|c| index(c)).collect::<Option<Vec<_>>>().ok_or_else(|| {
-        let missing: Vec<&str> = COLUMNS.iter().filter(|c| index(c).is_none()).copied().collect();
-        bad(1, format!("missing column(s) {} (a demeter minute file has {})", missing.join(", "), COLUMNS.join(", ")))
-    })?;
-    let mut out = Vec::new();
+    let positions = columns(&headers.iter().collect::<Vec<_>>())?;
     for (i, record) in reader.records().enumerate() {
         let line = i as u64 + 2;
         let record = record.map_err(|e| bad(line, e.to_string()))?;
-        let field = |k: usize| record.get(positions[k]).unwrap_or("");
-        let number = |k: usize| {
-            int(field(k)).ok_or_else(|| bad(line, format!("{}: {:?} is not an integer", COLUMNS[k], field(k))))
-        };
-        let tick = |k: usize| -> Result<i32> {
-            let v = number(k)?;
-            i32::try_from(v).map_err(|_| bad(line, format!("{}: {v} is not a tick", COLUMNS[k])))
-        };
-        let unsigned = |k: usize| -> Result<u128> {
-            let v = number(k)?;
-            u128::try_from(v).map_err(|_| bad(line, format!("{}: {v} is negative", COLUMNS[k])))
-        };
-        let (timestamp_ms, _) =
-            parse_time(field(0)).ok_or_else(|| bad(line, format!("timestamp: {:?} is not a time", field(0))))?;
-        let minute = PoolMinute {
-            timestamp_ms,
-            net_amount0: number(1)?,
-            net_amount1: number(2)?,
-            close_tick: tick(3)?,
-            open_tick: tick(4)?,
-            lowest_tick: tick(5)?,
-            highest_tick: tick(6)?,
-            in_amount0: unsigned(7)?,
-            in_amount1: unsigned(8)?,
-            current_liquidity: unsigned(9)?,
-        };
-        if let Some(prev) = out.last().map(|m: &PoolMinute| m.timestamp_ms)
-            && minute.timestamp_ms <= prev
-        {
-            return Err(bad(line, "minutes are not in increasing time order".into()));
-        }
-        if minute.lowest_tick > minute.highest_tick {
-            return Err(bad(
-                line,
-                format!("lowestTick {} is above highestTick {}", minute.lowest_tick, minute.highest_tick),
-            ));
-        }
-        out.push(minute);
+        let minute = parse_row(line, &positions.map(|p| record.get(p).unwrap_or("")), &bad)?;
+        push_in_order(&mut out, minute, line, &bad)?;
     }
     Ok(out)
+}
+
+/// Appends a minute, refusing one that does not come after the last.
+fn push_in_order(
+    out: &mut Vec<PoolMinute>,
+    minute: PoolMinute,
+    line: u64,
+    bad: &dyn Fn(u64, String) -> Error,
+) -> Result<()> {
+    if let Some(prev) = out.last()
+        && minute.timestamp_ms <= prev.timestamp_ms
+    {
+        return Err(bad(line, "minutes are not in increasing time order".into()));
+    }
+    out.push(minute);
+    Ok(())
+}
+
+/// Unquoted rows, the first on line `first_line`.
+fn parse_plain(
+    text: &str,
+    first_line: u64,
+    width: usize,
+    positions: [usize; 10],
+    bad: &(dyn Fn(u64, String) -> Error + Sync),
+) -> Result<Vec<PoolMinute>> {
+    let mut out = Vec::with_capacity(text.len() / 128);
+    let mut fields: Vec<&str> = Vec::with_capacity(width);
+    for (i, row) in text.lines().enumerate() {
+        let line = first_line + i as u64;
+        if row.trim().is_empty() {
+            continue;
+        }
+        fields.clear();
+        fields.extend(row.split(','));
+        if fields.len() != width {
+            return Err(bad(line, format!("{} fields, the header has {width}", fields.len())));
+        }
+        let minute = parse_row(line, &positions.map(|p| fields[p]), bad)?;
+        push_in_order(&mut out, minute, line, bad)?;
+    }
+    Ok(out)
+}
+
+/// One row, its fields given in `COLUMNS` order.
+fn parse_row(line: u64, row: &[&str; 10], bad: &dyn Fn(u64, String) -> Error) -> Result<PoolMinute> {
+    let field = |k: usize| row[k];
+    let number =
+        |k: usize| int(field(k)).ok_or_else(|| bad(line, format!("{}: {:?} is not an integer", COLUMNS[k], field(k))));
+    let tick = |k: usize| -> Result<i32> {
+        let v = number(k)?;
+        i32::try_from(v).map_err(|_| bad(line, format!("{}: {v} is not a tick", COLUMNS[k])))
+    };
+    let unsigned = |k: usize| -> Result<u128> {
+        let v = number(k)?;
+        u128::try_from(v).map_err(|_| bad(line, format!("{}: {v} is negative", COLUMNS[k])))
+    };
+    let (timestamp_ms, _) =
+        parse_time(field(0).trim()).ok_or_else(|| bad(line, format!("timestamp: {:?} is not a time", field(0))))?;
+    let minute = PoolMinute {
+        timestamp_ms,
+        net_amount0: number(1)?,
+        net_amount1: number(2)?,
+        close_tick: tick(3)?,
+        open_tick: tick(4)?,
+        lowest_tick: tick(5)?,
+        highest_tick: tick(6)?,
+        in_amount0: unsigned(7)?,
+        in_amount1: unsigned(8)?,
+        current_liquidity: unsigned(9)?,
+    };
+    if minute.lowest_tick > minute.highest_tick {
+        return Err(bad(
+            line,
+            format!("lowestTick {} is above highestTick {}", minute.lowest_tick, minute.highest_tick),
+        ));
+    }
+    Ok(minute)
 }
 
 /// Reads a demeter minute file.
@@ -302,6 +403,37 @@ mod tests {
         assert_eq!(int("1.25"), None);
         assert_eq!(int("abc"), None);
         assert_eq!(int("0.0"), Some(0));
+    }
+
+    #[test]
+    fn big_files_parse_in_chunks_like_the_general_reader() {
+        let mut text = String::from(FILE.lines().next().unwrap());
+        text.push('\n');
+        for i in 0..40_000i64 {
+            let t = crate::time::format_time(1_691_884_800_000 + i * 60_000, sextant_market::TimeStyle::DateTimeSpace);
+            text.push_str(&format!(
+                "{i},{t},-1502345,825432109876543210,{},200128,200125,200131,{i},825432109876543210,25000000000000000000000\n",
+                200_125 + i % 6
+            ));
+        }
+        assert!(text.len() > 4 << 20);
+        let plain = parse_pool_minutes(&text, "big").unwrap();
+        let quoted = parse_pool_minutes(&text.replacen(",-1502345,", ",\"-1502345\",", 1), "big").unwrap();
+        assert_eq!(plain.len(), 40_000);
+        assert_eq!(plain, quoted);
+        // An error deep in a later chunk names its own line.
+        let broken = text.replace("\n30000,", "\n30000,x");
+        let e = parse_pool_minutes(&broken, "big.csv").unwrap_err().to_string();
+        assert!(e.starts_with("big.csv:30002:"), "{e}");
+    }
+
+    #[test]
+    fn quoted_files_read_as_unquoted_ones() {
+        let quoted = FILE.replace("2023-08-13 00:00:00", "\"2023-08-13 00:00:00\"");
+        assert_eq!(parse_pool_minutes(&quoted, "q").unwrap(), parse_pool_minutes(FILE, "f").unwrap());
+        let short = FILE.replace(",0,825432109876543210,2.5e+22", ",825432109876543210,2.5e+22");
+        let e = parse_pool_minutes(&short, "f.csv").unwrap_err().to_string();
+        assert!(e.starts_with("f.csv:2:") && e.contains("fields"), "{e}");
     }
 
     #[test]

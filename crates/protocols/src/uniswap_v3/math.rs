@@ -24,11 +24,16 @@ fn narrow(x: U512) -> Option<U256> {
     Some(U256::from_limbs([l[0], l[1], l[2], l[3]]))
 }
 
-/// Quotient and remainder (d > 0), in native 128-bit arithmetic when both fit.
+/// Quotient and remainder (d > 0): native 128-bit arithmetic when both fit, a shift for a power of two (the Q96
+/// and Q128 of the fixed-point maths), the general division otherwise.
 fn div_rem(a: U256, d: U256) -> (U256, U256) {
     if a.bit_len() <= 128 && d.bit_len() <= 128 {
         let (a, d) = (a.to::<u128>(), d.to::<u128>());
-        (U256::from(a / d), U256::from(a % d))
+        let q = a / d;
+        (U256::from(q), U256::from(a - q * d))
+    } else if d.is_power_of_two() {
+        let shift = d.trailing_zeros();
+        (a >> shift, a & (d - U256::from(1u8)))
     } else {
         a.div_rem(d)
     }
@@ -423,6 +428,8 @@ mod tests {
             let a = bits(next() % 257, U256::from_limbs([next(), next(), next(), next()]));
             let d = bits(1 + next() % 200, U256::from_limbs([next(), next(), next(), next()])).max(U256::from(1u8));
             assert_eq!(div_rem(a, d), a.div_rem(d), "{a} / {d}");
+            let p2 = U256::from(1u8) << (next() % 256) as usize;
+            assert_eq!(div_rem(a, p2), a.div_rem(p2), "{a} / {p2}");
         }
     }
 

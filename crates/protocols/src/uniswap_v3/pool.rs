@@ -8,6 +8,45 @@ use super::math::{self, MAX_SQRT_RATIO, MAX_TICK, MIN_SQRT_RATIO, MIN_TICK, Q128
 use alloy_primitives::{Address, I256, U256};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A fast, deterministic hasher for the pool's small integer keys (word positions, owner and ticks): a multiply and
+/// rotate per word. The keys are not attacker-chosen inside a backtest or a quote, so no SipHash is needed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(u64::from(x));
+    }
+
+    fn write_i32(&mut self, x: i32) {
+        self.write_u64(u64::from(x as u32));
+    }
+
+    fn write_i16(&mut self, x: i16) {
+        self.write_u64(u64::from(x as u16));
+    }
+}
+
+/// A hash map with [`WordHasher`].
+pub type WordMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
 use std::fmt;
 
 /// A revert of the pool contract, with its reason code ("AS", "SPL", "LO", "TLU"...).
@@ -133,9 +172,9 @@ pub struct Pool {
     /// Initialized ticks.
     pub ticks: BTreeMap<i32, TickInfo>,
     /// The initialized-tick bitmap: word position -> 256 bits.
-    pub bitmap: HashMap<i16, U256>,
+    pub bitmap: WordMap<i16, U256>,
     /// Positions.
-    pub positions: HashMap<PositionKey, PositionInfo>,
+    pub positions: WordMap<PositionKey, PositionInfo>,
 }
 
 /// `Tick.tickSpacingToMaxLiquidityPerTick`.
@@ -173,8 +212,8 @@ impl Pool {
             protocol_fees0: 0,
             protocol_fees1: 0,
             ticks: BTreeMap::new(),
-            bitmap: HashMap::new(),
-            positions: HashMap::new(),
+            bitmap: WordMap::default(),
+            positions: WordMap::default(),
         })
     }
 
