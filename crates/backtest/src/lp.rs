@@ -167,28 +167,34 @@ fn units(x: U256, token: &Token) -> f64 {
 }
 
 impl PoolExecutor<'_> {
-    /// Charges gas in quote units; when the quote balance cannot pay it all, the rest is taken from the asset at
-    /// the current price (gas is paid in the native token, which the backtest does not hold separately).
-    fn gas(&mut self, gas_units: u64) -> Result<f64, ExecError> {
-        let usd = gas_units as f64 * self.costs.gas_price_gwei * 1e-9 * self.costs.native_price_usd;
+    /// Charges gas. Gas is counted in quote units (`native_price_usd` is read as the native token's price in the
+    /// quote): from the quote balance, the rest from the asset at the current price (the backtest holds no native
+    /// token). With `must_afford`, a cost above everything held is refused; without it (a close that has already
+    /// happened) what is held pays what it can.
+    fn gas(&mut self, gas_units: u64, must_afford: bool) -> Result<f64, ExecError> {
+        let cost = gas_units as f64 * self.costs.gas_price_gwei * 1e-9 * self.costs.native_price_usd;
         let (base, quote) = (&self.market.base, &self.market.quote);
-        let raw = U256::from((usd * quote.scale()).round() as u128);
+        let raw = U256::from((cost * quote.scale()).round() as u128);
         if raw <= self.book.bal1 {
             self.book.bal1 -= raw;
         } else {
             let short = units(raw - self.book.bal1, quote);
-            let in_base = U256::from((short / self.price * base.scale()).ceil() as u128);
-            if self.price <= 0.0 || in_base > self.book.bal0 {
+            let in_base = if self.price > 0.0 {
+                U256::from((short / self.price * base.scale()).ceil() as u128)
+            } else {
+                U256::MAX
+            };
+            if in_base > self.book.bal0 && must_afford {
                 return Err(err(
                     ExecErrorKind::InsufficientBalance,
-                    format!("gas costs {usd:.2} {}, more than is held", quote.symbol),
+                    format!("gas costs {cost:.2} {}, more than is held", quote.symbol),
                 ));
             }
-            self.book.bal0 -= in_base;
+            self.book.bal0 = self.book.bal0.saturating_sub(in_base);
             self.book.bal1 = U256::ZERO;
         }
-        self.book.totals.gas += usd;
-        Ok(usd)
+        self.book.totals.gas += cost;
+        Ok(cost)
     }
 
     fn fill(&self, token_in: &Token, amount_in: U256, token_out: &Token, amount_out: U256, gas: f64) -> Fill {
@@ -218,6 +224,8 @@ impl PoolExecutor<'_> {
         } else {
             return Err(err(ExecErrorKind::Unsupported, format!("{} is not a token of the pool", sell.symbol)));
         };
+        // Gas first, so what is sold is what is left after it (a refused swap gets its gas back: see IntentRun).
+        let gas = self.gas(self.costs.gas_units, true)?;
         let held = if zero_for_one { self.book.bal0 } else { self.book.bal1 };
         let amount_in = match amount {
             AmountSpec::All => held,
@@ -226,7 +234,6 @@ impl PoolExecutor<'_> {
         if amount_in.is_zero() {
             return Err(err(ExecErrorKind::InsufficientBalance, format!("no {} to sell", sell.symbol)));
         }
-        let gas = self.gas(self.costs.gas_units)?;
         let exact = I256::try_from(amount_in).map_err(|_| err(ExecErrorKind::Invalid, "amount too large"))?;
         let (r, undo) = self
             .pool
@@ -253,13 +260,15 @@ impl PoolExecutor<'_> {
                 format!("impact {:.1} bps > tolerance {:.1} bps", impact / value_in * 1e4, tolerance * 1e4),
             ));
         }
-        if zero_for_one {
-            self.book.bal0 -= paid;
-            self.book.bal1 += got;
+        // The pool takes at most the exact input, which is at most what is held.
+        let (sold, bought) = if zero_for_one {
+            (&mut self.book.bal0, &mut self.book.bal1)
         } else {
-            self.book.bal1 -= paid;
-            self.book.bal0 += got;
-        }
+            (&mut self.book.bal1, &mut self.book.bal0)
+        };
+        *sold =
+            sold.checked_sub(paid).ok_or_else(|| err(ExecErrorKind::Invalid, "the swap took more than was held"))?;
+        *bought += got;
         self.book.totals.fees += fee;
         self.book.totals.slippage += impact;
         // Quote per asset actually paid or received, fee included.
@@ -283,10 +292,19 @@ impl PoolExecutor<'_> {
                 format!("range [{lower}, {upper}) is empty or off the tick spacing {spacing}"),
             ));
         }
-        let gas = self.gas(GAS_LP_OPEN)?;
-        let (a0, a1) = (U256::from(max0.0).min(self.book.bal0), U256::from(max1.0).min(self.book.bal1));
         let bounds = sqrt_ratio_at_tick(lower).zip(sqrt_ratio_at_tick(upper));
         let (sa, sb) = bounds.ok_or_else(|| err(ExecErrorKind::Invalid, "range outside the tick limits"))?;
+        if self
+            .book
+            .open
+            .iter()
+            .any(|&i| (self.book.positions[i].tick_lower, self.book.positions[i].tick_upper) == (lower, upper))
+        {
+            // The pool keys positions by owner and range: a second record would share the first one's fees.
+            return Err(err(ExecErrorKind::Invalid, format!("a position on [{lower}, {upper}) is open already")));
+        }
+        let gas = self.gas(GAS_LP_OPEN, true)?;
+        let (a0, a1) = (U256::from(max0.0).min(self.book.bal0), U256::from(max1.0).min(self.book.bal1));
         let liquidity = liquidity_for_amounts(self.pool.sqrt_price_x96, sa, sb, a0, a1).unwrap_or(0);
         if liquidity == 0 {
             return Err(err(ExecErrorKind::InsufficientBalance, "the balances buy no liquidity in this range"));
@@ -366,7 +384,7 @@ impl PoolExecutor<'_> {
         self.book.bal1 += got1;
         let (fees0, fees1) = (got0 - principal0, got1 - principal1);
         // Paid from what the close brought in, so a position holding everything can still be closed.
-        let gas = self.gas(if keep_liquidity { GAS_LP_COLLECT } else { GAS_LP_CLOSE })?;
+        let gas = self.gas(if keep_liquidity { GAS_LP_COLLECT } else { GAS_LP_CLOSE }, false)?;
         let (base, quote) = (&self.market.base, &self.market.quote);
         let p = &mut self.book.positions[i];
         p.fees_base += fees0.saturating_to::<u128>();
@@ -378,7 +396,9 @@ impl PoolExecutor<'_> {
                 - (p.deposit_base as f64 / base.scale() * self.price + p.deposit_quote as f64 / quote.scale());
             self.book.open.remove(slot);
         }
-        Ok(self.fill(quote, U256::ZERO, base, got0, gas))
+        // Both tokens come back from a close: the fill names the asset as `token_in` and the quote as `token_out`,
+        // each with the amount received.
+        Ok(self.fill(base, got0, quote, got1, gas))
     }
 }
 
@@ -397,6 +417,23 @@ impl Executor for IntentRun<'_, '_> {
     }
 
     fn execute(&mut self, _prepared: &()) -> Result<Option<Fill>, ExecError> {
+        // Refused intents cost nothing, as a transaction refused in simulation is never sent: balances and gas
+        // are put back (the pool puts itself back).
+        let before = (self.exec.book.bal0, self.exec.book.bal1, self.exec.book.totals.gas);
+        let result = self.run();
+        if result.is_err() {
+            (self.exec.book.bal0, self.exec.book.bal1, self.exec.book.totals.gas) = before;
+        }
+        result
+    }
+
+    fn validate(&mut self, _prepared: &(), receipt: Option<Fill>) -> Result<Option<Fill>, ExecError> {
+        Ok(receipt)
+    }
+}
+
+impl IntentRun<'_, '_> {
+    fn run(&mut self) -> Result<Option<Fill>, ExecError> {
         let e = &mut self.exec;
         match self.intent {
             Intent::Swap { sell, amount, max_slippage_bps, .. } => e.swap(sell, amount, *max_slippage_bps).map(Some),
@@ -417,10 +454,6 @@ impl Executor for IntentRun<'_, '_> {
                 format!("the LP backtest cannot execute {:?} intents", other.kind()),
             )),
         }
-    }
-
-    fn validate(&mut self, _prepared: &(), receipt: Option<Fill>) -> Result<Option<Fill>, ExecError> {
-        Ok(receipt)
     }
 }
 

@@ -187,3 +187,75 @@ fn a_demeter_minute_file_backtests_as_a_pool() {
     let e = BacktestConfig::parse(bad, "t.toml").unwrap_err().to_string();
     assert!(e.contains("pool.data"), "{e}");
 }
+
+/// Sends what it is told at the first step, then holds.
+struct Script(Vec<Intent>);
+
+impl Strategy for Script {
+    type State = bool;
+    fn name(&self) -> String {
+        "script".into()
+    }
+    fn init(&self, _: &MarketView) -> bool {
+        false
+    }
+    fn on_step(&self, done: &mut bool, _: &MarketView, _: &PortfolioView, out: &mut Vec<Intent>) {
+        if !*done {
+            out.extend(self.0.iter().cloned());
+            *done = true;
+        }
+    }
+}
+
+#[test]
+fn refused_intents_cost_nothing_and_balances_never_wrap() {
+    let mut config = example("lp-blue-chip.toml");
+    config.market.bars = 50;
+    config.portfolio.initial_cash = 50.0;
+    config.execution.gas_price_gwei = Some(60.0); // a swap costs 27 USDC of gas, an open 90
+    let market = config.load_pool().unwrap();
+    let (usdc, weth) = (market.quote.clone(), market.base.clone());
+    let pool = market.pool_ref.clone();
+    let t = market.pool.tick / 10 * 10;
+    let open = Intent::LpOpen {
+        pool,
+        tick_lower: t - 600,
+        tick_upper: t + 600,
+        amount0: Amount(u128::MAX),
+        amount1: Amount(u128::MAX),
+    };
+    let intents = vec![
+        // Selling all the cash: the gas comes out first, and the swap sells what is left.
+        Intent::Swap { sell: usdc.clone(), buy: weth.clone(), amount: AmountSpec::All, max_slippage_bps: 10_000 },
+        // Too little left for an open's gas: refused, and charged nothing.
+        open.clone(),
+        // A swap refused for its price impact: charged nothing.
+        Intent::Swap { sell: weth, buy: usdc, amount: AmountSpec::All, max_slippage_bps: 0 },
+    ];
+    let costs = config.costs();
+    let r = LpEngine::new(&Script(intents), &market, costs, 50.0).run(&mut |_| {});
+    assert_eq!(r.result.flows.completed, 1, "{:?}", r.result.flows);
+    assert_eq!(r.result.flows.failed.get("insufficient_balance"), Some(&1));
+    assert_eq!(r.result.flows.failed.get("slippage_exceeded"), Some(&1));
+    let gas_one_swap = 150_000.0 * 60.0 * 1e-9 * costs.native_price_usd;
+    assert!((r.lp.gas - gas_one_swap).abs() < 1e-9, "{}", r.lp.gas);
+    let last = r.result.metrics.final_equity;
+    // What is left is the swap's WETH, worth about 50 - 18 at a price that moved a few percent: nothing wrapped.
+    assert!(last.is_finite() && last > 20.0 && last < 45.0, "{last}");
+    // The same range twice: the second open is refused (the pool would merge them into one position).
+    let mut config = example("lp-blue-chip.toml");
+    config.market.bars = 5;
+    let market = config.load_pool().unwrap();
+    let twice = Script(vec![
+        Intent::Swap {
+            sell: market.quote.clone(),
+            buy: market.base.clone(),
+            amount: AmountSpec::Exact(Amount(5_000_000_000)),
+            max_slippage_bps: 10_000,
+        },
+        open.clone(),
+        open,
+    ]);
+    let r = LpEngine::new(&twice, &market, config.costs(), 10_000.0).run(&mut |_| {});
+    assert_eq!((r.positions.len(), r.result.flows.failed.get("invalid")), (1, Some(&1)));
+}

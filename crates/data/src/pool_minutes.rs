@@ -128,8 +128,9 @@ pub fn parse_pool_minutes(text: &str, origin: &str) -> Result<Vec<PoolMinute>> {
             let cut = if k == 1 {
                 rest.len()
             } else {
+                // Bytes, not chars: a cut just after a newline is always a char boundary.
                 let at = rest.len() / k;
-                rest[at..].find('\n').map_or(rest.len(), |i| at + i + 1)
+                rest.as_bytes()[at..].iter().position(|&b| b == b'\n').map_or(rest.len(), |i| at + i + 1)
             };
             let (chunk, tail) = rest.split_at(cut);
             chunks.push((chunk, first_line));

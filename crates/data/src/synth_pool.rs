@@ -88,7 +88,8 @@ pub struct PoolStep {
     pub swaps: Vec<SwapRequest>,
     /// token0 and token1 sold into the pool in the step when only totals are known (minute files): they are sold
     /// around the move to the close (first toward it, stopping there; then the other token in full; then the rest
-    /// toward the close again), so the step's volume is the recorded one whatever the backtest's positions do.
+    /// toward the close again), so the step's volume is at least the recorded one whatever the backtest's positions
+    /// do (more when the recorded volume does not reach the close and the last swap carries the price there).
     pub volume_in: Option<(U256, U256)>,
     /// Before the swaps, the background's banded liquidity moves to ranges of the same widths centred on the price
     /// (other LPs following the market; a synthetic pool does it once a day).
@@ -221,10 +222,11 @@ fn recentre_background(pool: &mut Pool) {
     for (lo, hi, l) in bands {
         let (Some(a), Some(b)) = (sqrt_at(lo), sqrt_at(hi)) else { continue };
         let value = l as f64 * per_unit(a, b);
-        let half = (hi - lo) / 2;
+        // The same width (a multiple of the spacing), its lower edge on the spacing, centred as near as it goes.
+        let width = hi - lo;
         let centre = pool.tick.div_euclid(s) * s;
-        let (nlo, nhi) = ((centre - half).div_euclid(s) * s, (centre + half).div_euclid(s) * s + s);
-        let (nlo, nhi) = (nlo.max(full.0), nhi.min(full.1));
+        let nlo = (centre - (width / 2).div_euclid(s) * s).max(full.0);
+        let nhi = (nlo + width).min(full.1);
         if (nlo, nhi) == (lo, hi) {
             continue;
         }
@@ -288,7 +290,7 @@ impl PoolSynthSpec {
         };
         for band in &self.bands {
             let (lo, hi) = match band.width_pct {
-                None => (align(MIN_TICK) + spacing, align(MAX_TICK)),
+                None => (MIN_TICK / spacing * spacing, MAX_TICK / spacing * spacing),
                 Some(w) => {
                     let p = self.market.start_price;
                     let tick = |h: f64| sqrt_price_of(raw(h)).and_then(tick_at_sqrt_ratio);
@@ -379,6 +381,29 @@ mod tests {
         assert!(!pool.fee_growth_global0_x128.is_zero() && !pool.fee_growth_global1_x128.is_zero());
         // Seeded: the same spec gives the same flow.
         assert_eq!(spec.generate().unwrap().1, steps);
+    }
+
+    #[test]
+    fn re_centred_bands_keep_their_width() {
+        let spec =
+            PoolSynthSpec { market: SynthSpec { bars: 24 * 20, ..SynthSpec::default() }, ..PoolSynthSpec::default() };
+        let (mut pool, steps) = spec.generate().unwrap();
+        let widths = |p: &Pool| {
+            let mut w: Vec<i32> = p
+                .positions
+                .iter()
+                .filter(|(k, v)| k.0 == BACKGROUND_LP && v.liquidity > 0)
+                .map(|(k, _)| k.2 - k.1)
+                .collect();
+            w.sort_unstable();
+            w
+        };
+        let before = widths(&pool);
+        assert_eq!(before.len(), 4);
+        for step in &steps {
+            replay_step(&mut pool, step);
+        }
+        assert_eq!(widths(&pool), before, "20 daily re-centrings must keep every band's width");
     }
 
     #[test]

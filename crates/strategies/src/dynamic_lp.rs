@@ -60,9 +60,16 @@ pub struct DynamicLpState {
     pub in_flight: usize,
     /// A move swapped its tokens and opens its range at the next step.
     pub await_open: bool,
+    /// The step of the last decision.
+    pub last_step: usize,
+    /// Opens that failed in a row.
+    pub failures: u32,
+    /// No decision before this step (after failed opens).
+    pub retry_at: usize,
     /// Ranges opened.
     pub opened: usize,
-    /// Triggers the cost rule overruled (the move would have cost more than it was expected to earn).
+    /// Steps on which the cost rule held back a triggered move (it would have cost more than it was expected to
+    /// earn).
     pub held_by_cost: usize,
 }
 
@@ -210,6 +217,9 @@ impl Strategy for DynamicLp {
             fee_rate_width: None,
             in_flight: 0,
             await_open: false,
+            last_step: 0,
+            failures: 0,
+            retry_at: 0,
             opened: 0,
             held_by_cost: 0,
         }
@@ -253,6 +263,22 @@ impl Strategy for DynamicLp {
         let quote_total = (quote_held - self.gas_reserve(base_total * price + quote_held)).max(0.0);
         let Some(half_width) = self.half_width(state) else { return };
         let before = out.len();
+        if market.step < state.retry_at {
+            return;
+        }
+        state.last_step = market.step;
+        // A position it holds but did not hear opened (a close that failed after its replacement's open did): keep
+        // track of it as if opened now.
+        if let (Some(lp), None) = (lp, &state.range) {
+            state.range = Some(RangeState {
+                id: lp.id.clone(),
+                opened_step: market.step,
+                half_width: ((lp.tick_upper - lp.tick_lower) / 2).max(1) as u32,
+                centre: (lp.tick_lower + lp.tick_upper).div_euclid(2),
+                value_at_open: None,
+                in_range_steps: 0,
+            });
+        }
         let (plan, lp) = match (lp, state.range.as_mut()) {
             (Some(lp), Some(range)) => {
                 let value = lp.value(price);
@@ -265,7 +291,9 @@ impl Strategy for DynamicLp {
                     let rate = earned / opened_at / range.in_range_steps as f64;
                     state.fee_rate_width = Some(rate * f64::from(range.half_width));
                 }
-                let distance = f64::from((tick - range.centre).unsigned_abs()) / f64::from(range.half_width.max(1));
+                // Distance from the centre of the range actually held, in half-widths: 1 is its edge.
+                let half = f64::from((lp.tick_upper - lp.tick_lower).max(2)) / 2.0;
+                let distance = (f64::from(tick) - f64::from(lp.tick_lower + lp.tick_upper) / 2.0).abs() / half;
                 let out_of_range = !lp.in_range;
                 let drifted = distance >= self.params.recenter_at;
                 let aged = self.params.max_age_bars.is_some_and(|age| market.step >= range.opened_step + age);
@@ -292,7 +320,6 @@ impl Strategy for DynamicLp {
                 (plan, Some(lp))
             }
             (None, _) => (self.plan(tick, half_width, price, base_total, quote_total), None),
-            // A position the strategy did not open (or whose open it has not heard of): leave it alone.
             (Some(_), None) => return,
         };
         // The second half of a move: the swap is done (or failed; then open with what is held).
@@ -318,13 +345,19 @@ impl Strategy for DynamicLp {
         match (&outcome.intent, &outcome.status) {
             (Intent::LpOpen { .. }, FlowStatus::Completed { fill }) => {
                 state.opened += 1;
+                state.failures = 0;
                 if let (Some(range), Some(id)) =
                     (state.range.as_mut(), fill.as_ref().and_then(|f| f.lp_position.clone()))
                 {
                     range.id = id;
                 }
             }
-            (Intent::LpOpen { .. }, FlowStatus::Failed { .. }) => state.range = None,
+            (Intent::LpOpen { .. }, FlowStatus::Failed { .. }) => {
+                // Back off 2, 4, ... 64 steps: an open that fails for good should not be paid for every step.
+                state.range = None;
+                state.failures = state.failures.saturating_add(1);
+                state.retry_at = state.last_step + (1usize << state.failures.min(6));
+            }
             _ => {}
         }
     }
