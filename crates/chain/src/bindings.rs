@@ -92,6 +92,8 @@ sol! {
         function collect(CollectParams calldata params) external payable returns (uint256 amount0, uint256 amount1);
         function burn(uint256 tokenId) external payable;
         function positions(uint256 tokenId) external view returns (uint96 nonce, address operator, address token0, address token1, uint24 fee, int24 tickLower, int24 tickUpper, uint128 liquidity, uint256 feeGrowthInside0LastX128, uint256 feeGrowthInside1LastX128, uint128 tokensOwed0, uint128 tokensOwed1);
+        function balanceOf(address owner) external view returns (uint256);
+        function tokenOfOwnerByIndex(address owner, uint256 index) external view returns (uint256);
     }
 
     /// Uniswap v3 pool (the reads a quote needs).

@@ -348,7 +348,10 @@ impl<'a> LiveExecutor<'a> {
                 let p: Address = pool.address.parse().map_err(|_| unsupported(intent, "bad pool address"))?;
                 let t0 = view(self.rpc(), p, &IUniswapV3Pool::token0Call {}).map_err(exec_err)?;
                 let t1 = view(self.rpc(), p, &IUniswapV3Pool::token1Call {}).map_err(exec_err)?;
-                let (a0, a1) = (U256::from(amount0.0), U256::from(amount1.0));
+                // The amounts are maxima: never more than the Safe holds (a strategy sizing from its portfolio's
+                // decimal balances can overshoot by a rounding unit, and the mint's transferFrom would fail).
+                let held = |t: Address| view(self.rpc(), t, &IERC20::balanceOfCall { owner: safe }).map_err(exec_err);
+                let (a0, a1) = (U256::from(amount0.0).min(held(t0)?), U256::from(amount1.0).min(held(t1)?));
                 let mut steps = Vec::new();
                 let approve0 = self.approval(t0, manager, a0, "token0 to the position manager")?;
                 let approve1 = self.approval(t1, manager, a1, "token1 to the position manager")?;

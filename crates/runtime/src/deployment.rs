@@ -6,7 +6,7 @@
 use crate::config::DeploymentConfig;
 use crate::{Error, Result};
 use sextant_chain::alloy::primitives::{Address, U256};
-use sextant_chain::bindings::{IERC20, IUniswapV3Pool};
+use sextant_chain::bindings::{IERC20, INonfungiblePositionManager, IUniswapV3Pool};
 use sextant_chain::registry::PoolEntry;
 use sextant_chain::{ChainEntry, Registry, Rpc};
 use sextant_exec::journal::{IntentStatus, Journal, PortfolioAfter, TickRecord, now_ms};
@@ -14,9 +14,9 @@ use sextant_exec::{
     ExecSettings, ExecutionManager, LiveExecutor, LiveSettings, Signer, TransactionManager, TxSettings, view,
 };
 use sextant_market::{AssetView, Candle, MarketView};
-use sextant_strategies::IndicatorStrategy;
-use sextant_strategy::{FlowOutcome, FlowStatus, PortfolioView, PositionView, RetryPolicy, Strategy, run_flow};
-use sextant_types::{Intent, Token};
+use sextant_strategies::{BuiltIn, BuiltInState, DynamicLp, IndicatorStrategy, StrategySpec};
+use sextant_strategy::{FlowOutcome, FlowStatus, LpView, PortfolioView, PositionView, RetryPolicy, Strategy, run_flow};
+use sextant_types::{ChainId, Intent, LpPositionId, PoolRef, Token};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -70,7 +70,7 @@ pub enum TickReport {
 /// A running deployment.
 pub struct Deployment<'a> {
     cfg: DeploymentConfig,
-    strategy: IndicatorStrategy,
+    strategy: BuiltIn,
     chain: ChainEntry,
     base: Token,
     quote: Token,
@@ -123,8 +123,30 @@ impl<'a> Deployment<'a> {
         let base = chain.token(&cfg.live.base)?;
         let quote = chain.token(&cfg.live.quote)?;
         let pool = chain.pool(&cfg.live.base, &cfg.live.quote, None)?.clone();
-        let strategy = IndicatorStrategy::new(cfg.strategy.clone(), cfg.risk.clone())
-            .map_err(|e| Error::Strategy(e.to_string()))?;
+        let strategy = match &cfg.strategy {
+            StrategySpec::DynamicLp { .. } => {
+                if pool.token0 != cfg.live.base {
+                    return Err(Error::Config(format!(
+                        "dynamic_lp provides the asset as the pool's token0, but {} is token1 of {}",
+                        cfg.live.base, pool.name
+                    )));
+                }
+                let spacing = retry_transient(
+                    || view(rpc, pool.address, &IUniswapV3Pool::tickSpacingCall {}),
+                    sextant_exec::is_transient,
+                )?;
+                let pool_ref =
+                    PoolRef { chain: ChainId(chain_id), address: pool.address.to_string(), fee_pips: pool.fee_pips };
+                BuiltIn::DynamicLp(
+                    DynamicLp::new(&cfg.strategy, pool_ref, spacing.as_i32())
+                        .map_err(|e| Error::Strategy(e.to_string()))?,
+                )
+            }
+            _ => BuiltIn::Indicator(
+                IndicatorStrategy::new(cfg.strategy.clone(), cfg.risk.clone())
+                    .map_err(|e| Error::Strategy(e.to_string()))?,
+            ),
+        };
         let l = &cfg.live;
         let tx_settings = TxSettings {
             gas_margin_pct: l.gas_margin_pct,
@@ -194,7 +216,7 @@ impl<'a> Deployment<'a> {
         Ok(())
     }
 
-    fn state(&self, market: &MarketView) -> Result<(Option<u64>, u64, <IndicatorStrategy as Strategy>::State)> {
+    fn state(&self, market: &MarketView) -> Result<(Option<u64>, u64, BuiltInState)> {
         match self.journal.state()? {
             Some(s) => {
                 let st = serde_json::from_str(&s.state)
@@ -253,9 +275,71 @@ impl<'a> Deployment<'a> {
                 quantity,
                 entry_price: if quantity > 0.0 { self.entry_price()? } else { None },
             }],
-            lp: Vec::new(),
+            lp: if matches!(self.strategy, BuiltIn::DynamicLp(_)) {
+                self.lp_views(U256::from(slot0.sqrtPriceX96), slot0.tick.as_i32())?
+            } else {
+                Vec::new()
+            },
         };
         Ok((block, view, portfolio))
+    }
+
+    /// The Safe's positions in the deployment's pool, read from the position manager (its token ids enumerated,
+    /// their ranges and liquidity) and the pool (fees owed as a poke would compute them). The asset is token0.
+    fn lp_views(&self, sqrt_price: U256, tick: i32) -> Result<Vec<LpView>> {
+        use sextant_protocols::uniswap_v3::liquidity::amounts_for_liquidity;
+        use sextant_protocols::uniswap_v3::math::{Q128, mul_div, sqrt_ratio_at_tick};
+        let manager = self.chain.contract("position_manager")?;
+        let safe = self.tm.safe();
+        let count = view(self.rpc, manager, &INonfungiblePositionManager::balanceOfCall { owner: safe })?;
+        let (t0, t1) = (
+            view(self.rpc, self.pool.address, &IUniswapV3Pool::token0Call {})?,
+            view(self.rpc, self.pool.address, &IUniswapV3Pool::token1Call {})?,
+        );
+        let global0 = view(self.rpc, self.pool.address, &IUniswapV3Pool::feeGrowthGlobal0X128Call {})?;
+        let global1 = view(self.rpc, self.pool.address, &IUniswapV3Pool::feeGrowthGlobal1X128Call {})?;
+        let mut out = Vec::new();
+        for index in 0..count.saturating_to::<u64>().min(256) {
+            let call = INonfungiblePositionManager::tokenOfOwnerByIndexCall { owner: safe, index: U256::from(index) };
+            let id = view(self.rpc, manager, &call)?;
+            let p = view(self.rpc, manager, &INonfungiblePositionManager::positionsCall { tokenId: id })?;
+            if p.token0 != t0 || p.token1 != t1 || p.fee.to::<u32>() != self.pool.fee_pips || p.liquidity == 0 {
+                continue;
+            }
+            let (lower, upper) = (p.tickLower.as_i32(), p.tickUpper.as_i32());
+            let bounds = sqrt_ratio_at_tick(lower).zip(sqrt_ratio_at_tick(upper));
+            let (a0, a1) =
+                bounds.and_then(|(a, b)| amounts_for_liquidity(sqrt_price, a, b, p.liquidity)).unwrap_or_default();
+            // Tick.getFeeGrowthInside from the pool's ticks, then Position.update's arithmetic.
+            let lo = view(self.rpc, self.pool.address, &IUniswapV3Pool::ticksCall { tick: p.tickLower })?;
+            let hi = view(self.rpc, self.pool.address, &IUniswapV3Pool::ticksCall { tick: p.tickUpper })?;
+            let inside = |global: U256, below_out: U256, above_out: U256| {
+                let below = if tick >= lower { below_out } else { global.wrapping_sub(below_out) };
+                let above = if tick < upper { above_out } else { global.wrapping_sub(above_out) };
+                global.wrapping_sub(below).wrapping_sub(above)
+            };
+            let in0 = inside(global0, lo.feeGrowthOutside0X128, hi.feeGrowthOutside0X128);
+            let in1 = inside(global1, lo.feeGrowthOutside1X128, hi.feeGrowthOutside1X128);
+            let l = U256::from(p.liquidity);
+            let owed = |inside: U256, last: U256, owed: u128| {
+                mul_div(inside.wrapping_sub(last), l, Q128).unwrap_or_default().wrapping_to::<u128>().wrapping_add(owed)
+            };
+            let f0 = owed(in0, p.feeGrowthInside0LastX128, p.tokensOwed0);
+            let f1 = owed(in1, p.feeGrowthInside1LastX128, p.tokensOwed1);
+            out.push(LpView {
+                id: LpPositionId(id.to_string()),
+                asset: 0,
+                tick_lower: lower,
+                tick_upper: upper,
+                liquidity: p.liquidity,
+                amount_base: f64::from(a0) / self.base.scale(),
+                amount_quote: f64::from(a1) / self.quote.scale(),
+                fees_base: f0 as f64 / self.base.scale(),
+                fees_quote: f1 as f64 / self.quote.scale(),
+                in_range: lower <= tick && tick < upper,
+            });
+        }
+        Ok(out)
     }
 
     /// The price of the latest fill that bought the base asset, unless a later one sold it.
@@ -296,7 +380,7 @@ impl<'a> Deployment<'a> {
             return Ok(false);
         }
         let stored = self.journal.state()?.ok_or_else(|| Error::Strategy("no stored state to settle into".into()))?;
-        let mut state: <IndicatorStrategy as Strategy>::State = serde_json::from_str(&stored.state)
+        let mut state: BuiltInState = serde_json::from_str(&stored.state)
             .map_err(|e| Error::Strategy(format!("stored state unreadable: {e}")))?;
         self.strategy.on_outcome(&mut state, outcome);
         let status = match outcome.status {

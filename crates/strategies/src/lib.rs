@@ -2,11 +2,13 @@
 //! SMA/EMA crossover, Bollinger-band mean reversion) with shared risk settings, and Dynamic LP (concentrated
 //! liquidity re-ranged by volatility and a cost rule; profiles blue_chip and degen).
 
+mod builtin;
 mod dynamic_lp;
 mod error;
 mod indicator;
 mod spec;
 
+pub use builtin::{BuiltIn, BuiltInState};
 pub use dynamic_lp::{DynamicLp, DynamicLpState, RangeState};
 pub use error::{Error, Result};
 pub use indicator::{AssetState, IndicatorState, IndicatorStrategy, SignalState};
