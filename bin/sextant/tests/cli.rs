@@ -71,6 +71,8 @@ fn a_live_config_backtests_too() {
     // One file drives both: the backtest ignores [live], `sextant run` ignores the backtest-only tables.
     let out = ok(&["backtest", "examples/live-devnet.toml"]);
     assert!(out.contains("rsi backtest of examples/live-devnet.toml"), "{out}");
+    let out = ok(&["backtest", "examples/lp-live-devnet.toml"]);
+    assert!(out.contains("LP backtest of examples/lp-live-devnet.toml") && out.contains("fee=3000 pips"), "{out}");
 }
 
 #[test]

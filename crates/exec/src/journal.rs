@@ -238,7 +238,7 @@ pub struct TickRecord {
     pub cash: f64,
     /// Base held.
     pub position: f64,
-    /// cash + position * price.
+    /// Cash, holdings and LP positions (principal and fees owed) at the price.
     pub equity: f64,
     /// Intents emitted.
     pub intents: u32,
@@ -256,7 +256,7 @@ pub struct PortfolioAfter {
     pub cash: f64,
     /// Base held.
     pub position: f64,
-    /// cash + position * price.
+    /// Cash, holdings and LP positions (principal and fees owed) at the price.
     pub equity: f64,
 }
 

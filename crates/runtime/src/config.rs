@@ -1,5 +1,5 @@
 //! The deployment config: the backtest's `[strategy]` and `[risk]` tables plus `[live]`. The backtest-only tables
-//! (`[market]`, `[execution]`, `[portfolio]`) are accepted and ignored, so one file serves `sextant backtest` and
+//! (`[market]`, `[execution]`, `[portfolio]`, `[pool]`) are accepted and ignored, so one file serves `sextant backtest` and
 //! `sextant run`.
 
 use crate::{Error, Result};
@@ -93,6 +93,10 @@ pub struct DeploymentConfig {
     /// Backtest-only; ignored here.
     #[serde(default, skip_serializing)]
     pub portfolio: Option<toml::Table>,
+    /// Backtest-only (an LP strategy's simulated pool); ignored here: live, the pool is the registry's for
+    /// `live.base` and `live.quote`.
+    #[serde(default, skip_serializing)]
+    pub pool: Option<toml::Table>,
 }
 
 impl DeploymentConfig {

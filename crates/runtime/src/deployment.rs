@@ -452,7 +452,8 @@ impl<'a> Deployment<'a> {
             price,
             cash: portfolio.cash,
             position: quantity,
-            equity: portfolio.cash + quantity * price,
+            // Cash, holdings and LP positions (principal and fees owed) at the price.
+            equity: portfolio.equity(&market),
             intents: intents.len() as u32,
             after: None,
         };
@@ -481,8 +482,7 @@ impl<'a> Deployment<'a> {
             if let Ok((_, market, portfolio)) = self.observe(tick) {
                 let price = market.assets[0].last_close.unwrap_or(0.0);
                 let position = portfolio.positions[0].quantity;
-                let after =
-                    PortfolioAfter { price, cash: portfolio.cash, position, equity: portfolio.cash + position * price };
+                let after = PortfolioAfter { price, cash: portfolio.cash, position, equity: portfolio.equity(&market) };
                 self.journal.set_tick_after(tick, &after)?;
                 record.after = Some(after);
             }
