@@ -155,23 +155,11 @@ fn range_chart(result: &LpBacktestResult, style: TimeStyle) -> String {
     let span = (hi - lo).max(hi * 1e-6);
     y0 = y0.max(lo - span);
     y1 = y1.min(hi + span);
-    let sx = |x: f64| pad_l + (x - x0) / (x1 - x0).max(1.0) * (w - pad_l - 10.0);
-    let sy = |y: f64| 10.0 + (y1 - y.clamp(y0, y1)) / (y1 - y0).max(1e-300) * (h - pad_b - 20.0);
-    for k in 0..=4 {
-        let v = y0 + (y1 - y0) * f64::from(k) / 4.0;
-        let _ = write!(
-            svg,
-            r##"<line x1="{pad_l}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="#555">{}</text>"##,
-            w - 10.0,
-            pad_l - 6.0,
-            sy(v) + 4.0,
-            format_price(v),
-            y = sy(v)
-        );
-    }
+    let f = Frame { w, h, pad_l, pad_b, x: (x0, x1), y: (y0, y1) };
+    f.grid(&mut svg, format_price);
     for p in &result.positions {
-        let (a, b) = (sx(p.opened_ms as f64), sx(p.closed_ms.unwrap_or(last.0) as f64));
-        let (top, bottom) = (sy(p.price_upper), sy(p.price_lower));
+        let (a, b) = (f.sx(p.opened_ms as f64), f.sx(p.closed_ms.unwrap_or(last.0) as f64));
+        let (top, bottom) = (f.sy(p.price_upper), f.sy(p.price_lower));
         let _ = write!(
             svg,
             r##"<rect x="{a:.1}" y="{top:.1}" width="{:.1}" height="{:.1}" fill="#2e9d5b" fill-opacity="0.18" stroke="#2e9d5b" stroke-opacity="0.5"><title>{}: {} to {}</title></rect>"##,
@@ -182,19 +170,8 @@ fn range_chart(result: &LpBacktestResult, style: TimeStyle) -> String {
             format_price(p.price_upper)
         );
     }
-    for (x, anchor) in [(x0, "start"), (x1, "end")] {
-        let _ = write!(
-            svg,
-            r##"<text x="{:.1}" y="{}" font-size="11" text-anchor="{anchor}" fill="#555">{}</text>"##,
-            sx(x),
-            h - 6.0,
-            format_time(x as i64, style)
-        );
-    }
-    let mut path = String::with_capacity(points.len() * 16);
-    for (i, (x, y)) in points.iter().enumerate() {
-        let _ = write!(path, "{}{:.1},{:.1}", if i == 0 { "M" } else { "L" }, sx(*x as f64), sy(*y));
-    }
+    f.time_axis(&mut svg, style);
+    let path = f.path(&points);
     let _ = write!(svg, r##"<path d="{path}" fill="none" stroke="#1f5fbf" stroke-width="1.5"/></svg>"##);
     svg
 }
@@ -259,6 +236,66 @@ fn downsample(xs: &[i64], ys: &[f64], buckets: usize) -> Vec<(i64, f64)> {
     out
 }
 
+/// A chart's plot area and value ranges: the scales, the grid with its labels, the time axis and lines.
+struct Frame {
+    w: f64,
+    h: f64,
+    pad_l: f64,
+    pad_b: f64,
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+impl Frame {
+    fn sx(&self, x: f64) -> f64 {
+        self.pad_l + (x - self.x.0) / (self.x.1 - self.x.0).max(1.0) * (self.w - self.pad_l - 10.0)
+    }
+
+    fn sy(&self, y: f64) -> f64 {
+        let (y0, y1) = self.y;
+        10.0 + (y1 - y.clamp(y0, y1)) / (y1 - y0).max(1e-300) * (self.h - self.pad_b - 20.0)
+    }
+
+    /// Five horizontal grid lines with their values.
+    fn grid(&self, svg: &mut String, label: impl Fn(f64) -> String) {
+        for k in 0..=4 {
+            let v = self.y.0 + (self.y.1 - self.y.0) * f64::from(k) / 4.0;
+            let _ = write!(
+                svg,
+                r##"<line x1="{}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="#555">{}</text>"##,
+                self.pad_l,
+                self.w - 10.0,
+                self.pad_l - 6.0,
+                self.sy(v) + 4.0,
+                label(v),
+                y = self.sy(v)
+            );
+        }
+    }
+
+    /// The first and last times under the plot.
+    fn time_axis(&self, svg: &mut String, style: TimeStyle) {
+        for (x, anchor) in [(self.x.0, "start"), (self.x.1, "end")] {
+            let _ = write!(
+                svg,
+                r##"<text x="{:.1}" y="{}" font-size="11" text-anchor="{anchor}" fill="#555">{}</text>"##,
+                self.sx(x),
+                self.h - 6.0,
+                format_time(x as i64, style)
+            );
+        }
+    }
+
+    /// An SVG path through the points.
+    fn path(&self, points: &[(i64, f64)]) -> String {
+        let mut path = String::with_capacity(points.len() * 16);
+        for (i, (x, y)) in points.iter().enumerate() {
+            let _ = write!(path, "{}{:.1},{:.1}", if i == 0 { "M" } else { "L" }, self.sx(*x as f64), self.sy(*y));
+        }
+        path
+    }
+}
+
 fn svg_chart(points: &[(i64, f64)], color: &str, fill: bool, label: &str, style: TimeStyle, pct: bool) -> String {
     let (w, h, pad_l, pad_b) = (960.0, 260.0, 70.0, 24.0);
     let mut svg = format!(r#"<svg viewBox="0 0 {w} {h}" role="img" aria-label="{label}">"#);
@@ -275,35 +312,12 @@ fn svg_chart(points: &[(i64, f64)], color: &str, fill: bool, label: &str, style:
     if y1 - y0 < 1e-12 {
         y1 = y0 + 1.0;
     }
-    let sx = |x: f64| pad_l + (x - x0) / (x1 - x0).max(1.0) * (w - pad_l - 10.0);
-    let sy = |y: f64| 10.0 + (y1 - y) / (y1 - y0) * (h - pad_b - 20.0);
-    for k in 0..=4 {
-        let v = y0 + (y1 - y0) * f64::from(k) / 4.0;
-        let text = if pct { format!("{:.1}%", v * 100.0) } else { format!("{v:.2}") };
-        let _ = write!(
-            svg,
-            r##"<line x1="{pad_l}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="#555">{text}</text>"##,
-            w - 10.0,
-            pad_l - 6.0,
-            sy(v) + 4.0,
-            y = sy(v)
-        );
-    }
-    for (x, anchor) in [(x0, "start"), (x1, "end")] {
-        let _ = write!(
-            svg,
-            r##"<text x="{:.1}" y="{}" font-size="11" text-anchor="{anchor}" fill="#555">{}</text>"##,
-            sx(x),
-            h - 6.0,
-            format_time(x as i64, style)
-        );
-    }
-    let mut path = String::with_capacity(points.len() * 16);
-    for (i, (x, y)) in points.iter().enumerate() {
-        let _ = write!(path, "{}{:.1},{:.1}", if i == 0 { "M" } else { "L" }, sx(*x as f64), sy(*y));
-    }
+    let f = Frame { w, h, pad_l, pad_b, x: (x0, x1), y: (y0, y1) };
+    f.grid(&mut svg, |v| if pct { format!("{:.1}%", v * 100.0) } else { format!("{v:.2}") });
+    f.time_axis(&mut svg, style);
+    let mut path = f.path(points);
     if fill {
-        let _ = write!(path, "L{:.1},{:.1}L{:.1},{:.1}Z", sx(x1), sy(0.0), sx(x0), sy(0.0));
+        let _ = write!(path, "L{:.1},{:.1}L{:.1},{:.1}Z", f.sx(x1), f.sy(0.0), f.sx(x0), f.sy(0.0));
         let _ =
             write!(svg, r#"<path d="{path}" fill="{color}" fill-opacity="0.35" stroke="{color}" stroke-width="1"/>"#);
     } else {
