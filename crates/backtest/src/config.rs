@@ -106,10 +106,13 @@ pub struct PoolConfig {
     pub fee: u32,
     /// Tick spacing.
     pub tick_spacing: i32,
-    /// Decimals of token0 (the asset).
+    /// Decimals of token0.
     pub decimals0: u8,
-    /// Decimals of token1 (the quote).
+    /// Decimals of token1.
     pub decimals1: u8,
+    /// The asset (`market.symbol`) is token0 and the quote token1; false for pools ordered the other way (USDC/WETH
+    /// on Ethereum has USDC as token0). Synthetic pools always have the asset as token0.
+    pub asset_is_token0: bool,
     /// Synthetic pool: value locked at the start, in quote units.
     pub tvl: f64,
     /// Synthetic pool: swap volume per day, in quote units.
@@ -127,6 +130,7 @@ impl Default for PoolConfig {
             tick_spacing: synth.tick_spacing,
             decimals0: synth.decimals.0,
             decimals1: synth.decimals.1,
+            asset_is_token0: true,
             tvl: synth.tvl,
             daily_volume: synth.daily_volume,
             address: "0x0000000000000000000000000000000000005e57".into(),
@@ -405,6 +409,12 @@ impl BacktestConfig {
                     return Err(value_err(key.into(), format!("must be at most 36, got {v}")));
                 }
             }
+            if !p.asset_is_token0 && p.data.is_none() {
+                return Err(value_err(
+                    "pool.asset_is_token0".into(),
+                    "can be false only for a minute file (pool.data): synthetic pools have the asset as token0".into(),
+                ));
+            }
             if !(p.tvl.is_finite() && p.tvl > 0.0) {
                 return Err(value_err("pool.tvl".into(), format!("must be a positive number, got {}", p.tvl)));
             }
@@ -488,8 +498,10 @@ impl BacktestConfig {
             key: "market".into(),
             message: e.to_string(),
         };
-        let base = Token::simulated(&m.symbol, p.decimals0).map_err(bad_token)?;
-        let quote = Token::simulated(&m.quote, p.decimals1).map_err(bad_token)?;
+        let (base_decimals, quote_decimals) =
+            if p.asset_is_token0 { (p.decimals0, p.decimals1) } else { (p.decimals1, p.decimals0) };
+        let base = Token::simulated(&m.symbol, base_decimals).map_err(bad_token)?;
+        let quote = Token::simulated(&m.quote, quote_decimals).map_err(bad_token)?;
         let (pool, steps, source) = match &p.data {
             Some(path) => {
                 let minutes = sextant_data::load_pool_minutes(path)?;
@@ -527,7 +539,7 @@ impl BacktestConfig {
             address: p.address.clone(),
             fee_pips: p.fee,
         };
-        Ok(crate::lp::PoolMarket { base, quote, pool_ref, pool, steps, source })
+        Ok(crate::lp::PoolMarket { base, quote, pool_ref, pool, base_is_token0: p.asset_is_token0, steps, source })
     }
 
     /// Resolved execution costs (validated already by `parse`).

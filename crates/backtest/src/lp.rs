@@ -42,6 +42,8 @@ pub struct PoolMarket {
     pub pool_ref: PoolRef,
     /// The pool before the first step.
     pub pool: Pool,
+    /// The asset is the pool's token0 (else its token1, and the quote token0).
+    pub base_is_token0: bool,
     /// Order flow, one entry per step.
     pub steps: Vec<PoolStep>,
     /// Where the flow came from, for reports.
@@ -140,8 +142,8 @@ pub struct LpBacktestResult {
 
 /// Balances and positions while the backtest runs.
 struct Book {
-    bal0: U256,
-    bal1: U256,
+    base_bal: U256,
+    quote_bal: U256,
     positions: Vec<LpRecord>,
     open: Vec<usize>,
     totals: CostTotals,
@@ -166,6 +168,20 @@ fn units(x: U256, token: &Token) -> f64 {
     f64::from(x) / token.scale()
 }
 
+impl PoolMarket {
+    /// Pool amounts (token0, token1) as (asset, quote).
+    pub fn to_base_quote<T>(&self, (a0, a1): (T, T)) -> (T, T) {
+        if self.base_is_token0 { (a0, a1) } else { (a1, a0) }
+    }
+
+    /// The asset's price in quote units from the pool's price.
+    pub fn price_of(&self, sqrt_price_x96: U256) -> f64 {
+        let (d0, d1) = self.to_base_quote((self.base.decimals, self.quote.decimals));
+        let p01 = sextant_protocols::uniswap_v3::price_token0_in_token1(sqrt_price_x96, d0, d1);
+        if self.base_is_token0 { p01 } else { 1.0 / p01 }
+    }
+}
+
 impl PoolExecutor<'_> {
     /// Charges gas. Gas is counted in quote units (`native_price_usd` is read as the native token's price in the
     /// quote): from the quote balance, the rest from the asset at the current price (the backtest holds no native
@@ -175,23 +191,23 @@ impl PoolExecutor<'_> {
         let cost = gas_units as f64 * self.costs.gas_price_gwei * 1e-9 * self.costs.native_price_usd;
         let (base, quote) = (&self.market.base, &self.market.quote);
         let raw = U256::from((cost * quote.scale()).round() as u128);
-        if raw <= self.book.bal1 {
-            self.book.bal1 -= raw;
+        if raw <= self.book.quote_bal {
+            self.book.quote_bal -= raw;
         } else {
-            let short = units(raw - self.book.bal1, quote);
+            let short = units(raw - self.book.quote_bal, quote);
             let in_base = if self.price > 0.0 {
                 U256::from((short / self.price * base.scale()).ceil() as u128)
             } else {
                 U256::MAX
             };
-            if in_base > self.book.bal0 && must_afford {
+            if in_base > self.book.base_bal && must_afford {
                 return Err(err(
                     ExecErrorKind::InsufficientBalance,
                     format!("gas costs {cost:.2} {}, more than is held", quote.symbol),
                 ));
             }
-            self.book.bal0 = self.book.bal0.saturating_sub(in_base);
-            self.book.bal1 = U256::ZERO;
+            self.book.base_bal = self.book.base_bal.saturating_sub(in_base);
+            self.book.quote_bal = U256::ZERO;
         }
         self.book.totals.gas += cost;
         Ok(cost)
@@ -217,16 +233,17 @@ impl PoolExecutor<'_> {
 
     fn swap(&mut self, sell: &Token, amount: &AmountSpec, max_slippage_bps: u32) -> Result<Fill, ExecError> {
         let (base, quote) = (&self.market.base, &self.market.quote);
-        let zero_for_one = if sell.id == base.id {
+        let selling_base = if sell.id == base.id {
             true
         } else if sell.id == quote.id {
             false
         } else {
             return Err(err(ExecErrorKind::Unsupported, format!("{} is not a token of the pool", sell.symbol)));
         };
+        let zero_for_one = selling_base == self.market.base_is_token0;
         // Gas first, so what is sold is what is left after it (a refused swap gets its gas back: see IntentRun).
         let gas = self.gas(self.costs.gas_units, true)?;
-        let held = if zero_for_one { self.book.bal0 } else { self.book.bal1 };
+        let held = if selling_base { self.book.base_bal } else { self.book.quote_bal };
         let amount_in = match amount {
             AmountSpec::All => held,
             AmountSpec::Exact(a) => U256::from(a.0).min(held),
@@ -245,7 +262,7 @@ impl PoolExecutor<'_> {
             (r.amount1.into_raw(), (-r.amount0).into_raw())
         };
         // Value at the mid price before the swap, in quote units.
-        let (value_in, value_out) = if zero_for_one {
+        let (value_in, value_out) = if selling_base {
             (units(paid, base) * self.price, units(got, quote))
         } else {
             (units(paid, quote), units(got, base) * self.price)
@@ -261,10 +278,10 @@ impl PoolExecutor<'_> {
             ));
         }
         // The pool takes at most the exact input, which is at most what is held.
-        let (sold, bought) = if zero_for_one {
-            (&mut self.book.bal0, &mut self.book.bal1)
+        let (sold, bought) = if selling_base {
+            (&mut self.book.base_bal, &mut self.book.quote_bal)
         } else {
-            (&mut self.book.bal1, &mut self.book.bal0)
+            (&mut self.book.quote_bal, &mut self.book.base_bal)
         };
         *sold =
             sold.checked_sub(paid).ok_or_else(|| err(ExecErrorKind::Invalid, "the swap took more than was held"))?;
@@ -272,7 +289,7 @@ impl PoolExecutor<'_> {
         self.book.totals.fees += fee;
         self.book.totals.slippage += impact;
         // Quote per asset actually paid or received, fee included.
-        let (token_out, base_qty, quote_qty) = if zero_for_one {
+        let (token_out, base_qty, quote_qty) = if selling_base {
             (quote, units(paid, base), units(got, quote))
         } else {
             (base, units(got, base), units(paid, quote))
@@ -304,7 +321,8 @@ impl PoolExecutor<'_> {
             return Err(err(ExecErrorKind::Invalid, format!("a position on [{lower}, {upper}) is open already")));
         }
         let gas = self.gas(GAS_LP_OPEN, true)?;
-        let (a0, a1) = (U256::from(max0.0).min(self.book.bal0), U256::from(max1.0).min(self.book.bal1));
+        let (held0, held1) = self.market.to_base_quote((self.book.base_bal, self.book.quote_bal));
+        let (a0, a1) = (U256::from(max0.0).min(held0), U256::from(max1.0).min(held1));
         let liquidity = liquidity_for_amounts(self.pool.sqrt_price_x96, sa, sb, a0, a1).unwrap_or(0);
         if liquidity == 0 {
             return Err(err(ExecErrorKind::InsufficientBalance, "the balances buy no liquidity in this range"));
@@ -313,33 +331,28 @@ impl PoolExecutor<'_> {
             .pool
             .mint(STRATEGY_LP, lower, upper, liquidity)
             .map_err(|e| err(ExecErrorKind::Reverted, format!("pool refused the mint: {e}")))?;
-        if used0 > self.book.bal0 || used1 > self.book.bal1 {
+        let (used_base, used_quote) = self.market.to_base_quote((used0, used1));
+        if used_base > self.book.base_bal || used_quote > self.book.quote_bal {
             // Rounding up can ask one unit more than the amounts the liquidity came from.
             let _ = self.pool.burn(STRATEGY_LP, lower, upper, liquidity);
             let _ = self.pool.collect(STRATEGY_LP, lower, upper, u128::MAX, u128::MAX);
             return Err(err(ExecErrorKind::InsufficientBalance, "the mint needs more than is held"));
         }
-        self.book.bal0 -= used0;
-        self.book.bal1 -= used1;
+        self.book.base_bal -= used_base;
+        self.book.quote_bal -= used_quote;
         let id = LpPositionId(format!("sim-{}", self.book.positions.len() + 1));
-        let price_of = |t: i32| {
-            sextant_protocols::uniswap_v3::price_token0_in_token1(
-                sqrt_ratio_at_tick(t).unwrap_or_default(),
-                self.market.base.decimals,
-                self.market.quote.decimals,
-            )
-        };
+        let (p_lo, p_hi) = (self.market.price_of(sa), self.market.price_of(sb));
         self.book.positions.push(LpRecord {
             id: id.clone(),
             tick_lower: lower,
             tick_upper: upper,
-            price_lower: price_of(lower),
-            price_upper: price_of(upper),
+            price_lower: p_lo.min(p_hi),
+            price_upper: p_lo.max(p_hi),
             liquidity,
             opened_ms: self.time,
             closed_ms: None,
-            deposit_base: used0.saturating_to(),
-            deposit_quote: used1.saturating_to(),
+            deposit_base: used_base.saturating_to(),
+            deposit_quote: used_quote.saturating_to(),
             fees_base: 0,
             fees_quote: 0,
             fees_value: 0.0,
@@ -351,9 +364,9 @@ impl PoolExecutor<'_> {
         });
         self.book.open.push(self.book.positions.len() - 1);
         if self.book.first_hold.is_none() {
-            self.book.first_hold = Some((self.book.bal0 + used0, self.book.bal1 + used1));
+            self.book.first_hold = Some((self.book.base_bal + used_base, self.book.quote_bal + used_quote));
         }
-        let mut fill = self.fill(&self.market.base, used0, &self.market.quote, used1, gas);
+        let mut fill = self.fill(&self.market.base, used_base, &self.market.quote, used_quote, gas);
         fill.lp_position = Some(id);
         Ok(fill)
     }
@@ -379,9 +392,11 @@ impl PoolExecutor<'_> {
             .burn(STRATEGY_LP, lo, hi, burn)
             .map_err(|e| err(ExecErrorKind::Reverted, format!("pool refused the burn: {e}")))?;
         let (got0, got1) = self.pool.collect(STRATEGY_LP, lo, hi, u128::MAX, u128::MAX);
-        let (got0, got1) = (U256::from(got0), U256::from(got1));
-        self.book.bal0 += got0;
-        self.book.bal1 += got1;
+        // From here on, 0 is the asset and 1 the quote.
+        let (got0, got1) = self.market.to_base_quote((U256::from(got0), U256::from(got1)));
+        let (principal0, principal1) = self.market.to_base_quote((principal0, principal1));
+        self.book.base_bal += got0;
+        self.book.quote_bal += got1;
         let (fees0, fees1) = (got0 - principal0, got1 - principal1);
         // Paid from what the close brought in, so a position holding everything can still be closed.
         let gas = self.gas(if keep_liquidity { GAS_LP_COLLECT } else { GAS_LP_CLOSE }, false)?;
@@ -419,10 +434,10 @@ impl Executor for IntentRun<'_, '_> {
     fn execute(&mut self, _prepared: &()) -> Result<Option<Fill>, ExecError> {
         // Refused intents cost nothing, as a transaction refused in simulation is never sent: balances and gas
         // are put back (the pool puts itself back).
-        let before = (self.exec.book.bal0, self.exec.book.bal1, self.exec.book.totals.gas);
+        let before = (self.exec.book.base_bal, self.exec.book.quote_bal, self.exec.book.totals.gas);
         let result = self.run();
         if result.is_err() {
-            (self.exec.book.bal0, self.exec.book.bal1, self.exec.book.totals.gas) = before;
+            (self.exec.book.base_bal, self.exec.book.quote_bal, self.exec.book.totals.gas) = before;
         }
         result
     }
@@ -474,7 +489,9 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
     /// An engine starting with `initial_cash` of the quote token.
     pub fn new(strategy: &'a S, market: &'a PoolMarket, costs: Costs, initial_cash: f64) -> Self {
         let scales = (market.base.scale(), market.quote.scale());
-        let price_factor = scales.0 / scales.1 / 2f64.powi(192);
+        // token1 per token0 in human units from sqrtPriceX96 squared.
+        let (scale0, scale1) = market.to_base_quote(scales);
+        let price_factor = scale0 / scale1 / 2f64.powi(192);
         LpEngine { strategy, market, costs, initial_cash, initial_base: 0.0, scales, price_factor }
     }
 
@@ -488,8 +505,8 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
     /// or closed (`changed`), otherwise only their amounts, fees and range flags move.
     fn refresh(&self, pool: &Pool, book: &Book, view: &mut PortfolioView, changed: bool) {
         let (s0, s1) = self.scales;
-        view.cash = f64::from(book.bal1) / s1;
-        view.positions[0].quantity = f64::from(book.bal0) / s0;
+        view.cash = f64::from(book.quote_bal) / s1;
+        view.positions[0].quantity = f64::from(book.base_bal) / s0;
         if changed {
             view.lp.clear();
             view.lp.extend(book.open.iter().map(|&i| {
@@ -510,9 +527,11 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
         }
         for (l, &i) in view.lp.iter_mut().zip(&book.open) {
             let p = &book.positions[i];
-            let (a0, a1) =
-                amounts_for_liquidity(pool.sqrt_price_x96, p.sqrt_lower, p.sqrt_upper, p.liquidity).unwrap_or_default();
-            let (f0, f1) = pool.owed_now(STRATEGY_LP, p.tick_lower, p.tick_upper).unwrap_or_default();
+            let m = self.market;
+            let (a0, a1) = m.to_base_quote(
+                amounts_for_liquidity(pool.sqrt_price_x96, p.sqrt_lower, p.sqrt_upper, p.liquidity).unwrap_or_default(),
+            );
+            let (f0, f1) = m.to_base_quote(pool.owed_now(STRATEGY_LP, p.tick_lower, p.tick_upper).unwrap_or_default());
             l.amount_base = f64::from(a0) / s0;
             l.amount_quote = f64::from(a1) / s1;
             l.fees_base = f0 as f64 / s0;
@@ -521,9 +540,11 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
         }
     }
 
+    /// The asset's price in quote units.
     fn price(&self, sqrt_price_x96: U256) -> f64 {
         let s = f64::from(sqrt_price_x96);
-        s * s * self.price_factor
+        let p01 = s * s * self.price_factor;
+        if self.market.base_is_token0 { p01 } else { 1.0 / p01 }
     }
 
     /// Runs the whole backtest; `progress` is called with the step number every 65536 steps.
@@ -534,8 +555,8 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
         let (base, quote) = (&self.market.base, &self.market.quote);
         let mut pool = self.market.pool.clone();
         let mut book = Book {
-            bal0: U256::from((self.initial_base.max(0.0) * base.scale()) as u128),
-            bal1: U256::from((self.initial_cash * quote.scale()).round() as u128),
+            base_bal: U256::from((self.initial_base.max(0.0) * base.scale()) as u128),
+            quote_bal: U256::from((self.initial_cash * quote.scale()).round() as u128),
             positions: Vec::new(),
             open: Vec::new(),
             totals: CostTotals::default(),
@@ -573,10 +594,13 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
             let candle = Candle {
                 timestamp_ms: ps.timestamp_ms,
                 open: self.price(t.open_sqrt_price_x96),
-                high: self.price(t.high_sqrt_price_x96),
-                low: self.price(t.low_sqrt_price_x96),
+                high: self.price(t.high_sqrt_price_x96).max(self.price(t.low_sqrt_price_x96)),
+                low: self.price(t.high_sqrt_price_x96).min(self.price(t.low_sqrt_price_x96)),
                 close,
-                volume: units(t.in1, quote) + units(t.in0, base) * close,
+                volume: {
+                    let (in_base, in_quote) = self.market.to_base_quote((t.in0, t.in1));
+                    units(in_quote, quote) + units(in_base, base) * close
+                },
             };
             view.step = step;
             view.timestamp_ms = ps.timestamp_ms;
@@ -661,10 +685,13 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
         for &i in &book.open {
             let p = &mut book.positions[i];
             let bounds = sqrt_ratio_at_tick(p.tick_lower).zip(sqrt_ratio_at_tick(p.tick_upper));
-            let (a0, a1) = bounds
-                .and_then(|(sa, sb)| amounts_for_liquidity(pool.sqrt_price_x96, sa, sb, p.liquidity))
-                .unwrap_or_default();
-            let (f0, f1) = pool.owed_now(STRATEGY_LP, p.tick_lower, p.tick_upper).unwrap_or_default();
+            let (a0, a1) = self.market.to_base_quote(
+                bounds
+                    .and_then(|(sa, sb)| amounts_for_liquidity(pool.sqrt_price_x96, sa, sb, p.liquidity))
+                    .unwrap_or_default(),
+            );
+            let (f0, f1) =
+                self.market.to_base_quote(pool.owed_now(STRATEGY_LP, p.tick_lower, p.tick_upper).unwrap_or_default());
             p.fees_base += f0;
             p.fees_quote += f1;
             p.fees_value += f0 as f64 / base.scale() * last + f1 as f64 / quote.scale();

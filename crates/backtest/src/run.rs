@@ -30,7 +30,7 @@ pub fn run_backtest(config: &BacktestConfig, markets: &[Market]) -> Result<Backt
 /// # Errors
 /// When the config's strategy is not an LP strategy or its parameters are out of range.
 pub fn build_lp_strategy(config: &BacktestConfig, market: &PoolMarket) -> Result<DynamicLp> {
-    DynamicLp::new(&config.strategy, market.pool_ref.clone(), market.pool.tick_spacing)
+    DynamicLp::new(&config.strategy, market.pool_ref.clone(), market.pool.tick_spacing, market.base_is_token0)
         .map_err(|e| crate::Error::ConfigValue { path: "<config>".into(), key: e.key, message: e.message })
 }
 

@@ -84,7 +84,15 @@ fn full_range_fees_are_the_pro_rata_share_of_every_swap_fee() {
     let base = Token::simulated("AAA", 18).unwrap();
     let quote = Token::simulated("BBB", 18).unwrap();
     let pool_ref = PoolRef { chain: ChainId::SIMULATED, address: "pool".into(), fee_pips: fee };
-    let market = PoolMarket { base, quote, pool_ref: pool_ref.clone(), pool, steps, source: "hand-made".into() };
+    let market = PoolMarket {
+        base,
+        quote,
+        pool_ref: pool_ref.clone(),
+        pool,
+        base_is_token0: true,
+        steps,
+        source: "hand-made".into(),
+    };
     let costs =
         BacktestConfig::parse("[strategy]\nkind = \"rsi\"\n[execution]\ncosts = \"none\"\n", "t").unwrap().costs();
     let strategy = FullRange { pool: pool_ref };
@@ -258,4 +266,80 @@ fn refused_intents_cost_nothing_and_balances_never_wrap() {
     ]);
     let r = LpEngine::new(&twice, &market, config.costs(), 10_000.0).run(&mut |_| {});
     assert_eq!((r.positions.len(), r.result.flows.failed.get("invalid")), (1, Some(&1)));
+}
+
+/// The same pool written in the other token order: token0 and token1 swap columns, and every tick t becomes
+/// -t - 1 (the price inverts; the middle of tick t maps to the middle of -t - 1).
+fn mirrored(text: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if i == 0 {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').collect();
+        let t = |k: usize| -f[k].parse::<i64>().unwrap() - 1;
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{}\n",
+            f[0],
+            f[2],
+            f[1],
+            t(3),
+            t(4),
+            t(6),
+            t(5),
+            f[8],
+            f[7],
+            f[9]
+        ));
+    }
+    out
+}
+
+#[test]
+fn a_pool_with_the_asset_as_token1_backtests_like_its_mirror() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = sextant_data::synth_pool::PoolSynthSpec::default();
+    spec.market.bars = 3000;
+    spec.market.interval = sextant_data::Interval::M1;
+    let (mut pool, steps) = spec.generate().unwrap();
+    let mut text = Vec::new();
+    sextant_data::pool_minutes::write_pool_minutes(&mut pool, &steps, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    std::fs::write(dir.path().join("weth-usdc.csv"), &text).unwrap();
+    std::fs::write(dir.path().join("usdc-weth.csv"), mirrored(&text)).unwrap();
+    let run = |file: &str, pool: &str| {
+        let toml = format!(
+            "[strategy]\nkind = \"dynamic_lp\"\nwidth_ticks = 100\nrebalance_gas = 1\n[market]\nsymbol = \"WETH\"\nquote = \"USDC\"\n[pool]\ndata = {:?}\n{pool}\n[portfolio]\ninitial_cash = 100000\n",
+            dir.path().join(file).display().to_string()
+        );
+        run_lp_backtest(&BacktestConfig::parse(&toml, "t.toml").unwrap(), &mut |_| {}).unwrap()
+    };
+    let a = run("weth-usdc.csv", "decimals0 = 18\ndecimals1 = 6");
+    let b = run("usdc-weth.csv", "decimals0 = 6\ndecimals1 = 18\nasset_is_token0 = false");
+    // The same prices of WETH in USDC, step by step.
+    assert_eq!(a.prices.len(), b.prices.len());
+    for (x, y) in a.prices.iter().zip(&b.prices) {
+        // (The middle of a tick is the middle of its sqrt prices: mirrored, it lands a hair off.)
+        assert!((x / y - 1.0).abs() < 1e-7, "{x} vs {y}");
+    }
+    assert!(a.positions.len() > 1, "the strategy should re-range: {:?}", a.lp);
+    // The same strategy on the same market: ranges are placed on mirrored ticks (floors differ by a tick), so the
+    // results agree closely rather than exactly.
+    assert!(
+        (a.positions.len() as i64 - b.positions.len() as i64).abs() <= 1,
+        "{} vs {}",
+        a.positions.len(),
+        b.positions.len()
+    );
+    let close = |x: f64, y: f64, tol: f64| (x - y).abs() <= tol * x.abs().max(y.abs());
+    assert!(close(a.lp.fees_earned, b.lp.fees_earned, 0.03), "{:?}\n{:?}", a.lp, b.lp);
+    assert!(close(a.result.metrics.final_equity, b.result.metrics.final_equity, 0.005), "{:?}\n{:?}", a.lp, b.lp);
+    for p in &b.positions {
+        assert!(p.price_lower < p.price_upper && p.deposit_base > 0 && p.deposit_quote > 0, "{p:?}");
+    }
+    // Synthetic pools have the asset as token0.
+    let bad = "[strategy]\nkind = \"dynamic_lp\"\n[pool]\nasset_is_token0 = false\n";
+    assert!(BacktestConfig::parse(bad, "t").unwrap_err().to_string().contains("pool.asset_is_token0"));
 }

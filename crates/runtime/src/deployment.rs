@@ -125,12 +125,6 @@ impl<'a> Deployment<'a> {
         let pool = chain.pool(&cfg.live.base, &cfg.live.quote, None)?.clone();
         let strategy = match &cfg.strategy {
             StrategySpec::DynamicLp { .. } => {
-                if pool.token0 != cfg.live.base {
-                    return Err(Error::Config(format!(
-                        "dynamic_lp provides the asset as the pool's token0, but {} is token1 of {}",
-                        cfg.live.base, pool.name
-                    )));
-                }
                 let spacing = retry_transient(
                     || view(rpc, pool.address, &IUniswapV3Pool::tickSpacingCall {}),
                     sextant_exec::is_transient,
@@ -138,7 +132,7 @@ impl<'a> Deployment<'a> {
                 let pool_ref =
                     PoolRef { chain: ChainId(chain_id), address: pool.address.to_string(), fee_pips: pool.fee_pips };
                 BuiltIn::DynamicLp(
-                    DynamicLp::new(&cfg.strategy, pool_ref, spacing.as_i32())
+                    DynamicLp::new(&cfg.strategy, pool_ref, spacing.as_i32(), pool.token0 == cfg.live.base)
                         .map_err(|e| Error::Strategy(e.to_string()))?,
                 )
             }
@@ -285,7 +279,7 @@ impl<'a> Deployment<'a> {
     }
 
     /// The Safe's positions in the deployment's pool, read from the position manager (its token ids enumerated,
-    /// their ranges and liquidity) and the pool (fees owed as a poke would compute them). The asset is token0.
+    /// their ranges and liquidity) and the pool (fees owed as a poke would compute them).
     fn lp_views(&self, sqrt_price: U256, tick: i32) -> Result<Vec<LpView>> {
         use sextant_protocols::uniswap_v3::liquidity::amounts_for_liquidity;
         use sextant_protocols::uniswap_v3::math::{Q128, mul_div, sqrt_ratio_at_tick};
@@ -326,16 +320,20 @@ impl<'a> Deployment<'a> {
             };
             let f0 = owed(in0, p.feeGrowthInside0LastX128, p.tokensOwed0);
             let f1 = owed(in1, p.feeGrowthInside1LastX128, p.tokensOwed1);
+            // Pool order to (asset, quote).
+            let base_is_0 = self.pool.token0 == self.base.symbol;
+            let ((a_base, a_quote), (f_base, f_quote)) =
+                if base_is_0 { ((a0, a1), (f0, f1)) } else { ((a1, a0), (f1, f0)) };
             out.push(LpView {
                 id: LpPositionId(id.to_string()),
                 asset: 0,
                 tick_lower: lower,
                 tick_upper: upper,
                 liquidity: p.liquidity,
-                amount_base: f64::from(a0) / self.base.scale(),
-                amount_quote: f64::from(a1) / self.quote.scale(),
-                fees_base: f0 as f64 / self.base.scale(),
-                fees_quote: f1 as f64 / self.quote.scale(),
+                amount_base: f64::from(a_base) / self.base.scale(),
+                amount_quote: f64::from(a_quote) / self.quote.scale(),
+                fees_base: f_base as f64 / self.base.scale(),
+                fees_quote: f_quote as f64 / self.quote.scale(),
                 in_range: lower <= tick && tick < upper,
             });
         }

@@ -61,6 +61,20 @@ fn tick(dep: &mut Deployment<'_>, kind: TickKind) -> Vec<IntentKind> {
 
 #[test]
 fn dynamic_lp_opens_reads_moves_and_tears_down_a_range_from_the_safe() {
+    open_read_move_teardown(LP_LIVE);
+}
+
+/// The same with USDC as the asset, priced in WETH: USDC is the pool's token1, so ticks fall as the asset's price
+/// rises and the mint's amounts come in the other order.
+#[test]
+fn dynamic_lp_with_the_asset_as_the_pools_token1_runs_the_same() {
+    let config = LP_LIVE.replace("base = \"WETH\"\nquote = \"USDC\"", "base = \"USDC\"\nquote = \"WETH\"");
+    let config = config.replace("width_ticks = 120", "width_ticks = 120\nrebalance_gas = 0.005");
+    assert!(config.contains("base = \"USDC\""));
+    open_read_move_teardown(&config);
+}
+
+fn open_read_move_teardown(config: &str) {
     let net = Net::up();
     net.fund_trader();
     let rpc = net.rpc();
@@ -68,7 +82,7 @@ fn dynamic_lp_opens_reads_moves_and_tears_down_a_range_from_the_safe() {
     let safe = net.contract("Safe");
     let pool = net.contract("pool_WETH_USDC_3000");
     let mut dep = Deployment::open(OpenOptions {
-        config: DeploymentConfig::parse(LP_LIVE, "test").unwrap(),
+        config: DeploymentConfig::parse(config, "test").unwrap(),
         rpc: &rpc,
         signer: &key,
         safe,

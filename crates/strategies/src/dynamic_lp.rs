@@ -14,12 +14,14 @@ use std::collections::VecDeque;
 /// ln(1.0001): one tick in log price.
 const LN_TICK: f64 = 0.000_099_995_000_333_308_34;
 
-/// The Dynamic LP strategy for one pool whose token0 is the market's asset and token1 its quote.
+/// The Dynamic LP strategy for one pool of the market's asset against its quote (either may be the pool's token0).
 #[derive(Debug, Clone)]
 pub struct DynamicLp {
     params: LpParams,
     pool: PoolRef,
     tick_spacing: i32,
+    /// The asset is the pool's token0 (ticks rise with its price); otherwise token1 (ticks fall as it rises).
+    base_is_token0: bool,
 }
 
 /// The range a strategy holds, as it keeps track of it.
@@ -87,17 +89,18 @@ struct Plan {
 }
 
 impl DynamicLp {
-    /// A Dynamic LP strategy on `pool` (tick spacing `tick_spacing`).
+    /// A Dynamic LP strategy on `pool` (tick spacing `tick_spacing`), whose token0 is the market's asset when
+    /// `base_is_token0`, else its quote.
     ///
     /// # Errors
     /// When `spec` is not a valid `dynamic_lp` spec or the tick spacing is not positive.
-    pub fn new(spec: &StrategySpec, pool: PoolRef, tick_spacing: i32) -> Result<Self> {
+    pub fn new(spec: &StrategySpec, pool: PoolRef, tick_spacing: i32, base_is_token0: bool) -> Result<Self> {
         spec.validate()?;
         let params = spec.lp_params().ok_or_else(|| Error::new("strategy.kind", "is not dynamic_lp"))?;
         if tick_spacing <= 0 {
             return Err(Error::new("pool.tick_spacing", format!("must be positive, got {tick_spacing}")));
         }
-        Ok(DynamicLp { params, pool, tick_spacing })
+        Ok(DynamicLp { params, pool, tick_spacing, base_is_token0 })
     }
 
     /// The resolved parameters.
@@ -105,9 +108,15 @@ impl DynamicLp {
         &self.params
     }
 
-    fn tick_of(price: f64, base: &Token, quote: &Token) -> i32 {
+    /// The pool tick at which the asset is worth `price` quote.
+    fn tick_of(&self, price: f64, base: &Token, quote: &Token) -> i32 {
         let raw = price * 10f64.powi(i32::from(quote.decimals) - i32::from(base.decimals));
-        (raw.ln() / LN_TICK).floor() as i32
+        (self.sign() * raw.ln() / LN_TICK).floor() as i32
+    }
+
+    /// +1 when ticks rise with the asset's price, -1 when they fall.
+    fn sign(&self) -> f64 {
+        if self.base_is_token0 { 1.0 } else { -1.0 }
     }
 
     /// Half-width in ticks: fixed, or `width_sigmas` standard deviations of the price over the horizon.
@@ -133,8 +142,10 @@ impl DynamicLp {
         let lower = (tick - w).div_euclid(s) * s;
         let upper = ((tick + w).div_euclid(s) + 1) * s;
         // Per unit of liquidity in human units: base = 1/sqrt(p) - 1/sqrt(pb), quote = sqrt(p) - sqrt(pa).
-        let p_of = |t: i32| price * (f64::from(t - tick) * LN_TICK).exp();
-        let (sp, sa, sb) = (price.sqrt(), p_of(lower).sqrt(), p_of(upper).sqrt());
+        // The range's edges as prices of the asset (the lower tick is the higher price when the asset is token1).
+        let p_of = |t: i32| price * (self.sign() * f64::from(t - tick) * LN_TICK).exp();
+        let (pa, pb) = (p_of(lower).min(p_of(upper)), p_of(lower).max(p_of(upper)));
+        let (sp, sa, sb) = (price.sqrt(), pa.sqrt(), pb.sqrt());
         let (x, y) = (1.0 / sp - 1.0 / sb, sp - sa);
         let share = (x * price / (x * price + y)).clamp(0.0, 1.0);
         let value = base_total * price + quote_total;
@@ -177,12 +188,13 @@ impl DynamicLp {
         // Everything held (after the close, when there is one), less the gas reserve: the range takes what it can
         // of both.
         let (base, quote) = plan.held;
+        let (token0, token1) = if self.base_is_token0 { (&a.base, &a.quote) } else { (&a.quote, &a.base) };
         out.push(Intent::LpOpen {
             pool: self.pool.clone(),
             tick_lower: plan.lower,
             tick_upper: plan.upper,
-            amount0: Amount::from_units(base.max(0.0), &a.base).ok()?,
-            amount1: Amount::from_units(quote.max(0.0), &a.quote).ok()?,
+            amount0: Amount::from_units(if self.base_is_token0 { base } else { quote }.max(0.0), token0).ok()?,
+            amount1: Amount::from_units(if self.base_is_token0 { quote } else { base }.max(0.0), token1).ok()?,
         });
         Some(false)
     }
@@ -255,7 +267,7 @@ impl Strategy for DynamicLp {
         if state.in_flight > 0 {
             return;
         }
-        let tick = Self::tick_of(price, &a.base, &a.quote);
+        let tick = self.tick_of(price, &a.base, &a.quote);
         let lp = portfolio.lp.iter().find(|l| l.asset == 0);
         let base_held = portfolio.positions.first().map_or(0.0, |p| p.quantity);
         let base_total = base_held + lp.map_or(0.0, |l| l.amount_base + l.fees_base);
@@ -395,7 +407,7 @@ mod tests {
             rebalance_gas: None,
         };
         let pool = PoolRef { chain: sextant_types::ChainId::ETHEREUM, address: "0xpool".into(), fee_pips: 500 };
-        DynamicLp::new(&spec, pool, 10).unwrap()
+        DynamicLp::new(&spec, pool, 10, true).unwrap()
     }
 
     #[test]
@@ -403,7 +415,7 @@ mod tests {
         let s = strategy(Some(1000));
         let weth = Token::simulated("WETH", 18).unwrap();
         let usdc = Token::simulated("USDC", 6).unwrap();
-        let tick = DynamicLp::tick_of(2000.0, &weth, &usdc);
+        let tick = s.tick_of(2000.0, &weth, &usdc);
         assert!((-200_320..=-200_300).contains(&tick), "{tick}");
         // All quote: buy about half the value of the asset for a symmetric range.
         let plan = s.plan(tick, 1000, 2000.0, 0.0, 10_000.0);

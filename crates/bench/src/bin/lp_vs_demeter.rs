@@ -74,6 +74,7 @@ fn main() {
         quote: Token::simulated("USDC", 6).unwrap(),
         pool_ref: pool_ref.clone(),
         pool,
+        base_is_token0: true,
         steps,
         source: file.clone(),
     };
