@@ -361,6 +361,31 @@ fn lp_examples_backtest_with_lp_metrics_json_and_a_range_chart() {
 }
 
 #[test]
+fn lp_configs_optimize_on_their_pool_and_rank_by_lp_metrics() {
+    let out = ok(&[
+        "optimize",
+        "examples/lp-blue-chip.toml",
+        "--grid",
+        "width_ticks=400,1200;recenter_at=0.6,1.0",
+        "--metric",
+        "fees_earned",
+        "--top",
+        "4",
+    ]);
+    assert!(
+        out.starts_with("4 points of examples/lp-blue-chip.toml") && out.contains("ranked by fees_earned"),
+        "{out}"
+    );
+    let fees: Vec<f64> = out.lines().skip(2).map(|l| l.split_whitespace().nth(3).unwrap().parse().unwrap()).collect();
+    assert_eq!(fees.len(), 4);
+    assert!(fees.windows(2).all(|w| w[0] >= w[1]), "ranked best first: {fees:?}");
+    // Narrower ranges earn more fees on the same pool.
+    assert!(out.lines().nth(2).unwrap().contains("width_ticks=400"), "{out}");
+    let e = fails(&["optimize", "examples/rsi.toml", "--grid", "period=7,14", "--metric", "fees_earned"]);
+    assert!(e.contains("unknown metric"), "{e}");
+}
+
+#[test]
 fn pool_minutes_write_a_demeter_file_that_backtests_as_a_pool() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("pool.minute.csv");

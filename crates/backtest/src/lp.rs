@@ -123,6 +123,48 @@ pub struct LpMetrics {
     pub held_by_cost: usize,
 }
 
+impl LpMetrics {
+    /// The names of the LP metrics, in report order.
+    pub const NAMES: [&'static str; 12] = [
+        "fees_earned",
+        "fee_apr",
+        "apr",
+        "impermanent_loss",
+        "value_vs_hold",
+        "time_in_range",
+        "rebalances",
+        "held_by_cost",
+        "gas",
+        "swap_fees",
+        "swap_impact",
+        "rebalance_cost",
+    ];
+
+    /// An LP metric by name.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        Some(match name {
+            "fees_earned" => self.fees_earned,
+            "fee_apr" => self.fee_apr,
+            "apr" => self.apr,
+            "impermanent_loss" => self.impermanent_loss,
+            "value_vs_hold" => self.value_vs_hold,
+            "time_in_range" => self.time_in_range,
+            "rebalances" => self.rebalances as f64,
+            "held_by_cost" => self.held_by_cost as f64,
+            "gas" => self.gas,
+            "swap_fees" => self.swap_fees,
+            "swap_impact" => self.swap_impact,
+            "rebalance_cost" => self.rebalance_cost,
+            _ => return None,
+        })
+    }
+
+    /// Whether a larger value is better (costs, rebalances and overruled triggers are better small).
+    pub fn higher_is_better(name: &str) -> bool {
+        !matches!(name, "rebalances" | "held_by_cost" | "gas" | "swap_fees" | "swap_impact" | "rebalance_cost")
+    }
+}
+
 /// What an LP backtest reports: the usual result (equity, metrics, flows) and the LP view of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LpBacktestResult {

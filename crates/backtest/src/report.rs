@@ -109,20 +109,7 @@ pub fn lp_json_report(result: &LpBacktestResult, style: TimeStyle) -> LpJsonRepo
 
 /// The LP metrics in report order, with their values.
 pub fn lp_metric_rows(m: &LpMetrics) -> [(&'static str, f64); 12] {
-    [
-        ("fees_earned", m.fees_earned),
-        ("fee_apr", m.fee_apr),
-        ("apr", m.apr),
-        ("impermanent_loss", m.impermanent_loss),
-        ("value_vs_hold", m.value_vs_hold),
-        ("time_in_range", m.time_in_range),
-        ("rebalances", m.rebalances as f64),
-        ("held_by_cost", m.held_by_cost as f64),
-        ("gas", m.gas),
-        ("swap_fees", m.swap_fees),
-        ("swap_impact", m.swap_impact),
-        ("rebalance_cost", m.rebalance_cost),
-    ]
+    LpMetrics::NAMES.map(|name| (name, m.get(name).unwrap_or(f64::NAN)))
 }
 
 /// Formats an LP metric for people.

@@ -1,6 +1,7 @@
 //! Parameter sweeps: a grid of config overrides, run in parallel over the same market data.
 
-use crate::{BacktestConfig, Error, Market, Metrics, Result, run_backtest};
+use crate::lp::{LpEngine, LpMetrics, PoolMarket};
+use crate::{BacktestConfig, Error, Market, Metrics, Result, build_lp_strategy, run_backtest};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -157,6 +158,26 @@ pub struct SweepPoint {
     pub params: String,
     /// Its metrics.
     pub metrics: Metrics,
+    /// Its LP metrics, for LP strategies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lp: Option<LpMetrics>,
+}
+
+impl SweepPoint {
+    /// A metric or LP metric by name.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.metrics.get(name).or_else(|| self.lp.as_ref().and_then(|l| l.get(name)))
+    }
+}
+
+/// What every point of a sweep runs on: candle markets, or the pool of an LP config (the grid's overrides cannot
+/// reach `[market]` or `[pool]`, so all points share it).
+#[derive(Clone, Copy)]
+pub enum SweepData<'a> {
+    /// Candle markets.
+    Markets(&'a [Market]),
+    /// An LP strategy's pool.
+    Pool(&'a PoolMarket),
 }
 
 /// Runs every point of `axes` over `markets` on `jobs` threads, calling `tick` after each point, and returns them
@@ -169,13 +190,18 @@ pub fn run_sweep(
     base: &toml::Table,
     dir: &std::path::Path,
     axes: &[Axis],
-    markets: &[Market],
+    data: SweepData<'_>,
     metric: &str,
     jobs: usize,
     tick: &(dyn Fn() + Sync),
 ) -> Result<Vec<SweepPoint>> {
-    if Metrics::NAMES.iter().all(|n| *n != metric) {
-        return Err(Error::Grid(format!("unknown metric {metric:?}; expected one of {}", Metrics::NAMES.join(", "))));
+    let lp = matches!(data, SweepData::Pool(_));
+    let mut names: Vec<&str> = Metrics::NAMES.to_vec();
+    if lp {
+        names.extend(LpMetrics::NAMES);
+    }
+    if !names.contains(&metric) {
+        return Err(Error::Grid(format!("unknown metric {metric:?}; expected one of {}", names.join(", "))));
     }
     let configs: Vec<(String, BacktestConfig)> = grid_points(axes)
         .into_iter()
@@ -190,15 +216,29 @@ pub fn run_sweep(
         configs
             .par_iter()
             .map(|(params, config)| {
-                let result =
-                    run_backtest(config, markets).map(|r| SweepPoint { params: params.clone(), metrics: r.metrics });
+                let result = match data {
+                    SweepData::Markets(markets) => run_backtest(config, markets).map(|r| SweepPoint {
+                        params: params.clone(),
+                        metrics: r.metrics,
+                        lp: None,
+                    }),
+                    SweepData::Pool(pool) => build_lp_strategy(config, pool).map(|strategy| {
+                        let r = LpEngine::new(&strategy, pool, config.costs(), config.portfolio.initial_cash)
+                            .run(&mut |_| {});
+                        SweepPoint { params: params.clone(), metrics: r.result.metrics, lp: Some(r.lp) }
+                    }),
+                };
                 tick();
                 result
             })
             .collect::<Result<_>>()
     })?;
-    let key = |p: &SweepPoint| p.metrics.get(metric).filter(|v| v.is_finite());
-    let higher = Metrics::higher_is_better(metric);
+    let key = |p: &SweepPoint| p.get(metric).filter(|v| v.is_finite());
+    let higher = if Metrics::NAMES.contains(&metric) {
+        Metrics::higher_is_better(metric)
+    } else {
+        LpMetrics::higher_is_better(metric)
+    };
     points.sort_by(|a, b| match (key(a), key(b)) {
         (Some(x), Some(y)) if higher => y.total_cmp(&x),
         (Some(x), Some(y)) => x.total_cmp(&y),

@@ -1,7 +1,7 @@
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use sextant_backtest::report::format_metric;
-use sextant_backtest::sweep::{grid_points, parse_grid, run_sweep};
+use sextant_backtest::report::{format_lp_metric, format_metric};
+use sextant_backtest::sweep::{SweepData, grid_points, parse_grid, run_sweep};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -38,19 +38,28 @@ pub fn run(a: Args) -> Result<()> {
     let config = sextant_backtest::BacktestConfig::load(&a.config)?;
     let axes = parse_grid(&a.grid)?;
     let total = grid_points(&axes).len();
-    let markets = config.load_markets()?;
+    let (markets, pool) =
+        if config.is_lp() { (Vec::new(), Some(config.load_pool()?)) } else { (config.load_markets()?, None) };
+    let data = match &pool {
+        Some(pool) => SweepData::Pool(pool),
+        None => SweepData::Markets(&markets),
+    };
     let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let bar = ProgressBar::new(total as u64).with_style(
         ProgressStyle::with_template("{spinner} optimize [{bar:40}] {pos}/{len} points ({per_sec}, eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let dir = a.config.parent().map(PathBuf::from).unwrap_or_default();
-    let points = run_sweep(&base, &dir, &axes, &markets, &a.metric, jobs, &|| bar.inc(1))?;
+    let points = run_sweep(&base, &dir, &axes, data, &a.metric, jobs, &|| bar.inc(1))?;
     bar.finish_and_clear();
 
     let mut o = std::io::stdout().lock();
     writeln!(o, "{total} points of {name} on {jobs} threads, ranked by {}", a.metric)?;
-    let shown = ["total_return", "sharpe", "max_drawdown", "n_trades", "final_equity"];
+    let shown: &[&str] = if pool.is_some() {
+        &["fees_earned", "value_vs_hold", "time_in_range", "rebalances", "total_return", "final_equity"]
+    } else {
+        &["total_return", "sharpe", "max_drawdown", "n_trades", "final_equity"]
+    };
     let mut columns: Vec<&str> = vec![a.metric.as_str()];
     columns.extend(shown.iter().filter(|c| **c != a.metric));
     write!(o, "{:>4}  {:<32}", "rank", "params")?;
@@ -61,7 +70,9 @@ pub fn run(a: Args) -> Result<()> {
     for (i, p) in points.iter().take(a.top).enumerate() {
         write!(o, "{:>4}  {:<32}", i + 1, p.params)?;
         for c in &columns {
-            write!(o, " {:>14}", format_metric(c, p.metrics.get(c).unwrap_or(f64::NAN)))?;
+            let v = p.get(c).unwrap_or(f64::NAN);
+            let text = if p.metrics.get(c).is_some() { format_metric(c, v) } else { format_lp_metric(c, v) };
+            write!(o, " {text:>14}")?;
         }
         writeln!(o)?;
     }
