@@ -355,9 +355,23 @@ fn lp_examples_backtest_with_lp_metrics_json_and_a_range_chart() {
     assert!(page.contains("Price and ranges") && page.matches("<rect").count() >= positions.len());
     let degen = ok(&["backtest", "examples/lp-degen.toml"]);
     assert!(degen.starts_with("dynamic_lp(degen"), "{degen}");
-    // LP configs have no candles to swap in, and no resumable state yet.
+    // LP configs have no candles to swap in.
     assert!(fails(&["backtest", "examples/lp-degen.toml", "--data", "x.csv"]).contains("pool.data"));
-    assert!(fails(&["backtest", "examples/lp-degen.toml", "--save-state", "s.json"]).contains("not available"));
+}
+
+#[test]
+fn an_lp_backtest_stopped_and_resumed_ends_identical_to_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let out = ok(&["backtest", "examples/lp-degen.toml", "--stop-after", "300", "--save-state", &path("s.json")]);
+    assert!(out.starts_with("stopped after step 300"), "{out}");
+    ok(&["backtest", "examples/lp-degen.toml", "--resume", &path("s.json"), "--json", &path("resumed.json")]);
+    ok(&["backtest", "examples/lp-degen.toml", "--json", &path("whole.json")]);
+    let (resumed, whole) = (std::fs::read(path("resumed.json")).unwrap(), std::fs::read(path("whole.json")).unwrap());
+    assert!(resumed == whole, "a resumed LP run must end byte-identical");
+    // A state belongs to its config.
+    let e = fails(&["backtest", "examples/lp-blue-chip.toml", "--resume", &path("s.json")]);
+    assert!(e.contains("different config"), "{e}");
 }
 
 #[test]

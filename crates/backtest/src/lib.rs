@@ -14,6 +14,6 @@ pub mod sweep;
 pub use config::{BacktestConfig, Costs, Market};
 pub use engine::{BacktestResult, CostTotals, Engine, EquityPoint, FillAt, FlowStats, Pending, Snapshot, Trade};
 pub use error::{Error, Result};
-pub use lp::{LpBacktestResult, LpEngine, LpMetrics, LpRecord, PoolMarket};
+pub use lp::{LpBacktestResult, LpEngine, LpMetrics, LpRecord, LpSnapshot, PoolMarket};
 pub use metrics::Metrics;
 pub use run::{build_lp_strategy, build_strategy, run_backtest, run_lp_backtest};

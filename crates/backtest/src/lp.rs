@@ -182,14 +182,48 @@ pub struct LpBacktestResult {
     pub volume_in: (f64, f64),
 }
 
-/// Balances and positions while the backtest runs.
-struct Book {
-    base_bal: U256,
-    quote_bal: U256,
-    positions: Vec<LpRecord>,
-    open: Vec<usize>,
-    totals: CostTotals,
-    first_hold: Option<(U256, U256)>,
+/// Balances and positions while the backtest runs (base units).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Book {
+    /// The asset held.
+    pub base_bal: U256,
+    /// The quote held.
+    pub quote_bal: U256,
+    /// Every position opened.
+    pub positions: Vec<LpRecord>,
+    /// Indexes into `positions` of the open ones.
+    pub open: Vec<usize>,
+    /// Costs paid.
+    pub totals: CostTotals,
+    /// What was held right after the first deposit (asset, quote), for value against holding.
+    pub first_hold: Option<(U256, U256)>,
+}
+
+/// Everything needed to resume an LP backtest after any step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LpSnapshot<St> {
+    /// The next step to run.
+    pub next_step: usize,
+    /// The pool, with the strategy's positions in it.
+    pub pool: Pool,
+    /// Balances and positions.
+    pub book: Book,
+    /// The strategy's own state.
+    pub strategy: St,
+    /// Intent outcomes.
+    pub flows: FlowStats,
+    /// Equity after each step.
+    pub equity: Vec<EquityPoint>,
+    /// The pool price at each step's close.
+    pub prices: Vec<f64>,
+    /// Swaps replayed, refused, ticks crossed.
+    pub flow: (u64, u64, u64),
+    /// token0 and token1 paid in by the replayed swaps.
+    pub volume_in: (f64, f64),
+    /// Steps with a position held (summed over positions), and of those in range.
+    pub held_steps: (usize, usize),
+    /// Value in positions, summed over steps (for the time-weighted average).
+    pub deployed_value_steps: f64,
 }
 
 /// Executes intents against the pool.
@@ -589,44 +623,82 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
         if self.market.base_is_token0 { p01 } else { 1.0 / p01 }
     }
 
-    /// Runs the whole backtest; `progress` is called with the step number every 65536 steps.
-    pub fn run(&self, progress: &mut dyn FnMut(usize)) -> LpBacktestResult
-    where
-        S::State: Clone,
-    {
+    /// The state before the first step.
+    pub fn start(&self) -> LpSnapshot<S::State> {
         let (base, quote) = (&self.market.base, &self.market.quote);
-        let mut pool = self.market.pool.clone();
-        let mut book = Book {
-            base_bal: U256::from((self.initial_base.max(0.0) * base.scale()) as u128),
-            quote_bal: U256::from((self.initial_cash * quote.scale()).round() as u128),
-            positions: Vec::new(),
-            open: Vec::new(),
-            totals: CostTotals::default(),
-            first_hold: None,
-        };
-        let empty = MarketView {
+        LpSnapshot {
+            next_step: 0,
+            pool: self.market.pool.clone(),
+            book: Book {
+                base_bal: U256::from((self.initial_base.max(0.0) * base.scale()) as u128),
+                quote_bal: U256::from((self.initial_cash * quote.scale()).round() as u128),
+                positions: Vec::new(),
+                open: Vec::new(),
+                totals: CostTotals::default(),
+                first_hold: None,
+            },
+            strategy: self.strategy.init(&self.empty_view()),
+            flows: FlowStats::default(),
+            equity: Vec::with_capacity(self.market.steps.len()),
+            prices: Vec::with_capacity(self.market.steps.len()),
+            flow: (0, 0, 0),
+            volume_in: (0.0, 0.0),
+            held_steps: (0, 0),
+            deployed_value_steps: 0.0,
+        }
+    }
+
+    fn empty_view(&self) -> MarketView {
+        let (base, quote) = (&self.market.base, &self.market.quote);
+        MarketView {
             step: 0,
             timestamp_ms: 0,
             assets: vec![AssetView { base: base.clone(), quote: quote.clone(), candle: None, last_close: None }],
-        };
-        let mut state = self.strategy.init(&empty);
+        }
+    }
+
+    /// Runs the whole backtest; `progress` is called with the step number every 65536 steps.
+    pub fn run(&self, progress: &mut dyn FnMut(usize)) -> LpBacktestResult {
+        let mut snap = self.start();
+        self.advance(&mut snap, None, progress);
+        self.finish(snap)
+    }
+
+    /// Runs steps from `snap.next_step` up to (not including) `until`, or to the end of the flow.
+    pub fn advance(&self, snap: &mut LpSnapshot<S::State>, until: Option<usize>, progress: &mut dyn FnMut(usize)) {
+        let (base, quote) = (&self.market.base, &self.market.quote);
+        let LpSnapshot {
+            next_step,
+            pool,
+            book,
+            strategy: state,
+            flows,
+            equity,
+            prices,
+            flow,
+            volume_in,
+            held_steps,
+            deployed_value_steps,
+        } = snap;
+        // Derived fields a saved state does not carry.
+        for p in &mut book.positions {
+            p.sqrt_lower = sqrt_ratio_at_tick(p.tick_lower).unwrap_or_default();
+            p.sqrt_upper = sqrt_ratio_at_tick(p.tick_upper).unwrap_or_default();
+        }
         let mut portfolio = PortfolioView {
             quote: quote.clone(),
             cash: 0.0,
             positions: vec![PositionView { base: base.clone(), quantity: 0.0, entry_price: None }],
             lp: Vec::new(),
         };
-        let mut view = empty;
+        self.refresh(pool, book, &mut portfolio, true);
+        let mut view = self.empty_view();
         let retry = RetryPolicy { max_attempts: self.costs.max_attempts, base_delay_ms: 0, max_delay_ms: 0 };
-        let mut flows = FlowStats::default();
-        let mut equity = Vec::with_capacity(self.market.steps.len());
-        let mut prices = Vec::with_capacity(self.market.steps.len());
         let mut intents = Vec::new();
-        let mut flow = (0u64, 0u64, 0u64);
-        let mut volume_in = (0.0, 0.0);
-        let (mut held_steps, mut in_range_steps, mut deployed_value_steps) = (0usize, 0usize, 0.0f64);
-        for (step, ps) in self.market.steps.iter().enumerate() {
-            let t = replay_step(&mut pool, ps);
+        let end = until.map_or(self.market.steps.len(), |u| u.min(self.market.steps.len()));
+        for step in *next_step..end {
+            let ps = &self.market.steps[step];
+            let t = replay_step(pool, ps);
             flow.0 += u64::from(t.swaps);
             flow.1 += u64::from(t.failed);
             flow.2 += u64::from(t.ticks_crossed);
@@ -648,51 +720,39 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
             view.timestamp_ms = ps.timestamp_ms;
             view.assets[0].candle = Some(candle);
             view.assets[0].last_close = Some(close);
-            self.refresh(&pool, &book, &mut portfolio, false);
+            self.refresh(pool, book, &mut portfolio, false);
             for &i in &book.open {
                 let p = &mut book.positions[i];
                 p.steps_held += 1;
-                held_steps += 1;
+                held_steps.0 += 1;
                 if p.tick_lower <= pool.tick && pool.tick < p.tick_upper {
                     p.steps_in_range += 1;
-                    in_range_steps += 1;
+                    held_steps.1 += 1;
                 }
             }
-            deployed_value_steps += portfolio.lp.iter().map(|l| l.value(close)).sum::<f64>();
-            self.strategy.on_step(&mut state, &view, &portfolio, &mut intents);
+            *deployed_value_steps += portfolio.lp.iter().map(|l| l.value(close)).sum::<f64>();
+            self.strategy.on_step(state, &view, &portfolio, &mut intents);
             let acted = !intents.is_empty();
             for intent in intents.drain(..) {
                 if matches!(intent, Intent::Hold { .. }) {
                     flows.holds += 1;
                     continue;
                 }
-                let outcome = self.execute(&mut pool, &mut book, &intent, ps.timestamp_ms, &retry);
-                record(&mut flows, &outcome);
-                self.strategy.on_outcome(&mut state, &outcome);
+                let outcome = self.execute(pool, book, &intent, ps.timestamp_ms, &retry);
+                record(flows, &outcome);
+                self.strategy.on_outcome(state, &outcome);
             }
             if acted {
-                self.refresh(&pool, &book, &mut portfolio, true);
+                self.refresh(pool, book, &mut portfolio, true);
             }
-            let close_now = self.price(pool.sqrt_price_x96);
-            view.assets[0].last_close = Some(close_now);
+            view.assets[0].last_close = Some(self.price(pool.sqrt_price_x96));
             equity.push(EquityPoint { timestamp_ms: ps.timestamp_ms, equity: portfolio.equity(&view) });
             prices.push(close);
+            *next_step = step + 1;
             if step & 0xFFFF == 0 {
                 progress(step);
             }
         }
-        let mut r = self.finish(
-            pool,
-            book,
-            state,
-            equity,
-            prices,
-            flows,
-            flow,
-            (held_steps, in_range_steps, deployed_value_steps),
-        );
-        r.volume_in = volume_in;
-        r
     }
 
     fn execute(
@@ -709,18 +769,22 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
         run_flow(&mut run, intent, retry)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn finish(
-        &self,
-        pool: Pool,
-        mut book: Book,
-        state: S::State,
-        equity: Vec<EquityPoint>,
-        prices: Vec<f64>,
-        flows: FlowStats,
-        flow: (u64, u64, u64),
-        (held_steps, in_range_steps, deployed_value_steps): (usize, usize, f64),
-    ) -> LpBacktestResult {
+    /// Ends the backtest: positions still open are valued where they stand (owed fees counted, principal against
+    /// holding), and the metrics computed.
+    pub fn finish(&self, snap: LpSnapshot<S::State>) -> LpBacktestResult {
+        let LpSnapshot {
+            pool,
+            mut book,
+            strategy: state,
+            flows,
+            equity,
+            prices,
+            flow,
+            volume_in,
+            held_steps: (held_steps, in_range_steps),
+            deployed_value_steps,
+            ..
+        } = snap;
         let (base, quote) = (&self.market.base, &self.market.quote);
         let last = prices.last().copied().unwrap_or_else(|| self.price(pool.sqrt_price_x96));
         // Positions still open are valued where they stand: owed fees counted, principal against holding.
@@ -777,7 +841,7 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
             equity,
             flows,
         };
-        LpBacktestResult { result, lp, positions: book.positions, prices, flow, volume_in: (0.0, 0.0) }
+        LpBacktestResult { result, lp, positions: book.positions, prices, flow, volume_in }
     }
 }
 

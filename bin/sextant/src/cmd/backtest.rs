@@ -148,19 +148,106 @@ fn run_loaded(
 }
 
 /// Backtests an LP config on its pool and prints the LP metrics beside the usual ones.
+/// A saved LP run: the config, a digest of the pool and its flow, and the engine's snapshot.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedLp<St> {
+    config: String,
+    data: String,
+    snapshot: sextant_backtest::lp::LpSnapshot<St>,
+}
+
+/// FNV-1a over the pool's starting state and every step of its flow, so a resume notices other data.
+fn flow_fingerprint(market: &sextant_backtest::PoolMarket) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    let p = &market.pool;
+    eat(&p.sqrt_price_x96.to_le_bytes::<32>());
+    eat(&p.liquidity.to_le_bytes());
+    for (t, info) in &p.ticks {
+        eat(&t.to_le_bytes());
+        eat(&info.liquidity_net.to_le_bytes());
+    }
+    for s in &market.steps {
+        eat(&s.timestamp_ms.to_le_bytes());
+        eat(&s.background_liquidity.unwrap_or(u128::MAX).to_le_bytes());
+        eat(&[u8::from(s.recentre)]);
+        for w in &s.swaps {
+            eat(&[u8::from(w.zero_for_one)]);
+            eat(&w.amount_specified.to_le_bytes::<32>());
+            eat(&w.sqrt_price_limit_x96.to_le_bytes::<32>());
+        }
+        if let Some((a, b)) = s.volume_in {
+            eat(&a.to_le_bytes::<32>());
+            eat(&b.to_le_bytes::<32>());
+        }
+        eat(&s.close_sqrt_price_x96.unwrap_or_default().to_le_bytes::<32>());
+    }
+    format!("{h:016x}")
+}
+
 fn run_lp(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
-    anyhow::ensure!(
-        a.stop_after.is_none() && a.save_state.is_none() && a.resume.is_none(),
-        "--stop-after, --save-state and --resume are not available for LP backtests yet"
-    );
-    let bar = ProgressBar::new(config.market.bars as u64).with_style(
+    let market = config.load_pool()?;
+    let strategy = sextant_backtest::build_lp_strategy(config, &market)?;
+    let engine = sextant_backtest::LpEngine::new(&strategy, &market, config.costs(), config.portfolio.initial_cash);
+    let bar = ProgressBar::new(market.steps.len() as u64).with_style(
         ProgressStyle::with_template("{spinner} LP backtest [{bar:40}] {pos}/{len} steps ({per_sec}, eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    if config.market.bars < 200_000 && config.pool.as_ref().is_none_or(|p| p.data.is_none()) {
+    if market.steps.len() < 200_000 {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let r = sextant_backtest::run_lp_backtest(config, &mut |step| bar.set_position(step as u64))?;
+    let config_text = toml::to_string(config).context("config cannot be written back as TOML")?;
+    let data = flow_fingerprint(&market);
+    let mut snap = match &a.resume {
+        Some(path) => {
+            let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let saved: SavedLp<_> = serde_json::from_reader(std::io::BufReader::new(file))
+                .with_context(|| format!("{}: not a saved LP backtest state", path.display()))?;
+            anyhow::ensure!(
+                saved.config == config_text,
+                "{} was saved from a different config than {name}; resume with the config it was started with",
+                path.display()
+            );
+            anyhow::ensure!(
+                saved.data == data,
+                "{} was saved from a different pool or flow than {name} now loads; resume on the same data",
+                path.display()
+            );
+            anyhow::ensure!(
+                saved.snapshot.next_step <= market.steps.len()
+                    && saved.snapshot.equity.len() == saved.snapshot.next_step,
+                "{}: the saved state does not fit this pool's {} steps",
+                path.display(),
+                market.steps.len()
+            );
+            saved.snapshot
+        }
+        None => engine.start(),
+    };
+    bar.set_position(snap.next_step as u64);
+    engine.advance(&mut snap, a.stop_after, &mut |step| bar.set_position(step as u64));
+    if let Some(path) = &a.save_state {
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let saved = SavedLp { config: config_text, data, snapshot: snap };
+        serde_json::to_writer(std::io::BufWriter::new(file), &saved)
+            .with_context(|| format!("writing {}", path.display()))?;
+        snap = saved.snapshot;
+        if a.stop_after.is_some() {
+            bar.finish_and_clear();
+            writeln!(
+                std::io::stdout().lock(),
+                "stopped after step {}; state saved to {}",
+                snap.next_step,
+                path.display()
+            )?;
+            return Ok(());
+        }
+    }
+    let r = engine.finish(snap);
     bar.finish_and_clear();
     let style = sextant_market::TimeStyle::default();
     let mut o = std::io::stdout().lock();

@@ -144,8 +144,8 @@ pub struct SwapUndo {
     crossed: Vec<(i32, Option<TickInfo>)>,
 }
 
-/// A pool.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A pool. Serialisable (positions as a list of key and state), so a backtest holding one can be saved and resumed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pool {
     /// Fee in hundredths of a basis point.
     pub fee: u32,
@@ -174,7 +174,25 @@ pub struct Pool {
     /// The initialized-tick bitmap: word position -> 256 bits.
     pub bitmap: WordMap<i16, U256>,
     /// Positions.
+    #[serde(with = "positions_as_list")]
     pub positions: WordMap<PositionKey, PositionInfo>,
+}
+
+/// Positions keyed by (owner, lower, upper) as a list: JSON maps take only string keys.
+mod positions_as_list {
+    use super::{PositionInfo, PositionKey, WordMap};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(map: &WordMap<PositionKey, PositionInfo>, s: S) -> Result<S::Ok, S::Error> {
+        // Sorted, so the same pool always serialises the same way.
+        let mut list: Vec<(&PositionKey, &PositionInfo)> = map.iter().collect();
+        list.sort_unstable_by_key(|(k, _)| **k);
+        list.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<WordMap<PositionKey, PositionInfo>, D::Error> {
+        Ok(Vec::<(PositionKey, PositionInfo)>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 /// `Tick.tickSpacingToMaxLiquidityPerTick`.
@@ -745,6 +763,15 @@ mod tests {
         p.mint(Address::ZERO, -887_270, 887_270, 10u128.pow(20)).unwrap();
         p.mint(Address::ZERO, 50, 300, 10u128.pow(21)).unwrap();
         p
+    }
+
+    #[test]
+    fn a_pool_round_trips_through_json() {
+        let mut p = pool();
+        p.swap(true, I256::try_from(10u128.pow(18)).unwrap(), math::MIN_SQRT_RATIO + U256::from(1u8)).unwrap();
+        let text = serde_json::to_string(&p).unwrap();
+        let back: Pool = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, p);
     }
 
     #[test]
