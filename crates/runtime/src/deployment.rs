@@ -227,6 +227,15 @@ impl<'a> Deployment<'a> {
         Ok(view(self.rpc, a, &IERC20::balanceOfCall { owner: self.tm.safe() })?)
     }
 
+    /// The market and the Safe's holdings (LP positions included) as the next tick will see them.
+    ///
+    /// # Errors
+    /// RPC failures.
+    pub fn observe_now(&self) -> Result<(MarketView, PortfolioView)> {
+        let next = self.journal.first_and_last_tick()?.1.map_or(0, |t| t.tick + 1);
+        self.observe(next).map(|(_, view, portfolio)| (view, portfolio))
+    }
+
     /// Reads the market and the Safe's holdings: (block, view, portfolio).
     fn observe(&self, tick: u64) -> Result<(u64, MarketView, PortfolioView)> {
         let block = self.rpc.block_number()?;

@@ -6,6 +6,7 @@ mod common;
 
 use common::{KEYS, Net};
 use sextant_chain::alloy::primitives::{Address, U256};
+use sextant_chain::alloy::sol_types::SolCall;
 use sextant_chain::bindings::{INonfungiblePositionManager, IUniswapV3Pool};
 use sextant_exec::{LocalKey, view};
 use sextant_runtime::{Deployment, DeploymentConfig, OpenOptions, TickKind, TickReport};
@@ -105,6 +106,30 @@ fn open_read_move_teardown(config: &str) {
 
     // In range: the next tick reads the position back from the chain and leaves it alone.
     assert!(tick(&mut dep, TickKind::Step).is_empty());
+
+    // Trades through the range earn it fees: what the runner reads (the pool's fee growth inside the range) is what
+    // the position manager would pay out now, to the base unit.
+    net.push_price(true, 10u128.pow(17));
+    net.push_price(false, 200 * 10u128.pow(6));
+    let (_, portfolio) = dep.observe_now().unwrap();
+    let lp = &portfolio.lp[0];
+    assert_eq!(lp.id.0, id.to_string());
+    let manager = net.contract("NonfungiblePositionManager");
+    let collect = sextant_chain::calls::lp_collect(manager, id, safe);
+    let tx = sextant_chain::alloy::rpc::types::TransactionRequest::default()
+        .from(safe)
+        .to(manager)
+        .input(collect.data.clone().into());
+    let owed = INonfungiblePositionManager::collectCall::abi_decode_returns(&rpc.call(&tx).unwrap()).unwrap();
+    let weth_is_base = config.contains("base = \"WETH\"");
+    let (base_owed, quote_owed) =
+        if weth_is_base { (owed.amount0, owed.amount1) } else { (owed.amount1, owed.amount0) };
+    let (base_dec, quote_dec) = if weth_is_base { (18, 6) } else { (6, 18) };
+    assert!(base_owed > U256::ZERO || quote_owed > U256::ZERO, "the trades should have paid fees");
+    for (seen, owed, dec) in [(lp.fees_base, base_owed, base_dec), (lp.fees_quote, quote_owed, quote_dec)] {
+        let raw = (seen * 10f64.powi(dec)).round();
+        assert!((raw - f64::from(owed)).abs() <= f64::from(owed) * 1e-12 + 0.5, "{seen} vs {owed}");
+    }
 
     // A trader pushes the price far below the range: the strategy closes it and re-ranges around the new price.
     for _ in 0..4 {
