@@ -291,7 +291,8 @@ impl<'a> Deployment<'a> {
     /// their ranges and liquidity) and the pool (fees owed as a poke would compute them).
     fn lp_views(&self, sqrt_price: U256, tick: i32) -> Result<Vec<LpView>> {
         use sextant_protocols::uniswap_v3::liquidity::amounts_for_liquidity;
-        use sextant_protocols::uniswap_v3::math::{Q128, mul_div, sqrt_ratio_at_tick};
+        use sextant_protocols::uniswap_v3::math::sqrt_ratio_at_tick;
+        use sextant_protocols::uniswap_v3::pool::{fee_growth_inside_of, fees_earned};
         let manager = self.chain.contract("position_manager")?;
         let safe = self.tm.safe();
         let count = view(self.rpc, manager, &INonfungiblePositionManager::balanceOfCall { owner: safe })?;
@@ -316,16 +317,12 @@ impl<'a> Deployment<'a> {
             // Tick.getFeeGrowthInside from the pool's ticks, then Position.update's arithmetic.
             let lo = view(self.rpc, self.pool.address, &IUniswapV3Pool::ticksCall { tick: p.tickLower })?;
             let hi = view(self.rpc, self.pool.address, &IUniswapV3Pool::ticksCall { tick: p.tickUpper })?;
-            let inside = |global: U256, below_out: U256, above_out: U256| {
-                let below = if tick >= lower { below_out } else { global.wrapping_sub(below_out) };
-                let above = if tick < upper { above_out } else { global.wrapping_sub(above_out) };
-                global.wrapping_sub(below).wrapping_sub(above)
-            };
-            let in0 = inside(global0, lo.feeGrowthOutside0X128, hi.feeGrowthOutside0X128);
-            let in1 = inside(global1, lo.feeGrowthOutside1X128, hi.feeGrowthOutside1X128);
-            let l = U256::from(p.liquidity);
+            let in0 =
+                fee_growth_inside_of(tick, (lower, upper), global0, lo.feeGrowthOutside0X128, hi.feeGrowthOutside0X128);
+            let in1 =
+                fee_growth_inside_of(tick, (lower, upper), global1, lo.feeGrowthOutside1X128, hi.feeGrowthOutside1X128);
             let owed = |inside: U256, last: U256, owed: u128| {
-                mul_div(inside.wrapping_sub(last), l, Q128).unwrap_or_default().wrapping_to::<u128>().wrapping_add(owed)
+                fees_earned(inside, last, p.liquidity).unwrap_or_default().wrapping_to::<u128>().wrapping_add(owed)
             };
             let f0 = owed(in0, p.feeGrowthInside0LastX128, p.tokensOwed0);
             let f1 = owed(in1, p.feeGrowthInside1LastX128, p.tokensOwed1);

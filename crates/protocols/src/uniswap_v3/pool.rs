@@ -203,6 +203,26 @@ pub fn max_liquidity_per_tick(tick_spacing: i32) -> u128 {
     u128::MAX / n
 }
 
+/// `Tick.getFeeGrowthInside` for one token: fee growth inside [lower, upper) at `tick`, from the global growth and
+/// the two ticks' growth outside. Pools read from a chain use it as the in-memory [`Pool`] does.
+pub fn fee_growth_inside_of(
+    tick: i32,
+    (lower, upper): (i32, i32),
+    global: U256,
+    lower_outside: U256,
+    upper_outside: U256,
+) -> U256 {
+    let below = if tick >= lower { lower_outside } else { global.wrapping_sub(lower_outside) };
+    let above = if tick < upper { upper_outside } else { global.wrapping_sub(upper_outside) };
+    global.wrapping_sub(below).wrapping_sub(above)
+}
+
+/// `Position.update`'s fees: what `liquidity` earned since the inside growth was `last` (the contract truncates the
+/// result to uint128 when adding it to `tokensOwed`). None when the `mulDiv` overflows.
+pub fn fees_earned(inside: U256, last: U256, liquidity: u128) -> Option<U256> {
+    math::mul_div(inside.wrapping_sub(last), U256::from(liquidity), Q128)
+}
+
 fn i256(x: U256) -> R<I256> {
     I256::try_from(x).map_err(|_| PoolError("M"))
 }
@@ -308,18 +328,23 @@ impl Pool {
     pub fn fee_growth_inside(&self, lower: i32, upper: i32) -> (U256, U256) {
         let lo = self.ticks.get(&lower).copied().unwrap_or_default();
         let up = self.ticks.get(&upper).copied().unwrap_or_default();
-        let (g0, g1) = (self.fee_growth_global0_x128, self.fee_growth_global1_x128);
-        let (b0, b1) = if self.tick >= lower {
-            (lo.fee_growth_outside0_x128, lo.fee_growth_outside1_x128)
-        } else {
-            (g0.wrapping_sub(lo.fee_growth_outside0_x128), g1.wrapping_sub(lo.fee_growth_outside1_x128))
-        };
-        let (a0, a1) = if self.tick < upper {
-            (up.fee_growth_outside0_x128, up.fee_growth_outside1_x128)
-        } else {
-            (g0.wrapping_sub(up.fee_growth_outside0_x128), g1.wrapping_sub(up.fee_growth_outside1_x128))
-        };
-        (g0.wrapping_sub(b0).wrapping_sub(a0), g1.wrapping_sub(b1).wrapping_sub(a1))
+        let range = (lower, upper);
+        (
+            fee_growth_inside_of(
+                self.tick,
+                range,
+                self.fee_growth_global0_x128,
+                lo.fee_growth_outside0_x128,
+                up.fee_growth_outside0_x128,
+            ),
+            fee_growth_inside_of(
+                self.tick,
+                range,
+                self.fee_growth_global1_x128,
+                lo.fee_growth_outside1_x128,
+                up.fee_growth_outside1_x128,
+            ),
+        )
     }
 
     /// `Tick.update`: returns whether the tick flipped between initialized and not.
@@ -393,10 +418,8 @@ impl Pool {
         } else {
             math::add_delta(pos.liquidity, delta).ok_or(PoolError(if delta < 0 { "LS" } else { "LA" }))?
         };
-        let owed0 =
-            m(math::mul_div(in0.wrapping_sub(pos.fee_growth_inside0_last_x128), U256::from(pos.liquidity), Q128))?;
-        let owed1 =
-            m(math::mul_div(in1.wrapping_sub(pos.fee_growth_inside1_last_x128), U256::from(pos.liquidity), Q128))?;
+        let owed0 = m(fees_earned(in0, pos.fee_growth_inside0_last_x128, pos.liquidity))?;
+        let owed1 = m(fees_earned(in1, pos.fee_growth_inside1_last_x128, pos.liquidity))?;
         if delta != 0 {
             pos.liquidity = next;
         }
@@ -540,9 +563,8 @@ impl Pool {
     pub fn owed_now(&self, owner: Address, lower: i32, upper: i32) -> Option<(u128, u128)> {
         let p = self.positions.get(&(owner, lower, upper))?;
         let (in0, in1) = self.fee_growth_inside(lower, upper);
-        let l = U256::from(p.liquidity);
-        let f0 = math::mul_div(in0.wrapping_sub(p.fee_growth_inside0_last_x128), l, Q128)?;
-        let f1 = math::mul_div(in1.wrapping_sub(p.fee_growth_inside1_last_x128), l, Q128)?;
+        let f0 = fees_earned(in0, p.fee_growth_inside0_last_x128, p.liquidity)?;
+        let f1 = fees_earned(in1, p.fee_growth_inside1_last_x128, p.liquidity)?;
         Some((
             p.tokens_owed0.wrapping_add(f0.wrapping_to::<u128>()),
             p.tokens_owed1.wrapping_add(f1.wrapping_to::<u128>()),
