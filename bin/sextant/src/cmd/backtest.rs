@@ -41,14 +41,46 @@ pub struct Args {
     resume: Option<PathBuf>,
 }
 
-/// A saved run: the config it belongs to and the engine's snapshot.
+/// A saved run: the config it belongs to, a digest of its data, and the engine's snapshot (a candle or an LP
+/// engine's).
 #[derive(serde::Serialize, serde::Deserialize)]
-struct SavedState<St> {
+struct SavedState<Snap> {
     /// The config the run was started with, as resolved TOML; a resume must match it.
     config: String,
-    /// A digest of every bar the run trades on; a resume must see the same data.
+    /// A digest of the data the run trades on (every bar, or the pool and its flow); a resume must see the same.
     data: String,
-    snapshot: Snapshot<St>,
+    snapshot: Snap,
+}
+
+/// Reads a saved run and checks it belongs to this config (`config_text`) and data (`data`, described as `what`).
+fn read_saved<Snap: serde::de::DeserializeOwned>(
+    path: &Path,
+    config_text: &str,
+    data: &str,
+    name: &str,
+    what: &str,
+) -> Result<Snap> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let saved: SavedState<Snap> = serde_json::from_reader(std::io::BufReader::new(file))
+        .with_context(|| format!("{}: not a saved backtest state", path.display()))?;
+    anyhow::ensure!(
+        saved.config == config_text,
+        "{} was saved from a different config than {name}; resume with the config it was started with",
+        path.display()
+    );
+    anyhow::ensure!(
+        saved.data == data,
+        "{} was saved from different {what} than {name} now loads; resume on the same data",
+        path.display()
+    );
+    Ok(saved.snapshot)
+}
+
+/// Writes a run's state for `--resume`.
+fn write_saved<Snap: serde::Serialize>(path: &Path, config: String, data: String, snapshot: &Snap) -> Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    serde_json::to_writer(std::io::BufWriter::new(file), &SavedState { config, data, snapshot })
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// FNV-1a over every field of every bar, so a resume notices a data file that changed under the same name.
@@ -111,21 +143,10 @@ fn run_loaded(
     let config_text = toml::to_string(config).context("config cannot be written back as TOML")?;
     let mut snap = match &a.resume {
         Some(path) => {
-            let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let saved: SavedState<_> = serde_json::from_reader(std::io::BufReader::new(file))
-                .with_context(|| format!("{}: not a saved backtest state", path.display()))?;
-            anyhow::ensure!(
-                saved.config == config_text,
-                "{} was saved from a different config than {name}; resume with the config it was started with",
-                path.display()
-            );
-            anyhow::ensure!(
-                saved.data == fingerprint(markets),
-                "{} was saved from different market data than {name} now loads; resume on the same data",
-                path.display()
-            );
-            engine.check_snapshot(&saved.snapshot)?;
-            saved.snapshot
+            let snap: Snapshot<IndicatorState> =
+                read_saved(path, &config_text, &fingerprint(markets), name, "market data")?;
+            engine.check_snapshot(&snap)?;
+            snap
         }
         None => engine.start(),
     };
@@ -133,11 +154,7 @@ fn run_loaded(
     engine.advance(&mut snap, a.stop_after, &mut |step| bar.set_position(step as u64));
     bar.finish_and_clear();
     if let Some(path) = &a.save_state {
-        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        let saved = SavedState { config: config_text, data: fingerprint(markets), snapshot: snap };
-        serde_json::to_writer(std::io::BufWriter::new(file), &saved)
-            .with_context(|| format!("writing {}", path.display()))?;
-        snap = saved.snapshot;
+        write_saved(path, config_text, fingerprint(markets), &snap)?;
         if a.stop_after.is_some() {
             let mut o = std::io::stdout().lock();
             writeln!(o, "stopped after step {}; state saved to {}", snap.next_step, path.display())?;
@@ -145,15 +162,6 @@ fn run_loaded(
         }
     }
     Ok(Some(snap))
-}
-
-/// Backtests an LP config on its pool and prints the LP metrics beside the usual ones.
-/// A saved LP run: the config, a digest of the pool and its flow, and the engine's snapshot.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SavedLp<St> {
-    config: String,
-    data: String,
-    snapshot: sextant_backtest::lp::LpSnapshot<St>,
 }
 
 /// FNV-1a over the pool's starting state and every step of its flow, so a resume notices other data.
@@ -189,6 +197,7 @@ fn flow_fingerprint(market: &sextant_backtest::PoolMarket) -> String {
     format!("{h:016x}")
 }
 
+/// Backtests an LP config on its pool and prints the LP metrics beside the usual ones.
 fn run_lp(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
     let market = config.load_pool()?;
     let strategy = sextant_backtest::build_lp_strategy(config, &market)?;
@@ -204,38 +213,21 @@ fn run_lp(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
     let data = flow_fingerprint(&market);
     let mut snap = match &a.resume {
         Some(path) => {
-            let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let saved: SavedLp<_> = serde_json::from_reader(std::io::BufReader::new(file))
-                .with_context(|| format!("{}: not a saved LP backtest state", path.display()))?;
+            let snap: sextant_backtest::LpSnapshot<_> = read_saved(path, &config_text, &data, name, "pool or flow")?;
             anyhow::ensure!(
-                saved.config == config_text,
-                "{} was saved from a different config than {name}; resume with the config it was started with",
-                path.display()
-            );
-            anyhow::ensure!(
-                saved.data == data,
-                "{} was saved from a different pool or flow than {name} now loads; resume on the same data",
-                path.display()
-            );
-            anyhow::ensure!(
-                saved.snapshot.next_step <= market.steps.len()
-                    && saved.snapshot.equity.len() == saved.snapshot.next_step,
+                snap.next_step <= market.steps.len() && snap.equity.len() == snap.next_step,
                 "{}: the saved state does not fit this pool's {} steps",
                 path.display(),
                 market.steps.len()
             );
-            saved.snapshot
+            snap
         }
         None => engine.start(),
     };
     bar.set_position(snap.next_step as u64);
     engine.advance(&mut snap, a.stop_after, &mut |step| bar.set_position(step as u64));
     if let Some(path) = &a.save_state {
-        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        let saved = SavedLp { config: config_text, data, snapshot: snap };
-        serde_json::to_writer(std::io::BufWriter::new(file), &saved)
-            .with_context(|| format!("writing {}", path.display()))?;
-        snap = saved.snapshot;
+        write_saved(path, config_text, data, &snap)?;
         if a.stop_after.is_some() {
             bar.finish_and_clear();
             writeln!(
