@@ -665,8 +665,9 @@ contract SextantRoles {
         if (!ok) return (Status.CalldataOutOfBounds, idx);
         if (e.c[i].paramType == T_DYNAMIC) {
             // EqualTo on bytes: the keccak of the length word and the padded content, as `abi.encode` lays it out.
+            if (w > e.data.length) return (Status.CalldataOutOfBounds, idx);
             uint256 size = 32 + ((w + 31) / 32) * 32;
-            if (w > e.data.length || e.data.length - loc < size) return (Status.CalldataOutOfBounds, idx);
+            if (e.data.length - loc < size) return (Status.CalldataOutOfBounds, idx);
             bytes memory d = e.data;
             bytes32 h;
             assembly ("memory-safe") {
