@@ -6,6 +6,7 @@ pub mod devnet;
 pub mod indicator;
 pub mod key;
 pub mod optimize;
+pub mod permissions;
 pub mod pool;
 pub mod run;
 

@@ -36,6 +36,9 @@ pub struct BacktestConfig {
     /// `[live]`: how `sextant run` deploys this strategy; the backtest ignores it, so one file serves both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<toml::Table>,
+    /// `[permissions]`: the deployment key's on-chain permissions (`sextant permissions`); the backtest ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<toml::Table>,
 }
 
 /// `[market]`: one asset (`data` or the synthetic defaults) or several (`[[market.assets]]`), all priced in `quote`.

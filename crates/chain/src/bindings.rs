@@ -147,7 +147,50 @@ sol! {
         function getOwners() external view returns (address[] memory);
         function getThreshold() external view returns (uint256);
         function VERSION() external view returns (string memory);
+        function enableModule(address module) external;
+        function isModuleEnabled(address module) external view returns (bool);
         event ExecutionSuccess(bytes32 indexed txHash, uint256 payment);
         event ExecutionFailure(bytes32 indexed txHash, uint256 payment);
+        event ExecutionFromModuleSuccess(address indexed module);
+        event ExecutionFromModuleFailure(address indexed module);
+    }
+
+    /// A condition node as Sextant's permissions module and Zodiac Roles v2 take it.
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct ConditionFlat {
+        uint8 parent;
+        uint8 paramType;
+        uint8 operator;
+        bytes compValue;
+    }
+
+    /// Sextant's permissions module (`contracts/src/SextantRoles.sol`). Its configuration functions and
+    /// `execTransactionWithRole` have Zodiac Roles v2's signatures, so the same calldata configures either.
+    #[sol(all_derives)]
+    interface ISextantRoles {
+        function assignRoles(address member, bytes32[] roleKeys, bool[] memberOf) external;
+        function allowTarget(bytes32 roleKey, address targetAddress, uint8 options) external;
+        function scopeTarget(bytes32 roleKey, address targetAddress) external;
+        function revokeTarget(bytes32 roleKey, address targetAddress) external;
+        function allowFunction(bytes32 roleKey, address targetAddress, bytes4 selector, uint8 options) external;
+        function scopeFunction(bytes32 roleKey, address targetAddress, bytes4 selector, ConditionFlat[] conditions, uint8 options) external;
+        function revokeFunction(bytes32 roleKey, address targetAddress, bytes4 selector) external;
+        function setAllowance(bytes32 key, uint128 balance, uint128 maxRefill, uint128 refill, uint64 period, uint64 timestamp) external;
+        function execTransactionWithRole(address to, uint256 value, bytes data, uint8 operation, bytes32 roleKey, bool shouldRevert) external returns (bool success);
+        function setEtherAllowance(bytes32 roleKey, bytes32 allowanceKey) external;
+        function multicall(bytes[] calls) external;
+        function checkScope(address to, uint256 value, bytes data, uint8 operation, bytes32 roleKey) external view returns (uint8 status, bytes32 info);
+        function isMember(bytes32 roleKey, address member) external view returns (bool);
+        function allowances(bytes32 key) external view returns (uint128 refill, uint128 maxRefill, uint64 period, uint128 balance, uint64 timestamp);
+        function accruedAllowance(bytes32 key) external view returns (uint128 balance, uint64 timestamp);
+        function avatar() external view returns (address);
+        event ExecutedWithRole(bytes32 indexed roleKey, address indexed member, address indexed to, uint256 value, bytes4 selector, uint8 operation, bool success);
+        error ConditionViolation(uint8 status, bytes32 info);
+        error NotAuthorized(address caller, bytes32 roleKey);
+        error OnlyAvatar(address caller);
+        error InvalidConfiguration(string reason);
+        error UnsuitableConditions(uint256 index, string reason);
+        error ModuleTransactionFailed(bytes returnData);
+        error InvalidOperation(uint8 operation);
     }
 }

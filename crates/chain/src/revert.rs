@@ -1,7 +1,7 @@
 //! Revert decoding: `Error(string)` (with the meaning of Safe's `GSxxx` and Uniswap's short codes), `Panic(uint256)`
 //! codes, and the custom errors of the ABIs Sextant calls.
 
-use crate::bindings::{IERC20, IERC4626};
+use crate::bindings::{IERC20, IERC4626, ISextantRoles};
 use alloy::sol_types::{SolInterface, SolValue};
 
 const ERROR_STRING: [u8; 4] = [0x08, 0xc3, 0x79, 0xa0];
@@ -36,11 +36,64 @@ pub fn decode_revert(data: &[u8]) -> String {
     if let Ok(e) = IERC4626::IERC4626Errors::abi_decode(data) {
         return format!("reverted with {e:?}");
     }
+    if let Ok(e) = ISextantRoles::ISextantRolesErrors::abi_decode(data) {
+        return describe_module_error(&e);
+    }
     if data.len() >= 4 {
         return format!("reverted with unknown custom error 0x{} ({} bytes of data)", hex(&data[..4]), data.len());
     }
     format!("reverted with 0x{}", hex(data))
 }
+
+/// The permissions module's refusals in words (status names are Zodiac Roles v2's, plus Sextant's two).
+fn describe_module_error(e: &ISextantRoles::ISextantRolesErrors) -> String {
+    use ISextantRoles::ISextantRolesErrors as E;
+    match e {
+        E::ConditionViolation(v) => {
+            let status = MODULE_STATUS.get(v.status as usize).copied().unwrap_or("unknown status");
+            let info = alloy::primitives::U256::from_be_bytes(v.info.0);
+            let info = if info < alloy::primitives::U256::from(256) {
+                format!("condition {info}")
+            } else {
+                format!("{}", v.info)
+            };
+            format!("refused by the permissions module: {status} ({info})")
+        }
+        E::NotAuthorized(n) => {
+            format!("refused by the permissions module: {} is not a member of role {}", n.caller, n.roleKey)
+        }
+        E::ModuleTransactionFailed(f) => {
+            format!("the Safe's call through the permissions module failed: {}", decode_revert(&f.returnData))
+        }
+        other => format!("reverted with {other:?}"),
+    }
+}
+
+/// `SextantRoles.Status`, by value.
+pub const MODULE_STATUS: [&str; 22] = [
+    "Ok",
+    "DelegateCallNotAllowed",
+    "TargetAddressNotAllowed",
+    "FunctionNotAllowed",
+    "SendNotAllowed",
+    "OrViolation",
+    "NorViolation",
+    "ParameterNotAllowed",
+    "ParameterLessThanAllowed",
+    "ParameterGreaterThanAllowed",
+    "ParameterNotAMatch",
+    "NotEveryArrayElementPasses",
+    "NoArrayElementPasses",
+    "ParameterNotSubsetOfAllowed",
+    "BitmaskOverflow",
+    "BitmaskNotAllowed",
+    "CustomConditionViolation",
+    "AllowanceExceeded",
+    "CallAllowanceExceeded",
+    "EtherAllowanceExceeded",
+    "CalldataOutOfBounds",
+    "FunctionSignatureTooShort",
+];
 
 fn hex(data: &[u8]) -> String {
     data.iter().map(|b| format!("{b:02x}")).collect()

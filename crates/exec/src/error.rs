@@ -84,6 +84,9 @@ pub enum Error {
     /// Signing failed.
     #[error("signing: {0}")]
     Signing(String),
+    /// The off-chain checker refused a call the permissions module would refuse (nothing was signed).
+    #[error("{0}")]
+    Policy(String),
 }
 
 /// Result alias for this crate.

@@ -13,4 +13,4 @@ pub use account::{KeyInfo, Keystore, LocalKey, Signer};
 pub use error::{Error, Result};
 pub use live::{LiveExecutor, LiveSettings, Plan, SwapPlan};
 pub use manager::{ExecSettings, ExecutionManager, call_key, crash_point, is_transient};
-pub use tx::{SafeInfo, SignedTx, TransactionManager, TxSettings, view};
+pub use tx::{Route, SafeInfo, SignedTx, TransactionManager, TxSettings, view};

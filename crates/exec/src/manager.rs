@@ -210,6 +210,12 @@ impl<'a> ExecutionManager<'a> {
                 self.journal.settle_nonce(t.id, TxStatus::Failed, mined, Some("reverted on chain"), &siblings)?;
             }
         }
+        // Through the permissions module only the member itself can make the call, and every transaction it sent
+        // for this step is journaled (their receipts were checked above); an owner-signed Safe transaction, by
+        // contrast, can be submitted by anyone who saw it.
+        if matches!(self.tm.route(), crate::tx::Route::Module { .. }) {
+            return Ok(None);
+        }
         let current = self.tm.safe_nonce()?;
         let head = rpc.block_number()?;
         let from = dropped.iter().map(|t| t.signed_block).min().unwrap_or(0);
@@ -356,10 +362,7 @@ impl<'a> ExecutionManager<'a> {
                     return Ok(None);
                 }
             }
-            let safe_ok = r.inner.logs().iter().any(|l| {
-                l.address() == self.tm.safe() && l.topics().first() == Some(&ISafe::ExecutionSuccess::SIGNATURE_HASH)
-            });
-            let ok = r.status() && safe_ok;
+            let ok = self.tm.executed_ok(&r);
             let block_hash = r.block_hash.map(|h| h.to_string()).unwrap_or_default();
             let error = (!ok).then(|| format!("{} reverted on chain in block {mined_at}", call.label));
             let siblings: Vec<i64> = records.iter().map(|t| t.id).filter(|&id| id != records[i].id).collect();

@@ -1,6 +1,8 @@
 //! The TransactionManager: turns one call the Safe should make into a signed transaction. It simulates the call
-//! from the Safe (so a revert is reported with the target's own reason), has the owner key sign the Safe
-//! transaction, simulates the whole `execTransaction`, estimates gas with a margin, prices EIP-1559 fees and signs.
+//! from the Safe (so a revert is reported with the target's own reason), then either has the owner key sign the
+//! Safe transaction and wraps it in `execTransaction`, or (through the permissions module) checks the call against
+//! the deployment's policy with the off-chain checker and wraps it in the module's `execTransactionWithRole`. It
+//! simulates the outer transaction, estimates gas with a margin, prices EIP-1559 fees and signs.
 
 use crate::{Error, Result, Signer};
 use sextant_chain::Call;
@@ -8,9 +10,10 @@ use sextant_chain::alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope
 use sextant_chain::alloy::eips::eip2718::{Decodable2718, Encodable2718};
 use sextant_chain::alloy::primitives::{Address, B256, Bytes, Signature, TxKind, U256};
 use sextant_chain::alloy::rpc::types::TransactionRequest;
-use sextant_chain::alloy::sol_types::SolCall;
-use sextant_chain::bindings::ISafe;
+use sextant_chain::alloy::sol_types::{SolCall, SolEvent};
+use sextant_chain::bindings::{ISafe, ISextantRoles};
 use sextant_chain::{Rpc, RpcFailure, safe};
+use sextant_policy::{Checker, Policy};
 
 /// How transactions are priced and sized.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +66,22 @@ pub struct SafeInfo {
     pub nonce: u64,
 }
 
-/// Builds, simulates and signs Safe transactions for one owner key.
+/// How the key makes the Safe act.
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// The key is a Safe owner (threshold 1) and signs Safe transactions.
+    Owner,
+    /// The key is a member of a role of Sextant's permissions module; every call is checked against `policy`
+    /// off-chain before signing, and on chain by the module.
+    Module {
+        /// The module.
+        module: Address,
+        /// The role's policy (its key and allowances are read from it).
+        policy: Box<Policy>,
+    },
+}
+
+/// Builds, simulates and signs transactions that make one Safe act, for one key.
 pub struct TransactionManager<'a> {
     rpc: &'a Rpc,
     signer: &'a dyn Signer,
@@ -71,6 +89,7 @@ pub struct TransactionManager<'a> {
     safe: Address,
     sender: Address,
     settings: TxSettings,
+    route: Route,
 }
 
 impl std::fmt::Debug for TransactionManager<'_> {
@@ -109,7 +128,36 @@ impl<'a> TransactionManager<'a> {
             .address()
             .parse()
             .map_err(|e| Error::Invalid(format!("signer address {}: {e}", signer.address())))?;
-        Ok(TransactionManager { rpc, signer, chain_id, safe, sender, settings })
+        Ok(TransactionManager { rpc, signer, chain_id, safe, sender, settings, route: Route::Owner })
+    }
+
+    /// The same manager routing through the permissions module `module` under `policy`'s role.
+    pub fn with_module(mut self, module: Address, policy: Policy) -> Self {
+        self.route = Route::Module { module, policy: Box::new(policy) };
+        self
+    }
+
+    /// How calls reach the Safe.
+    pub fn route(&self) -> &Route {
+        &self.route
+    }
+
+    /// The contract the key's transactions go to: the Safe, or the module.
+    fn outer_to(&self) -> Address {
+        match &self.route {
+            Route::Owner => self.safe,
+            Route::Module { module, .. } => *module,
+        }
+    }
+
+    /// Whether a receipt shows the Safe executed the call (`ExecutionSuccess`, or `ExecutionFromModuleSuccess` for
+    /// the module).
+    pub fn executed_ok(&self, r: &sextant_chain::alloy::rpc::types::TransactionReceipt) -> bool {
+        let topic = match &self.route {
+            Route::Owner => ISafe::ExecutionSuccess::SIGNATURE_HASH,
+            Route::Module { .. } => ISafe::ExecutionFromModuleSuccess::SIGNATURE_HASH,
+        };
+        r.status() && r.inner.logs().iter().any(|l| l.address() == self.safe && l.topics().first() == Some(&topic))
     }
 
     /// The sending account.
@@ -162,6 +210,10 @@ impl<'a> TransactionManager<'a> {
         let threshold =
             view(self.rpc, self.safe, &ISafe::getThresholdCall {}).map_err(not_safe)?.saturating_to::<u64>();
         let nonce = view(self.rpc, self.safe, &ISafe::nonceCall {}).map_err(not_safe)?.saturating_to::<u64>();
+        if let Route::Module { module, policy } = &self.route {
+            self.check_module(*module, policy)?;
+            return Ok(SafeInfo { version, owners, threshold, nonce });
+        }
         if !owners.contains(&self.sender) {
             return Err(Error::Safe(format!(
                 "key {} is not an owner of Safe {} (owners: {})",
@@ -178,6 +230,59 @@ impl<'a> TransactionManager<'a> {
             )));
         }
         Ok(SafeInfo { version, owners, threshold, nonce })
+    }
+
+    /// The module is Sextant's, serves this Safe, is enabled on it, and the key is a member of the role.
+    fn check_module(&self, module: Address, policy: &Policy) -> Result<()> {
+        let code = self.rpc.request("eth_getCode", serde_json::json!([module.to_string(), "latest"]))?;
+        if code.as_str().is_none_or(|c| c == "0x" || c.is_empty()) {
+            return Err(Error::Safe(format!("no permissions module at {module} (run `sextant permissions apply` first)")));
+        }
+        let avatar = view(self.rpc, module, &ISextantRoles::avatarCall {})
+            .map_err(|e| Error::Safe(format!("{module} does not answer like Sextant's permissions module: {e}")))?;
+        if avatar != self.safe {
+            return Err(Error::Safe(format!("permissions module {module} serves Safe {avatar}, not {}", self.safe)));
+        }
+        if !view(self.rpc, self.safe, &ISafe::isModuleEnabledCall { module })? {
+            return Err(Error::Safe(format!("permissions module {module} is not enabled on Safe {}", self.safe)));
+        }
+        let member = view(self.rpc, module, &ISextantRoles::isMemberCall { roleKey: policy.role_key, member: self.sender })?;
+        if !member {
+            return Err(Error::Safe(format!(
+                "key {} is not a member of role {:?} on permissions module {module} (was it revoked?)",
+                self.sender, policy.role
+            )));
+        }
+        Ok(())
+    }
+
+    /// The off-chain checker's verdict on `call`, with the module's allowances as they stand now.
+    ///
+    /// # Errors
+    /// [`Error::Policy`] when the module would refuse it; RPC failures reading the allowances.
+    pub fn check_policy(&self, call: &Call) -> Result<()> {
+        let Route::Module { module, policy } = &self.route else { return Ok(()) };
+        let mut checker = Checker::new(policy, 0).map_err(|e| Error::Policy(e.to_string()))?;
+        for a in &policy.allowances {
+            let s = view(self.rpc, *module, &ISextantRoles::allowancesCall { key: a.key })?;
+            checker.sync_allowance(a.key, s.refill, s.maxRefill, s.period, s.balance, s.timestamp);
+        }
+        if let Some(k) = policy.ether_allowance {
+            let s = view(self.rpc, *module, &ISextantRoles::allowancesCall { key: k })?;
+            checker.sync_allowance(k, s.refill, s.maxRefill, s.period, s.balance, s.timestamp);
+        }
+        let now = match self.rpc.block(self.rpc.block_number()?)? {
+            Some((_, timestamp)) => timestamp,
+            None => return Err(Error::Chain("the latest block vanished".into())),
+        };
+        let v = checker.check(call.to, call.value, &call.data, 0, now);
+        if v.allowed() {
+            return Ok(());
+        }
+        Err(Error::Policy(format!(
+            "{} is outside role {:?}'s policy ({:?}, {}): not signed; the permissions module would refuse it",
+            call.label, policy.role, v.status, v.info
+        )))
     }
 
     /// Simulates `call` made by the Safe itself (eth_call from the Safe's address), returning its output.
@@ -222,6 +327,25 @@ impl<'a> TransactionManager<'a> {
     /// A revert in either simulation (decoded), RPC failures, a signer failure.
     pub fn build(&self, call: &Call, nonce: u64) -> Result<SignedTx> {
         self.simulate(call)?;
+        if let Route::Module { module, policy } = &self.route {
+            self.check_policy(call)?;
+            let input: Bytes = ISextantRoles::execTransactionWithRoleCall {
+                to: call.to,
+                value: call.value,
+                data: call.data.clone(),
+                operation: 0,
+                roleKey: policy.role_key,
+                shouldRevert: true,
+            }
+            .abi_encode()
+            .into();
+            let req = TransactionRequest::default().from(self.sender).to(*module).input(input.clone().into());
+            self.rpc.call(&req).map_err(|e| with_context(e, &format!("execTransactionWithRole of {}", call.label)))?;
+            let estimate = self.rpc.estimate_gas(&req).map_err(|e| with_context(e, &call.label))?;
+            let gas_limit = estimate.saturating_mul(100 + self.settings.gas_margin_pct) / 100;
+            let (max_fee, priority_fee) = self.fees()?;
+            return self.sign(nonce, 0, gas_limit, max_fee, priority_fee, input);
+        }
         let safe_nonce = self.safe_nonce()?;
         let stx = safe::safe_tx(call, safe_nonce);
         let hash = safe::safe_tx_hash(&stx, self.chain_id, self.safe);
@@ -270,13 +394,76 @@ impl<'a> TransactionManager<'a> {
         priority_fee: u128,
         input: Bytes,
     ) -> Result<SignedTx> {
+        self.sign_to(TxKind::Call(self.outer_to()), nonce, safe_nonce, gas_limit, (max_fee, priority_fee), input)
+    }
+
+    /// An ordinary transaction from the key itself (`to` None: a contract creation), simulated, estimated, priced
+    /// and signed: for setting up what the key's Safe transactions use (e.g. deploying the permissions module).
+    ///
+    /// # Errors
+    /// A revert in simulation (decoded), RPC failures, a signer failure.
+    pub fn build_direct(&self, to: Option<Address>, data: Bytes, what: &str) -> Result<SignedTx> {
+        let nonce = self.rpc.nonce(self.sender, true)?;
+        let mut req = TransactionRequest::default().from(self.sender).input(data.clone().into());
+        let kind = match to {
+            Some(to) => {
+                req = req.to(to);
+                TxKind::Call(to)
+            }
+            None => {
+                req.to = Some(TxKind::Create);
+                TxKind::Create
+            }
+        };
+        self.rpc.call(&req).map_err(|e| with_context(e, what))?;
+        let estimate = self.rpc.estimate_gas(&req).map_err(|e| with_context(e, what))?;
+        let gas_limit = estimate.saturating_mul(100 + self.settings.gas_margin_pct) / 100;
+        let fees = self.fees()?;
+        self.sign_to(kind, nonce, 0, gas_limit, fees, data)
+    }
+
+    /// Broadcasts a signed transaction and waits (up to `timeout`) for its receipt.
+    ///
+    /// # Errors
+    /// RPC failures, a revert on chain, no receipt in time.
+    pub fn submit(
+        &self,
+        tx: &SignedTx,
+        what: &str,
+        timeout: std::time::Duration,
+    ) -> Result<sextant_chain::alloy::rpc::types::TransactionReceipt> {
+        self.rpc.send_raw(&tx.raw, tx.hash)?;
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(r) = self.rpc.receipt(tx.hash)? {
+                if !r.status() {
+                    return Err(Error::RevertedOnChain(format!("{what} reverted on chain (tx {})", tx.hash)));
+                }
+                return Ok(r);
+            }
+            if start.elapsed() > timeout {
+                return Err(Error::Chain(format!("{what}: no receipt for {} after {timeout:?}", tx.hash)));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    fn sign_to(
+        &self,
+        to: TxKind,
+        nonce: u64,
+        safe_nonce: u64,
+        gas_limit: u64,
+        (max_fee, priority_fee): (u128, u128),
+        input: Bytes,
+    ) -> Result<SignedTx> {
         let tx = TxEip1559 {
             chain_id: self.chain_id,
             nonce,
             gas_limit,
             max_fee_per_gas: max_fee,
             max_priority_fee_per_gas: priority_fee,
-            to: TxKind::Call(self.safe),
+            to,
             value: U256::ZERO,
             access_list: Default::default(),
             input,

@@ -64,8 +64,14 @@ fn function<C: SolCall>(condition: Option<Condition>, why: &str) -> Function {
         signature: C::SIGNATURE.to_string(),
         options: ExecOptions::None,
         condition,
+        params: Vec::new(),
         why: why.to_string(),
     }
+}
+
+/// The same with the names of its condition's values (depth first).
+fn named<C: SolCall>(condition: Condition, params: &[&str], why: &str) -> Function {
+    Function { params: params.iter().map(|p| p.to_string()).collect(), ..function::<C>(Some(condition), why) }
 }
 
 /// The least-privilege policy for `needs`.
@@ -96,8 +102,9 @@ pub fn derive(needs: &Needs) -> Result<Policy> {
                 targets.push(Target {
                     address: *router,
                     name: "SwapRouter".into(),
-                    clearance: Clearance::Functions(vec![function::<ISwapRouter::exactInputSingleCall>(
-                        Some(C::calldata(vec![params])),
+                    clearance: Clearance::Functions(vec![named::<ISwapRouter::exactInputSingleCall>(
+                        C::calldata(vec![params]),
+                        &["params", "tokenIn", "tokenOut", "fee", "recipient"],
                         "swap between the strategy's tokens, output to the Safe",
                     )]),
                 });
@@ -110,8 +117,9 @@ pub fn derive(needs: &Needs) -> Result<Policy> {
                 targets.push(Target {
                     address: *router,
                     name: "SwapRouter02".into(),
-                    clearance: Clearance::Functions(vec![function::<ISwapRouter02::multicallCall>(
-                        Some(multicall),
+                    clearance: Clearance::Functions(vec![named::<ISwapRouter02::multicallCall>(
+                        multicall,
+                        &["deadline", "data", "each call", "params", "tokenIn", "tokenOut", "fee", "recipient"],
                         "swaps (each an exactInputSingle between the strategy's tokens, output to the Safe) with a deadline",
                     )]),
                 });
@@ -142,16 +150,21 @@ pub fn derive(needs: &Needs) -> Result<Policy> {
             address: manager,
             name: "NonfungiblePositionManager".into(),
             clearance: Clearance::Functions(vec![
-                function::<INonfungiblePositionManager::mintCall>(
-                    Some(C::calldata(vec![mint])),
+                named::<INonfungiblePositionManager::mintCall>(
+                    C::calldata(vec![mint]),
+                    &[
+                        "params", "token0", "token1", "fee", "tickLower", "tickUpper", "amount0Desired",
+                        "amount1Desired", "amount0Min", "amount1Min", "recipient",
+                    ],
                     "open positions in the strategy's pool, owned by the Safe",
                 ),
                 function::<INonfungiblePositionManager::decreaseLiquidityCall>(
                     None,
                     "remove liquidity (what it frees is owed to the position, collectable only to the Safe)",
                 ),
-                function::<INonfungiblePositionManager::collectCall>(
-                    Some(C::calldata(vec![collect])),
+                named::<INonfungiblePositionManager::collectCall>(
+                    C::calldata(vec![collect]),
+                    &["params", "tokenId", "recipient"],
                     "collect a position's tokens and fees to the Safe",
                 ),
                 function::<INonfungiblePositionManager::burnCall>(None, "burn an emptied position"),
@@ -167,20 +180,24 @@ pub fn derive(needs: &Needs) -> Result<Policy> {
             address: pool,
             name: "Aave v3 Pool".into(),
             clearance: Clearance::Functions(vec![
-                function::<IAaveV3Pool::supplyCall>(
-                    Some(C::calldata(vec![asset.clone(), any(), C::avatar()])),
+                named::<IAaveV3Pool::supplyCall>(
+                    C::calldata(vec![asset.clone(), any(), C::avatar()]),
+                    &["asset", "amount", "onBehalfOf"],
                     "supply the strategy's tokens on behalf of the Safe",
                 ),
-                function::<IAaveV3Pool::withdrawCall>(
-                    Some(C::calldata(vec![asset.clone(), any(), C::avatar()])),
+                named::<IAaveV3Pool::withdrawCall>(
+                    C::calldata(vec![asset.clone(), any(), C::avatar()]),
+                    &["asset", "amount", "to"],
                     "withdraw to the Safe",
                 ),
-                function::<IAaveV3Pool::borrowCall>(
-                    Some(C::calldata(vec![asset.clone(), any(), any(), any(), C::avatar()])),
+                named::<IAaveV3Pool::borrowCall>(
+                    C::calldata(vec![asset.clone(), any(), any(), any(), C::avatar()]),
+                    &["asset", "amount", "interestRateMode", "referralCode", "onBehalfOf"],
                     "borrow on behalf of the Safe",
                 ),
-                function::<IAaveV3Pool::repayCall>(
-                    Some(C::calldata(vec![asset, any(), any(), C::avatar()])),
+                named::<IAaveV3Pool::repayCall>(
+                    C::calldata(vec![asset, any(), any(), C::avatar()]),
+                    &["asset", "amount", "interestRateMode", "onBehalfOf"],
                     "repay the Safe's debt",
                 ),
             ]),
@@ -193,16 +210,19 @@ pub fn derive(needs: &Needs) -> Result<Policy> {
             address: *vault,
             name: name.clone(),
             clearance: Clearance::Functions(vec![
-                function::<IERC4626::depositCall>(
-                    Some(C::calldata(vec![C::any(), C::avatar()])),
+                named::<IERC4626::depositCall>(
+                    C::calldata(vec![C::any(), C::avatar()]),
+                    &["assets", "receiver"],
                     "deposit, shares to the Safe",
                 ),
-                function::<IERC4626::withdrawCall>(
-                    Some(C::calldata(vec![C::any(), C::avatar(), C::avatar()])),
+                named::<IERC4626::withdrawCall>(
+                    C::calldata(vec![C::any(), C::avatar(), C::avatar()]),
+                    &["assets", "receiver", "owner"],
                     "withdraw the Safe's assets to the Safe",
                 ),
-                function::<IERC4626::redeemCall>(
-                    Some(C::calldata(vec![C::any(), C::avatar(), C::avatar()])),
+                named::<IERC4626::redeemCall>(
+                    C::calldata(vec![C::any(), C::avatar(), C::avatar()]),
+                    &["shares", "receiver", "owner"],
                     "redeem the Safe's shares to the Safe",
                 ),
             ]),
@@ -253,8 +273,9 @@ pub fn derive(needs: &Needs) -> Result<Policy> {
                 timestamp: 0,
                 why: format!("{} approved to {} per period", t.symbol, names.join(", ")),
             });
-            let approve = function::<IERC20::approveCall>(
-                Some(C::calldata(vec![C::one_of_addresses(&spender_addresses), C::within_allowance(k)])),
+            let approve = named::<IERC20::approveCall>(
+                C::calldata(vec![C::one_of_addresses(&spender_addresses), C::within_allowance(k)]),
+                &["spender", "amount"],
                 &format!("approve {} to {} only, within the allowance", t.symbol, names.join(", ")),
             );
             match targets.iter_mut().find(|x| x.address == t.address) {

@@ -6,46 +6,10 @@ use crate::condition::{Condition, FlatCondition, Operator, ParamType, flatten, f
 use crate::model::{Clearance, Policy};
 use serde_json::{Value, json};
 use sextant_chain::alloy::primitives::{Address, Bytes};
-use sextant_chain::alloy::sol;
 use sextant_chain::alloy::sol_types::SolCall;
 
-sol! {
-    /// A condition node as both modules take it.
-    struct ConditionFlat {
-        uint8 parent;
-        uint8 paramType;
-        uint8 operator;
-        bytes compValue;
-    }
-
-    /// The configuration and execution functions shared by Sextant's module and Zodiac Roles v2, and Sextant's own.
-    interface IRoles {
-        function assignRoles(address member, bytes32[] roleKeys, bool[] memberOf) external;
-        function allowTarget(bytes32 roleKey, address targetAddress, uint8 options) external;
-        function scopeTarget(bytes32 roleKey, address targetAddress) external;
-        function revokeTarget(bytes32 roleKey, address targetAddress) external;
-        function allowFunction(bytes32 roleKey, address targetAddress, bytes4 selector, uint8 options) external;
-        function scopeFunction(bytes32 roleKey, address targetAddress, bytes4 selector, ConditionFlat[] conditions, uint8 options) external;
-        function revokeFunction(bytes32 roleKey, address targetAddress, bytes4 selector) external;
-        function setAllowance(bytes32 key, uint128 balance, uint128 maxRefill, uint128 refill, uint64 period, uint64 timestamp) external;
-        function execTransactionWithRole(address to, uint256 value, bytes data, uint8 operation, bytes32 roleKey, bool shouldRevert) external returns (bool success);
-        // Sextant's module only:
-        function setEtherAllowance(bytes32 roleKey, bytes32 allowanceKey) external;
-        function multicall(bytes[] calls) external;
-        function checkScope(address to, uint256 value, bytes data, uint8 operation, bytes32 roleKey) external view returns (uint8 status, bytes32 info);
-        function isMember(bytes32 roleKey, address member) external view returns (bool);
-        function accruedAllowance(bytes32 key) external view returns (uint128 balance, uint64 timestamp);
-        function avatar() external view returns (address);
-        error ConditionViolation(uint8 status, bytes32 info);
-        error NotAuthorized(address caller, bytes32 roleKey);
-        error OnlyAvatar(address caller);
-        error UnsuitableConditions(uint256 index, string reason);
-        error ModuleTransactionFailed(bytes returnData);
-        error InvalidOperation(uint8 operation);
-    }
-}
-
-pub use IRoles as RolesAbi;
+pub use sextant_chain::bindings::ISextantRoles as RolesAbi;
+use sextant_chain::bindings::{ConditionFlat, ISextantRoles as IRoles};
 
 fn flat_abi(flat: &[FlatCondition]) -> Vec<ConditionFlat> {
     flat.iter()

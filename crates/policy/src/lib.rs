@@ -5,12 +5,14 @@
 mod checker;
 mod condition;
 mod derive;
+mod describe;
 mod encode;
 mod error;
 mod model;
 
 pub use checker::{Checker, Consumption, Status, Verdict};
 pub use condition::{Condition, FlatCondition, Operator, ParamType, flatten};
+pub use describe::{Names, amount, describe};
 pub use derive::{Needs, SwapVenue, TokenNeed, approval_key, derive};
 pub use encode::{RolesAbi, module_calls, zodiac_export};
 pub use error::{Error, Result};

@@ -45,6 +45,9 @@ pub struct Function {
     /// Conditions on the parameters; none: any parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<Condition>,
+    /// Names of the values the condition's typed nodes stand for, in depth-first order (for the description).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<String>,
     /// Why the strategy needs it.
     pub why: String,
 }
@@ -81,11 +84,14 @@ pub struct Allowance {
     pub key: B256,
     /// Its name.
     pub name: String,
-    /// What it holds when set.
+    /// What it holds when set (base units; a decimal string in JSON).
+    #[serde(with = "decimal")]
     pub balance: u128,
     /// The cap refills stop at.
+    #[serde(with = "decimal")]
     pub max_refill: u128,
     /// What each period adds.
+    #[serde(with = "decimal")]
     pub refill: u128,
     /// The period in seconds (0: never refilled).
     pub period_secs: u64,
@@ -151,5 +157,19 @@ impl Policy {
     /// The target entry for `address`.
     pub fn target(&self, address: Address) -> Option<&Target> {
         self.targets.iter().find(|t| t.address == address)
+    }
+}
+
+/// u128 amounts as decimal strings: JSON numbers lose precision above 2^53 in most readers.
+mod decimal {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&x.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(|e| serde::de::Error::custom(format!("{text:?} is not an amount: {e}")))
     }
 }

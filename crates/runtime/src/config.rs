@@ -97,6 +97,12 @@ pub struct DeploymentConfig {
     /// `live.base` and `live.quote`.
     #[serde(default, skip_serializing)]
     pub pool: Option<toml::Table>,
+    /// `[permissions]`: the deployment key's policy, and the module calls go through.
+    #[serde(default)]
+    pub permissions: crate::permissions::PermissionsConfig,
+    /// The config's text (the policy is derived from it).
+    #[serde(skip)]
+    pub text: String,
 }
 
 impl DeploymentConfig {
@@ -105,8 +111,9 @@ impl DeploymentConfig {
     /// # Errors
     /// TOML errors, unknown keys, out-of-range values.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        let cfg: DeploymentConfig =
+        let mut cfg: DeploymentConfig =
             toml::from_str(text).map_err(|e| Error::Config(format!("{origin}: {}", e.to_string().trim_end())))?;
+        cfg.text = text.to_string();
         let l = &cfg.live;
         let bad = |k: &str, why: &str| Err(Error::Config(format!("{origin}: live.{k} {why}")));
         if l.slippage_bps == 0 || l.slippage_bps > 5_000 {

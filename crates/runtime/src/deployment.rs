@@ -148,7 +148,15 @@ impl<'a> Deployment<'a> {
             priority_fee_wei: l.priority_fee_gwei.map(gwei_to_wei),
             fee_bump_pct: 15,
         };
-        let tm = TransactionManager::new(rpc, signer, chain_id, safe, tx_settings)?;
+        let mut tm = TransactionManager::new(rpc, signer, chain_id, safe, tx_settings)?;
+        let mut route = "owner".to_string();
+        if let Some(m) = &cfg.permissions.module {
+            let module = sextant_chain::parse_address(m)
+                .map_err(|e| Error::Config(format!("permissions.module: {e}")))?;
+            let derived = crate::permissions::derive_for_config(&cfg.text, "the config", &registry, &chain.name, safe)?;
+            route = format!("permissions module {module}, role {:?}", derived.policy.role);
+            tm = tm.with_module(module, derived.policy);
+        }
         let info = retry_transient(|| tm.check_safe(), sextant_exec::is_transient)?;
         let mut journal = Journal::open(&state)?;
         journal.bind(&[
@@ -167,6 +175,7 @@ impl<'a> Deployment<'a> {
             serde_json::json!({
                 "chain": chain.name, "chain_id": chain_id, "safe": safe.to_string(), "safe_version": info.version,
                 "safe_nonce": info.nonce, "sender": tm.sender().to_string(), "state": state.display().to_string(),
+                "route": route,
             }),
         );
         let live = LiveSettings {

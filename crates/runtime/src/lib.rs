@@ -6,6 +6,7 @@ pub mod config;
 mod deployment;
 mod error;
 pub mod metrics;
+pub mod permissions;
 pub mod schedule;
 mod status;
 

@@ -1,0 +1,263 @@
+//! A strategy config's least-privilege policy on a chain: which tokens and venues its deployment uses (from
+//! `[live]`, else `[market]`, else the chain registry's defaults), turned into `sextant_policy::Needs` and derived.
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sextant_chain::alloy::primitives::Address;
+use sextant_chain::Registry;
+use sextant_policy::{Names, Needs, Policy, SwapVenue, TokenNeed, approval_key, derive};
+use std::collections::BTreeMap;
+
+/// `[permissions]` of a config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PermissionsConfig {
+    /// The permissions module the runner's calls go through (none: the key signs as a Safe owner).
+    pub module: Option<String>,
+    /// The role's name (default `sextant-<strategy kind>`).
+    pub role: Option<String>,
+    /// The period allowances refill over, seconds (default a day).
+    pub period_secs: u64,
+    /// What may be approved per period, in whole tokens, by symbol (defaults: 1,000,000 for dollar stablecoins,
+    /// 500 WETH, 25 WBTC, 1,000,000 of anything else).
+    pub approvals: BTreeMap<String, f64>,
+}
+
+impl Default for PermissionsConfig {
+    fn default() -> Self {
+        PermissionsConfig { module: None, role: None, period_secs: 86_400, approvals: BTreeMap::new() }
+    }
+}
+
+/// The default approval bound per period for a token, in whole tokens.
+pub fn default_approval(symbol: &str) -> f64 {
+    match symbol {
+        "WETH" | "ETH" => 500.0,
+        "WBTC" | "cbBTC" => 25.0,
+        _ => 1_000_000.0,
+    }
+}
+
+/// A config's policy, with the notes of what was assumed and the names to describe it with.
+#[derive(Debug, Clone)]
+pub struct Derived {
+    /// The policy.
+    pub policy: Policy,
+    /// What the derivation assumed (substituted tokens, default bounds).
+    pub notes: Vec<String>,
+    /// Names of the addresses and allowance units.
+    pub names: Names,
+}
+
+fn str_at<'a>(t: &'a toml::Table, table: &str, key: &str) -> Option<&'a str> {
+    t.get(table)?.as_table()?.get(key)?.as_str()
+}
+
+/// The least-privilege policy for the strategy in config text `text` (any Sextant config: backtest, live or
+/// both), deployed on `chain` from `safe`.
+///
+/// # Errors
+/// A config that does not parse, an unknown chain, a `[permissions]` table with bad values.
+pub fn derive_for_config(text: &str, origin: &str, registry: &Registry, chain: &str, safe: Address) -> Result<Derived> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+    let permissions: PermissionsConfig = match table.get("permissions") {
+        None => PermissionsConfig::default(),
+        Some(v) => v
+            .clone()
+            .try_into()
+            .map_err(|e| Error::Config(format!("{origin}: [permissions]: {}", e.to_string().trim_end())))?,
+    };
+    if permissions.period_secs == 0 {
+        return Err(Error::Config(format!("{origin}: permissions.period_secs must be at least 1")));
+    }
+    let entry = registry.by_name(chain)?;
+    let kind = str_at(&table, "strategy", "kind").unwrap_or("rsi").to_string();
+    let mut notes = Vec::new();
+
+    // Symbols as the config names them: [live] (what `sextant run` trades), else [market].
+    let (assets, quote): (Vec<String>, String) = if table.contains_key("live") {
+        let base = str_at(&table, "live", "base").unwrap_or("WETH");
+        (vec![base.to_string()], str_at(&table, "live", "quote").unwrap_or("USDC").to_string())
+    } else {
+        let quote = str_at(&table, "market", "quote").unwrap_or("USDC").to_string();
+        let listed: Vec<String> = table
+            .get("market")
+            .and_then(|m| m.get("assets"))
+            .and_then(|a| a.as_array())
+            .map(|a| a.iter().filter_map(|x| x.get("symbol")?.as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        let assets = if listed.is_empty() {
+            vec![str_at(&table, "market", "symbol").unwrap_or("WETH").to_string()]
+        } else {
+            listed
+        };
+        (assets, quote)
+    };
+    let wrapped = entry.wrapped_native.clone();
+    let known = |s: &str| entry.token(s).is_ok();
+    let quote = if known(&quote) {
+        quote
+    } else {
+        notes.push(format!("{quote} is not a token on {chain}: the quote is USDC, the registry's default"));
+        "USDC".to_string()
+    };
+    let mut pairs: Vec<String> = Vec::new();
+    for a in assets {
+        let symbol = if known(&a) && a != quote {
+            a
+        } else if pairs.contains(&wrapped) {
+            notes.push(format!("{a} is not a token on {chain}: left out"));
+            continue;
+        } else {
+            notes.push(format!("{a} is not a token on {chain}: trading {wrapped} instead, the registry's default"));
+            wrapped.clone()
+        };
+        if entry.pool(&symbol, &quote, None).is_err() {
+            notes.push(format!("{chain} has no {symbol}/{quote} pool in the registry: {symbol} is left out"));
+            continue;
+        }
+        if !pairs.contains(&symbol) {
+            pairs.push(symbol);
+        }
+    }
+    if pairs.is_empty() {
+        return Err(Error::Config(format!("{origin}: nothing this strategy trades has a pool on {chain}")));
+    }
+
+    let mut symbols = pairs.clone();
+    symbols.push(quote.clone());
+    let mut tokens = Vec::new();
+    let mut names = Names::default();
+    let role = permissions.role.clone().unwrap_or_else(|| format!("sextant-{kind}"));
+    for s in &symbols {
+        let t = entry.token(s)?;
+        let address: Address = sextant_chain::parse_address(&t.id.address)?;
+        let whole = match permissions.approvals.get(s) {
+            Some(x) if x.is_finite() && *x >= 0.0 => *x,
+            Some(x) => return Err(Error::Config(format!("{origin}: permissions.approvals.{s} must be >= 0, got {x}"))),
+            None => {
+                let d = default_approval(s);
+                notes.push(format!(
+                    "approvals of {s} are bounded at the default {d} per {} s; set [permissions] approvals.{s} to change it",
+                    permissions.period_secs
+                ));
+                d
+            }
+        };
+        let units = whole * 10f64.powi(i32::from(t.decimals));
+        if units >= u128::MAX as f64 {
+            return Err(Error::Config(format!("{origin}: permissions.approvals.{s} is too large")));
+        }
+        names.addresses.insert(address, s.clone());
+        names.units.insert(approval_key(&role, s), (s.clone(), t.decimals));
+        tokens.push(TokenNeed { symbol: s.clone(), address, approval_per_period: units.round() as u128 });
+    }
+    if permissions.approvals.keys().any(|k| !symbols.contains(k)) {
+        let unknown: Vec<&String> = permissions.approvals.keys().filter(|k| !symbols.contains(k)).collect();
+        return Err(Error::Config(format!(
+            "{origin}: permissions.approvals names {unknown:?}, which this strategy does not trade on {chain} ({})",
+            symbols.join(", ")
+        )));
+    }
+
+    let venue = match entry.contract("swap_router") {
+        Ok(r) => {
+            names.addresses.insert(r, "SwapRouter".into());
+            SwapVenue::V1(r)
+        }
+        Err(_) => {
+            let r = entry.contract("swap_router02")?;
+            names.addresses.insert(r, "SwapRouter02".into());
+            SwapVenue::V02(r)
+        }
+    };
+    let mut fees: Vec<u32> = pairs.iter().filter_map(|s| entry.pool(s, &quote, None).ok().map(|p| p.fee_pips)).collect();
+    fees.sort_unstable();
+    fees.dedup();
+    let positions = if kind == "dynamic_lp" {
+        let m = entry.contract("position_manager")?;
+        names.addresses.insert(m, "NonfungiblePositionManager".into());
+        Some(m)
+    } else {
+        None
+    };
+    let needs = Needs {
+        role,
+        chain: entry.name.clone(),
+        chain_id: entry.chain_id,
+        safe,
+        tokens,
+        swaps: Some((venue, fees)),
+        positions,
+        wrap: None,
+        lending: None,
+        vaults: Vec::new(),
+        period_secs: permissions.period_secs,
+    };
+    let policy = derive(&needs).map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+    Ok(Derived { policy, notes, names })
+}
+
+/// The chain a config deploys to by default (`[live] chain`), if it names one.
+pub fn config_chain(text: &str) -> Option<String> {
+    let table: toml::Table = toml::from_str(text).ok()?;
+    str_at(&table, "live", "chain").map(String::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/../../examples/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    /// Every shipped example derives a policy on every registry chain.
+    #[test]
+    fn every_example_has_a_policy_on_every_chain() {
+        let registry = Registry::built_in();
+        let dir = format!("{}/../../examples", env!("CARGO_MANIFEST_DIR"));
+        let safe = Address::repeat_byte(0x5a);
+        for f in std::fs::read_dir(dir).unwrap() {
+            let path = f.unwrap().path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for chain in ["ethereum", "base", "arbitrum", "devnet"] {
+                let d = derive_for_config(&text, &path.display().to_string(), &registry, chain, safe)
+                    .unwrap_or_else(|e| panic!("{} on {chain}: {e}", path.display()));
+                assert!(!d.policy.targets.is_empty());
+                let text = sextant_policy::describe(&d.policy, &d.names);
+                assert!(text.contains("recipient is the Safe"), "{}: {text}", path.display());
+            }
+        }
+    }
+
+    #[test]
+    fn a_config_without_on_chain_tokens_uses_the_registry_defaults_and_says_so() {
+        let registry = Registry::built_in();
+        let safe = Address::repeat_byte(0x5a);
+        let d = derive_for_config(&example("ma-cross.toml"), "ma-cross.toml", &registry, "ethereum", safe).unwrap();
+        assert!(d.notes.iter().any(|n| n.contains("GOOG is not a token on ethereum")), "{:?}", d.notes);
+        let symbols: Vec<&str> = d.policy.targets.iter().map(|t| t.name.as_str()).collect();
+        assert!(symbols.contains(&"WETH") && symbols.contains(&"USDC"), "{symbols:?}");
+        let lp = derive_for_config(&example("lp-live-devnet.toml"), "lp", &registry, "devnet", safe).unwrap();
+        assert!(lp.policy.targets.iter().any(|t| t.name == "NonfungiblePositionManager"));
+    }
+
+    #[test]
+    fn approvals_are_bounded_as_configured_and_bad_bounds_are_refused() {
+        let registry = Registry::built_in();
+        let safe = Address::repeat_byte(0x5a);
+        let text = format!("{}\n[permissions]\napprovals = {{ USDC = 2500.5 }}\nperiod_secs = 3600\n", example("rsi.toml"));
+        let d = derive_for_config(&text, "x", &registry, "ethereum", safe).unwrap();
+        let usdc = d.policy.allowances.iter().find(|a| a.name == "approvals of USDC").unwrap();
+        assert_eq!((usdc.balance, usdc.period_secs), (2_500_500_000, 3600));
+        let bad = format!("{}\n[permissions]\napprovals = {{ DOGE = 1 }}\n", example("rsi.toml"));
+        let e = derive_for_config(&bad, "x.toml", &registry, "ethereum", safe).unwrap_err().to_string();
+        assert!(e.contains("DOGE"), "{e}");
+        let e = derive_for_config(&example("rsi.toml"), "x", &registry, "mars", safe).unwrap_err().to_string();
+        assert!(e.contains("mars"), "{e}");
+    }
+}
