@@ -236,7 +236,9 @@ impl<'a> TransactionManager<'a> {
     fn check_module(&self, module: Address, policy: &Policy) -> Result<()> {
         let code = self.rpc.request("eth_getCode", serde_json::json!([module.to_string(), "latest"]))?;
         if code.as_str().is_none_or(|c| c == "0x" || c.is_empty()) {
-            return Err(Error::Safe(format!("no permissions module at {module} (run `sextant permissions apply` first)")));
+            return Err(Error::Safe(format!(
+                "no permissions module at {module} (run `sextant permissions apply` first)"
+            )));
         }
         let avatar = view(self.rpc, module, &ISextantRoles::avatarCall {})
             .map_err(|e| Error::Safe(format!("{module} does not answer like Sextant's permissions module: {e}")))?;
@@ -246,7 +248,8 @@ impl<'a> TransactionManager<'a> {
         if !view(self.rpc, self.safe, &ISafe::isModuleEnabledCall { module })? {
             return Err(Error::Safe(format!("permissions module {module} is not enabled on Safe {}", self.safe)));
         }
-        let member = view(self.rpc, module, &ISextantRoles::isMemberCall { roleKey: policy.role_key, member: self.sender })?;
+        let member =
+            view(self.rpc, module, &ISextantRoles::isMemberCall { roleKey: policy.role_key, member: self.sender })?;
         if !member {
             return Err(Error::Safe(format!(
                 "key {} is not a member of role {:?} on permissions module {module} (was it revoked?)",
@@ -326,9 +329,10 @@ impl<'a> TransactionManager<'a> {
     /// # Errors
     /// A revert in either simulation (decoded), RPC failures, a signer failure.
     pub fn build(&self, call: &Call, nonce: u64) -> Result<SignedTx> {
+        // Outside the policy is the first thing to know: nothing else about such a call matters.
+        self.check_policy(call)?;
         self.simulate(call)?;
         if let Route::Module { module, policy } = &self.route {
-            self.check_policy(call)?;
             let input: Bytes = ISextantRoles::execTransactionWithRoleCall {
                 to: call.to,
                 value: call.value,

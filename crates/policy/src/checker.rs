@@ -212,7 +212,15 @@ impl Checker {
 
     /// Sets an allowance to the module's stored values (its `allowances(key)` view), so checks spend from what the
     /// chain holds now.
-    pub fn sync_allowance(&mut self, key: B256, refill: u128, max_refill: u128, period: u64, balance: u128, timestamp: u64) {
+    pub fn sync_allowance(
+        &mut self,
+        key: B256,
+        refill: u128,
+        max_refill: u128,
+        period: u64,
+        balance: u128,
+        timestamp: u64,
+    ) {
         self.allowances.insert(key, AllowanceState { refill, max_refill, period, balance, timestamp });
     }
 

@@ -102,8 +102,11 @@ pub fn describe(policy: &Policy, names: &Names) -> String {
             let _ = writeln!(s, "  {}: {} {unit} to start, {refill}  ({})", a.name, amount(a.balance, decimals), a.why);
         }
     }
-    let _ = writeln!(s, "\nNothing else: no other contract or function, no token transfer out of the Safe, no delegatecall{}.",
-        if policy.ether_allowance.is_some() { "" } else { ", no native value" });
+    let _ = writeln!(
+        s,
+        "\nNothing else: no other contract or function, no token transfer out of the Safe, no delegatecall{}.",
+        if policy.ether_allowance.is_some() { "" } else { ", no native value" }
+    );
     s
 }
 
@@ -159,7 +162,10 @@ fn slot(c: &Condition, names: &mut VecDeque<String>, prefix: &str, n: &Names, p:
         }
         Operator::Matches => {
             if c.param_type == ParamType::Calldata && c.comp_value.len() == 4 {
-                out.push(format!("{shown} is a call to selector {}", sextant_chain::alloy::primitives::Bytes::from(c.comp_value.to_vec())));
+                out.push(format!(
+                    "{shown} is a call to selector {}",
+                    sextant_chain::alloy::primitives::Bytes::from(c.comp_value.to_vec())
+                ));
             }
             for k in &c.children {
                 slot(k, names, &name, n, p, out);

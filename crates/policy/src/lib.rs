@@ -12,8 +12,8 @@ mod model;
 
 pub use checker::{Checker, Consumption, Status, Verdict};
 pub use condition::{Condition, FlatCondition, Operator, ParamType, flatten};
-pub use describe::{Names, amount, describe};
 pub use derive::{Needs, SwapVenue, TokenNeed, approval_key, derive};
+pub use describe::{Names, amount, describe};
 pub use encode::{RolesAbi, module_calls, zodiac_export};
 pub use error::{Error, Result};
 pub use model::{Allowance, Clearance, ExecOptions, Function, Policy, Target, key};

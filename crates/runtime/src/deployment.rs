@@ -151,8 +151,8 @@ impl<'a> Deployment<'a> {
         let mut tm = TransactionManager::new(rpc, signer, chain_id, safe, tx_settings)?;
         let mut route = "owner".to_string();
         if let Some(m) = &cfg.permissions.module {
-            let module = sextant_chain::parse_address(m)
-                .map_err(|e| Error::Config(format!("permissions.module: {e}")))?;
+            let module =
+                sextant_chain::parse_address(m).map_err(|e| Error::Config(format!("permissions.module: {e}")))?;
             let derived = crate::permissions::derive_for_config(&cfg.text, "the config", &registry, &chain.name, safe)?;
             route = format!("permissions module {module}, role {:?}", derived.policy.role);
             tm = tm.with_module(module, derived.policy);

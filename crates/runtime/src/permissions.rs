@@ -3,10 +3,14 @@
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use sextant_chain::alloy::primitives::Address;
-use sextant_chain::Registry;
+use sextant_chain::alloy::primitives::{Address, Bytes, U256};
+use sextant_chain::alloy::sol_types::{SolCall, SolValue};
+use sextant_chain::bindings::{ISafe, ISextantRoles};
+use sextant_chain::{Call, Registry};
+use sextant_exec::{TransactionManager, view};
 use sextant_policy::{Names, Needs, Policy, SwapVenue, TokenNeed, approval_key, derive};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// `[permissions]` of a config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,7 +175,8 @@ pub fn derive_for_config(text: &str, origin: &str, registry: &Registry, chain: &
             SwapVenue::V02(r)
         }
     };
-    let mut fees: Vec<u32> = pairs.iter().filter_map(|s| entry.pool(s, &quote, None).ok().map(|p| p.fee_pips)).collect();
+    let mut fees: Vec<u32> =
+        pairs.iter().filter_map(|s| entry.pool(s, &quote, None).ok().map(|p| p.fee_pips)).collect();
     fees.sort_unstable();
     fees.dedup();
     let positions = if kind == "dynamic_lp" {
@@ -202,6 +207,98 @@ pub fn derive_for_config(text: &str, origin: &str, registry: &Registry, chain: &
 pub fn config_chain(text: &str) -> Option<String> {
     let table: toml::Table = toml::from_str(text).ok()?;
     str_at(&table, "live", "chain").map(String::from)
+}
+
+/// The compiled permissions module (`contracts/out/SextantRoles.json`), embedded.
+const MODULE_ARTIFACT: &str = include_str!("../../../contracts/out/SextantRoles.json");
+
+/// Signs and sends one Safe transaction making `call` (owner route), waits for it, and checks the Safe ran it.
+fn safe_call(tm: &TransactionManager<'_>, call: &Call, log: &dyn Fn(&str)) -> Result<()> {
+    let nonce = tm.rpc().nonce(tm.sender(), true)?;
+    let tx = tm.build(call, nonce)?;
+    let r = tm.submit(&tx, &call.label, Duration::from_secs(180))?;
+    if !tm.executed_ok(&r) {
+        return Err(Error::Setup(format!(
+            "the Safe transaction {} failed inside the Safe (tx {})",
+            call.label, tx.hash
+        )));
+    }
+    log(&format!("{} (tx {})", call.label, tx.hash));
+    Ok(())
+}
+
+/// Installs `policy` with `member` as the role's key on `tm`'s Safe, signed by `tm`'s owner key: deploys the
+/// permissions module (unless `module` names this Safe's), enables it, and applies the whole configuration in one
+/// Safe transaction (membership last). Returns the module's address.
+///
+/// # Errors
+/// A module that serves another Safe, reverts, RPC failures.
+pub fn install(
+    tm: &TransactionManager<'_>,
+    policy: &Policy,
+    member: Address,
+    module: Option<Address>,
+    log: &dyn Fn(&str),
+) -> Result<Address> {
+    let safe = tm.safe();
+    let module = match module {
+        Some(m) => m,
+        None => {
+            let artifact: serde_json::Value = serde_json::from_str(MODULE_ARTIFACT)
+                .map_err(|e| Error::Setup(format!("the embedded module artifact: {e}")))?;
+            let code = artifact["bytecode"].as_str().unwrap_or_default().trim_start_matches("0x");
+            let mut data: Vec<u8> = (0..code.len() / 2)
+                .map(|i| u8::from_str_radix(&code[2 * i..2 * i + 2], 16))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| Error::Setup(format!("the embedded module bytecode: {e}")))?;
+            data.extend(safe.abi_encode());
+            let tx = tm.build_direct(None, Bytes::from(data), "deploy the permissions module")?;
+            let r = tm.submit(&tx, "deploy the permissions module", Duration::from_secs(180))?;
+            let m = r.contract_address.ok_or_else(|| Error::Setup("the module deployment made no contract".into()))?;
+            log(&format!("deployed the permissions module at {m} (tx {})", tx.hash));
+            m
+        }
+    };
+    let avatar = view(tm.rpc(), module, &ISextantRoles::avatarCall {})
+        .map_err(|e| Error::Setup(format!("{module} is not a permissions module: {e}")))?;
+    if avatar != safe {
+        return Err(Error::Setup(format!("permissions module {module} serves Safe {avatar}, not {safe}")));
+    }
+    if !view(tm.rpc(), safe, &ISafe::isModuleEnabledCall { module })? {
+        let data = ISafe::enableModuleCall { module }.abi_encode();
+        let call = Call { to: safe, value: U256::ZERO, data: data.into(), label: format!("enable module {module}") };
+        safe_call(tm, &call, log)?;
+    }
+    let calls = sextant_policy::module_calls(policy, member).map_err(|e| Error::Config(e.to_string()))?;
+    for (what, _) in &calls {
+        log(&format!("  {what}"));
+    }
+    let data = ISextantRoles::multicallCall { calls: calls.into_iter().map(|c| c.1).collect() }.abi_encode();
+    let label = format!("configure role {:?}", policy.role);
+    safe_call(tm, &Call { to: module, value: U256::ZERO, data: data.into(), label }, log)?;
+    Ok(module)
+}
+
+/// Takes `member` out of role `role` on `module` (a Safe transaction signed by `tm`'s owner key). False when it
+/// was not a member.
+///
+/// # Errors
+/// RPC failures, reverts.
+pub fn revoke(
+    tm: &TransactionManager<'_>,
+    module: Address,
+    role: &str,
+    member: Address,
+    log: &dyn Fn(&str),
+) -> Result<bool> {
+    let key = sextant_policy::key(role);
+    if !view(tm.rpc(), module, &ISextantRoles::isMemberCall { roleKey: key, member })? {
+        return Ok(false);
+    }
+    let data = ISextantRoles::assignRolesCall { member, roleKeys: vec![key], memberOf: vec![false] }.abi_encode();
+    let label = format!("revoke {member} from role {role:?}");
+    safe_call(tm, &Call { to: module, value: U256::ZERO, data: data.into(), label }, log)?;
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -250,7 +347,8 @@ mod tests {
     fn approvals_are_bounded_as_configured_and_bad_bounds_are_refused() {
         let registry = Registry::built_in();
         let safe = Address::repeat_byte(0x5a);
-        let text = format!("{}\n[permissions]\napprovals = {{ USDC = 2500.5 }}\nperiod_secs = 3600\n", example("rsi.toml"));
+        let text =
+            format!("{}\n[permissions]\napprovals = {{ USDC = 2500.5 }}\nperiod_secs = 3600\n", example("rsi.toml"));
         let d = derive_for_config(&text, "x", &registry, "ethereum", safe).unwrap();
         let usdc = d.policy.allowances.iter().find(|a| a.name == "approvals of USDC").unwrap();
         assert_eq!((usdc.balance, usdc.period_secs), (2_500_500_000, 3600));

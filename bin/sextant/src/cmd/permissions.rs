@@ -2,17 +2,12 @@
 //! Roles v2), installing it on a Safe through Sextant's permissions module, and revoking a key.
 
 use anyhow::{Context, Result, bail};
-use sextant_chain::alloy::primitives::{Address, Bytes};
-use sextant_chain::alloy::sol_types::{SolCall, SolValue};
-use sextant_chain::bindings::{ISafe, ISextantRoles};
-use sextant_chain::{Call, Registry, Rpc, parse_address};
-use sextant_exec::{LocalKey, TransactionManager, TxSettings, view};
-use sextant_runtime::permissions::{Derived, config_chain, derive_for_config};
+use sextant_chain::alloy::primitives::Address;
+use sextant_chain::{Registry, Rpc, parse_address};
+use sextant_exec::{LocalKey, TransactionManager, TxSettings};
+use sextant_runtime::permissions::{Derived, config_chain, derive_for_config, install, revoke as revoke_member};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// The compiled permissions module (contracts/out/SextantRoles.json), embedded so `apply` needs no checkout.
-const MODULE_ARTIFACT: &str = include_str!("../../../../contracts/out/SextantRoles.json");
 
 /// Least-privilege permissions for a strategy's deployment key: show the policy derived from a config, install it
 /// on a Safe through Sextant's permissions module, or revoke a key.
@@ -144,7 +139,9 @@ fn derive(config: &Path, chain: Option<&str>, safe: Address, registry: &Registry
 }
 
 fn show(a: ShowArgs) -> Result<()> {
-    let Some(config) = a.config else { bail!("give a strategy config: sextant permissions CONFIG --chain NAME --safe ADDRESS") };
+    let Some(config) = a.config else {
+        bail!("give a strategy config: sextant permissions CONFIG --chain NAME --safe ADDRESS")
+    };
     let Some(safe) = a.safe else { bail!("give the Safe the deployment trades from: --safe ADDRESS") };
     let safe = parse_address(&safe).context("--safe")?;
     let member = a.member.as_deref().map(parse_address).transpose().context("--member")?;
@@ -193,18 +190,6 @@ fn unlock(s: &Signing) -> Result<LocalKey> {
     Ok(LocalKey::unlock_file(&s.owner_keystore, &password)?)
 }
 
-/// Signs and sends one Safe transaction making `call`, and waits for it.
-fn safe_call(tm: &TransactionManager<'_>, call: &Call) -> Result<()> {
-    let nonce = tm.rpc().nonce(tm.sender(), true)?;
-    let tx = tm.build(call, nonce)?;
-    let r = tm.submit(&tx, &call.label, Duration::from_secs(180))?;
-    if !tm.executed_ok(&r) {
-        bail!("the Safe transaction to {} ({}) failed inside the Safe (tx {})", call.to, call.label, tx.hash);
-    }
-    println!("  {} (tx {})", call.label, tx.hash);
-    Ok(())
-}
-
 fn apply(a: ApplyArgs) -> Result<()> {
     let rpc = Rpc::new(&a.signing.rpc, Duration::from_secs(30))?;
     let key = unlock(&a.signing)?;
@@ -215,35 +200,8 @@ fn apply(a: ApplyArgs) -> Result<()> {
     let chain = registry.chain(tm.chain_id())?.name.clone();
     let d = derive(&a.config, Some(&chain), safe, &registry)?;
     println!("installing role {:?} for {member} on Safe {safe} ({chain})", d.policy.role);
-    let module = match &a.module {
-        Some(m) => parse_address(m).context("--module")?,
-        None => {
-            let artifact: serde_json::Value = serde_json::from_str(MODULE_ARTIFACT)?;
-            let code = artifact["bytecode"].as_str().context("the module artifact has no bytecode")?;
-            let mut data = sextant_devnet::abi::hex_decode(code.trim_start_matches("0x"))
-                .context("the module artifact's bytecode is not hex")?;
-            data.extend(safe.abi_encode());
-            let tx = tm.build_direct(None, Bytes::from(data), "deploy the permissions module")?;
-            let r = tm.submit(&tx, "deploy the permissions module", Duration::from_secs(180))?;
-            let m = r.contract_address.context("the module deployment has no contract address")?;
-            println!("  deployed the permissions module at {m} (tx {})", tx.hash);
-            m
-        }
-    };
-    let avatar = view(&rpc, module, &ISextantRoles::avatarCall {}).context("--module is not a permissions module")?;
-    if avatar != safe {
-        bail!("permissions module {module} serves Safe {avatar}, not {safe}");
-    }
-    if !view(&rpc, safe, &ISafe::isModuleEnabledCall { module })? {
-        let data = ISafe::enableModuleCall { module }.abi_encode();
-        safe_call(&tm, &Call { to: safe, value: Default::default(), data: data.into(), label: format!("enable module {module}") })?;
-    }
-    let calls = sextant_policy::module_calls(&d.policy, member)?;
-    for (what, _) in &calls {
-        println!("    {what}");
-    }
-    let data = ISextantRoles::multicallCall { calls: calls.into_iter().map(|c| c.1).collect() }.abi_encode();
-    safe_call(&tm, &Call { to: module, value: Default::default(), data: data.into(), label: "configure the role".into() })?;
+    let module = a.module.as_deref().map(parse_address).transpose().context("--module")?;
+    let module = install(&tm, &d.policy, member, module, &|line| println!("  {line}"))?;
     println!("\ndone. Route the deployment through the module by adding to {}:\n", a.config.display());
     println!("[permissions]\nmodule = \"{module}\"");
     Ok(())
@@ -255,14 +213,10 @@ fn revoke(r: RevokeArgs) -> Result<()> {
     let tm = owner(&r.signing, &rpc, &key)?;
     let module = parse_address(&r.module).context("--module")?;
     let member = parse_address(&r.member).context("--member")?;
-    let role = sextant_policy::key(&r.role);
-    if !view(&rpc, module, &ISextantRoles::isMemberCall { roleKey: role, member })? {
+    if !revoke_member(&tm, module, &r.role, member, &|line| println!("  {line}"))? {
         println!("{member} is not a member of role {:?} on {module}: nothing to revoke", r.role);
         return Ok(());
     }
-    let data = ISextantRoles::assignRolesCall { member, roleKeys: vec![role], memberOf: vec![false] }.abi_encode();
-    let label = format!("revoke {member} from role {:?}", r.role);
-    safe_call(&tm, &Call { to: module, value: Default::default(), data: data.into(), label })?;
     println!("{member} can no longer act through {module}");
     Ok(())
 }
