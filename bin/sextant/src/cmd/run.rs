@@ -118,13 +118,17 @@ fn print_event(format: LogFormat, event: &str, fields: &serde_json::Value) {
     let f = fields;
     let line = match event {
         "open" => format!(
-            "deployment on {} (chain {}): Safe {} (v{}, nonce {}), key {}, state {}",
+            "deployment on {} (chain {}): Safe {} (v{}, nonce {}), key {} via {}, state {}",
             f["chain"].as_str().unwrap_or(""),
             f["chain_id"],
             f["safe"].as_str().unwrap_or(""),
             f["safe_version"].as_str().unwrap_or(""),
             f["safe_nonce"],
             f["sender"].as_str().unwrap_or(""),
+            match f["route"].as_str() {
+                Some("owner") | None => "owner signature",
+                Some(other) => other,
+            },
             f["state"].as_str().unwrap_or("")
         ),
         "tick" => format!(
