@@ -56,6 +56,8 @@ pub struct Needs {
     pub vaults: Vec<(String, Address)>,
     /// The period allowances refill over (seconds).
     pub period_secs: u64,
+    /// The pools the swaps and positions trade in (where tokens leave the Safe to).
+    pub pools: Vec<(String, Address)>,
 }
 
 fn function<C: SolCall>(condition: Option<Condition>, why: &str) -> Function {
@@ -312,6 +314,11 @@ pub fn derive(needs: &Needs) -> Result<Policy> {
         targets,
         allowances,
         ether_allowance,
+        counterparties: needs
+            .pools
+            .iter()
+            .map(|(name, address)| crate::model::Counterparty { address: *address, name: name.clone() })
+            .collect(),
     };
     policy.validate()?;
     Ok(policy)
@@ -359,6 +366,7 @@ mod tests {
             lending: None,
             vaults: vec![],
             period_secs: 86_400,
+            pools: vec![],
         }
     }
 

@@ -102,6 +102,11 @@ pub fn describe(policy: &Policy, names: &Names) -> String {
             let _ = writeln!(s, "  {}: {} {unit} to start, {refill}  ({})", a.name, amount(a.balance, decimals), a.why);
         }
     }
+    if !policy.counterparties.is_empty() {
+        let pools: Vec<String> = policy.counterparties.iter().map(|c| format!("{} ({})", c.name, c.address)).collect();
+        let _ =
+            writeln!(s, "\nTokens leave the Safe only to {}, paid by the swaps and positions above.", pools.join(", "));
+    }
     let _ = writeln!(
         s,
         "\nNothing else: no other contract or function, no token transfer out of the Safe, no delegatecall{}.",

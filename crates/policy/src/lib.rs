@@ -16,4 +16,4 @@ pub use derive::{Needs, SwapVenue, TokenNeed, approval_key, derive};
 pub use describe::{Names, amount, describe};
 pub use encode::{RolesAbi, module_calls, zodiac_export};
 pub use error::{Error, Result};
-pub use model::{Allowance, Clearance, ExecOptions, Function, Policy, Target, key};
+pub use model::{Allowance, Clearance, Counterparty, ExecOptions, Function, Policy, Target, key};

@@ -124,6 +124,19 @@ pub struct Policy {
     /// The allowance native value is spent from (none: no value may be sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ether_allowance: Option<B256>,
+    /// Where the allowed calls pay tokens out of the Safe: the pools its swaps and positions trade in (the router
+    /// and position manager make the Safe pay them; the conditions on tokens and fee tiers fix which pools).
+    #[serde(default)]
+    pub counterparties: Vec<Counterparty>,
+}
+
+/// An address the allowed calls pay tokens to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counterparty {
+    /// Its address.
+    pub address: Address,
+    /// What it is, e.g. `WETH/USDC 0.05%`.
+    pub name: String,
 }
 
 impl Policy {

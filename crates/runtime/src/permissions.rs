@@ -175,6 +175,10 @@ pub fn derive_for_config(text: &str, origin: &str, registry: &Registry, chain: &
             SwapVenue::V02(r)
         }
     };
+    let pools: Vec<(String, Address)> = pairs
+        .iter()
+        .filter_map(|s| entry.pool(s, &quote, None).ok().map(|p| (format!("pool {}", p.name), p.address)))
+        .collect();
     let mut fees: Vec<u32> =
         pairs.iter().filter_map(|s| entry.pool(s, &quote, None).ok().map(|p| p.fee_pips)).collect();
     fees.sort_unstable();
@@ -198,6 +202,7 @@ pub fn derive_for_config(text: &str, origin: &str, registry: &Registry, chain: &
         lending: None,
         vaults: Vec::new(),
         period_secs: permissions.period_secs,
+        pools,
     };
     let policy = derive(&needs).map_err(|e| Error::Config(format!("{origin}: {e}")))?;
     Ok(Derived { policy, notes, names })

@@ -10,7 +10,7 @@ use common::{KEYS, Net, RSI_LIVE};
 use sextant_chain::Call;
 use sextant_chain::alloy::primitives::{Address, Bytes, U256};
 use sextant_chain::alloy::rpc::types::TransactionRequest;
-use sextant_chain::alloy::sol_types::{SolCall, SolError};
+use sextant_chain::alloy::sol_types::{SolCall, SolError, SolEvent};
 use sextant_chain::bindings::{IERC20, INonfungiblePositionManager, ISafe, ISextantRoles};
 use sextant_chain::calls::{self, RouterKind, SwapParams};
 use sextant_exec::{LocalKey, TransactionManager, TxSettings, view};
@@ -131,6 +131,24 @@ fn stolen_key_is_refused(net: &Net, module: Address, config: &str) {
     assert!(sextant_chain::revert::decode_revert(&raw).contains("TargetAddressNotAllowed"));
 }
 
+/// Every token transfer out of the Safe went to an address the policy names.
+fn tokens_left_only_to_named_addresses(net: &Net, config: &str) {
+    let rpc = net.rpc();
+    let safe = net.contract("Safe");
+    let policy = derive_for_config(config, "test", &net.registry(), "devnet", safe).unwrap().policy;
+    let head = rpc.block_number().unwrap();
+    let from_safe = sextant_chain::alloy::primitives::B256::left_padding_from(safe.as_slice());
+    let mut seen = 0;
+    for token in [net.contract("WETH"), net.contract("USDC")] {
+        for l in rpc.logs(token, &[IERC20::Transfer::SIGNATURE_HASH, from_safe], 0, head).unwrap() {
+            let to = Address::from_slice(&l.topics()[2].as_slice()[12..]);
+            assert!(policy.counterparties.iter().any(|c| c.address == to), "{token} left the Safe to {to}");
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "the strategy paid something out");
+}
+
 #[test]
 fn rsi_trades_through_the_module_with_its_derived_policy_and_a_stolen_key_gets_nothing() {
     let net = Net::up();
@@ -182,6 +200,7 @@ fn rsi_trades_through_the_module_with_its_derived_policy_and_a_stolen_key_gets_n
     let txs = dep.journal().all_txs().unwrap();
     assert!(!txs.is_empty() && txs.iter().all(|t| t.status == sextant_exec::journal::TxStatus::Mined), "{txs:?}");
     dep.close().unwrap();
+    tokens_left_only_to_named_addresses(&net, &config);
 
     stolen_key_is_refused(&net, module, &config);
 
@@ -247,6 +266,7 @@ fn dynamic_lp_opens_moves_and_closes_ranges_through_the_module() {
     assert_eq!(count(), U256::ZERO);
     assert_eq!(view(&rpc, safe, &ISafe::nonceCall {}).unwrap(), safe_nonce0, "no owner-signed Safe transaction");
     dep.close().unwrap();
+    tokens_left_only_to_named_addresses(&net, &config);
 
     stolen_key_is_refused(&net, module, &config);
     // The LP policy's own refusals: a position minted for the thief, or collected to the thief.
