@@ -74,7 +74,8 @@ pub struct ChainEntry {
     #[serde(default)]
     pub tokens: BTreeMap<String, TokenEntry>,
     /// Contracts by role: `uniswap_v3_factory`, `swap_router`, `swap_router02`, `position_manager`, `quoter_v2`,
-    /// `aave_v3_pool`, `safe_singleton`, `safe_proxy_factory`, `multi_send_call_only`.
+    /// `aave_v3_pool`, `safe_singleton`, `safe_proxy_factory`, `multi_send_call_only`, `zodiac_roles_v2` (the Roles
+    /// Modifier v2 mastercopy).
     #[serde(default)]
     pub contracts: BTreeMap<String, ContractEntry>,
     /// Uniswap v3 pools.

@@ -445,6 +445,29 @@ mod tests {
         }
     }
 
+    /// The module speaks Zodiac Roles v2's ABI: the selectors of its shared functions and of its refusal are
+    /// Roles v2.1.0's (as read from that contract's deployed dispatcher).
+    #[test]
+    fn the_shared_abi_has_zodiac_roles_v2_selectors() {
+        use sextant_chain::alloy::sol_types::SolError;
+        use sextant_chain::bindings::ISextantRoles as R;
+        let hex = |s: [u8; 4]| format!("0x{}", s.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        for (got, want) in [
+            (R::execTransactionWithRoleCall::SELECTOR, "0xc6fe8747"),
+            (R::assignRolesCall::SELECTOR, "0x957ed2b3"),
+            (R::allowTargetCall::SELECTOR, "0x7b0da5b2"),
+            (R::scopeTargetCall::SELECTOR, "0x0c6c76b8"),
+            (R::revokeTargetCall::SELECTOR, "0x0172a43a"),
+            (R::allowFunctionCall::SELECTOR, "0xb3dd25c7"),
+            (R::revokeFunctionCall::SELECTOR, "0x66523f7d"),
+            (R::scopeFunctionCall::SELECTOR, "0x7508dd98"),
+            (R::setAllowanceCall::SELECTOR, "0xa8ec43ee"),
+            (R::ConditionViolation::SELECTOR, "0xd0a9bf58"),
+        ] {
+            assert_eq!(hex(got), want);
+        }
+    }
+
     /// The module and Zodiac calls encode, the Zodiac export turns a nested selector check into And + Bitmask.
     #[test]
     fn encodings_cover_every_target() {

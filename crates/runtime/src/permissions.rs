@@ -51,6 +51,8 @@ pub struct Derived {
     pub notes: Vec<String>,
     /// Names of the addresses and allowance units.
     pub names: Names,
+    /// The chain's Zodiac Roles v2 mastercopy, where the registry knows one.
+    pub zodiac_mastercopy: Option<Address>,
 }
 
 fn str_at<'a>(t: &'a toml::Table, table: &str, key: &str) -> Option<&'a str> {
@@ -205,7 +207,7 @@ pub fn derive_for_config(text: &str, origin: &str, registry: &Registry, chain: &
         pools,
     };
     let policy = derive(&needs).map_err(|e| Error::Config(format!("{origin}: {e}")))?;
-    Ok(Derived { policy, notes, names })
+    Ok(Derived { policy, notes, names, zodiac_mastercopy: entry.contract("zodiac_roles_v2").ok() })
 }
 
 /// The chain a config deploys to by default (`[live] chain`), if it names one.

@@ -149,7 +149,11 @@ fn show(a: ShowArgs) -> Result<()> {
     let d = derive(&config, a.chain.as_deref(), safe, &registry)?;
     let json = match a.format {
         Format::Sextant => serde_json::to_value(&d.policy)?,
-        Format::Zodiac => sextant_policy::zodiac_export(&d.policy, member.unwrap_or(Address::ZERO))?,
+        Format::Zodiac => {
+            let mut z = sextant_policy::zodiac_export(&d.policy, member.unwrap_or(Address::ZERO))?;
+            z["rolesMastercopy"] = serde_json::json!(d.zodiac_mastercopy.map(|a| a.to_string()));
+            z
+        }
     };
     let text = serde_json::to_string_pretty(&json)? + "\n";
     if let Some(out) = &a.output {
@@ -165,6 +169,12 @@ fn show(a: ShowArgs) -> Result<()> {
         for n in &d.notes {
             println!("  - {n}");
         }
+    }
+    if a.format == Format::Zodiac && d.zodiac_mastercopy.is_none() {
+        println!(
+            "\nNote: the registry knows no Zodiac Roles v2 deployment on {}; use --format sextant.",
+            d.policy.chain
+        );
     }
     if let Some(out) = &a.output {
         let what = match a.format {
