@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{KEYS, Net};
+use common::{KEYS, LP_LIVE, Net};
 use sextant_chain::alloy::primitives::{Address, U256};
 use sextant_chain::alloy::sol_types::SolCall;
 use sextant_chain::bindings::{INonfungiblePositionManager, IUniswapV3Pool};
@@ -12,20 +12,6 @@ use sextant_exec::{LocalKey, view};
 use sextant_runtime::{Deployment, DeploymentConfig, OpenOptions, TickKind, TickReport};
 use sextant_strategy::FlowStatus;
 use sextant_types::IntentKind;
-
-const LP_LIVE: &str = r#"
-[strategy]
-kind = "dynamic_lp"
-width_ticks = 120
-
-[live]
-chain = "devnet"
-base = "WETH"
-quote = "USDC"
-poll_ms = 20
-stuck_after_secs = 30
-retry_base_ms = 50
-"#;
 
 /// The Safe's positions as (token id, lower, upper, liquidity).
 fn positions(net: &Net, safe: Address) -> Vec<(U256, i32, i32, u128)> {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{KEYS, Net, RSI_LIVE};
+use common::{KEYS, LP_LIVE, Net, RSI_LIVE};
 use sextant_chain::Call;
 use sextant_chain::alloy::primitives::{Address, Bytes, U256};
 use sextant_chain::alloy::rpc::types::TransactionRequest;
@@ -221,20 +221,6 @@ fn rsi_trades_through_the_module_with_its_derived_policy_and_a_stolen_key_gets_n
     .to_string();
     assert!(e.contains("not a member"), "{e}");
 }
-
-const LP_LIVE: &str = r#"
-[strategy]
-kind = "dynamic_lp"
-width_ticks = 120
-
-[live]
-chain = "devnet"
-base = "WETH"
-quote = "USDC"
-poll_ms = 20
-stuck_after_secs = 30
-retry_base_ms = 50
-"#;
 
 #[test]
 fn dynamic_lp_opens_moves_and_closes_ranges_through_the_module() {

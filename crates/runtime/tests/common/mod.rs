@@ -167,3 +167,18 @@ poll_ms = 20
 stuck_after_secs = 30
 retry_base_ms = 50
 "#;
+
+/// Dynamic LP on the devnet pool (120-tick ranges).
+pub const LP_LIVE: &str = r#"
+[strategy]
+kind = "dynamic_lp"
+width_ticks = 120
+
+[live]
+chain = "devnet"
+base = "WETH"
+quote = "USDC"
+poll_ms = 20
+stuck_after_secs = 30
+retry_base_ms = 50
+"#;
