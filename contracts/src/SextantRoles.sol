@@ -203,6 +203,33 @@ contract SextantRoles {
     error ModuleTransactionFailed(bytes returnData);
     /// Operation is neither call (0) nor delegatecall (1).
     error InvalidOperation(uint8 operation);
+    /// A call through the module was made while another was running.
+    error Reentrancy();
+
+    /// One call through the module at a time: a call made from the Safe cannot re-enter and spend allowances the
+    /// outer call may put back.
+    modifier nonReentrant() {
+        _enter();
+        _;
+        _leave();
+    }
+
+    function _enter() private {
+        bool busy;
+        assembly ("memory-safe") {
+            busy := tload(0)
+        }
+        if (busy) revert Reentrancy();
+        assembly ("memory-safe") {
+            tstore(0, 1)
+        }
+    }
+
+    function _leave() private {
+        assembly ("memory-safe") {
+            tstore(0, 0)
+        }
+    }
 
     modifier onlyAvatar() {
         if (msg.sender != avatar) revert OnlyAvatar(msg.sender);
@@ -237,14 +264,24 @@ contract SextantRoles {
     }
 
     function allowTarget(bytes32 roleKey, address targetAddress, uint8 options) external onlyAvatar {
+        _checkTarget(targetAddress);
         if (options > 3) revert InvalidConfiguration("options above 3");
         roles[roleKey].targets[targetAddress] = TargetAddress(CLEARANCE_TARGET, options);
         emit AllowTarget(roleKey, targetAddress, options);
     }
 
     function scopeTarget(bytes32 roleKey, address targetAddress) external onlyAvatar {
+        _checkTarget(targetAddress);
         roles[roleKey].targets[targetAddress] = TargetAddress(CLEARANCE_FUNCTION, 0);
         emit ScopeTarget(roleKey, targetAddress);
+    }
+
+    /// The Safe and the module itself are never targets: through them a member could reconfigure its own scope or
+    /// the Safe's owners and modules.
+    function _checkTarget(address targetAddress) internal view {
+        if (targetAddress == avatar || targetAddress == address(this)) {
+            revert InvalidConfiguration("the Safe and the module are never targets");
+        }
     }
 
     function revokeTarget(bytes32 roleKey, address targetAddress) external onlyAvatar {
@@ -256,6 +293,7 @@ contract SextantRoles {
         external
         onlyAvatar
     {
+        _checkTarget(targetAddress);
         if (options > 3) revert InvalidConfiguration("options above 3");
         bytes32 key = _functionKey(roleKey, targetAddress, selector);
         functions[key] = FunctionScope(true, false, options);
@@ -271,6 +309,7 @@ contract SextantRoles {
         uint8 options
     ) external onlyAvatar {
         if (options > 3) revert InvalidConfiguration("options above 3");
+        _checkTarget(targetAddress);
         _checkTree(conditionTree);
         bytes32 key = _functionKey(roleKey, targetAddress, selector);
         functions[key] = FunctionScope(true, true, options);
@@ -367,7 +406,7 @@ contract SextantRoles {
         uint8 operation,
         bytes32 roleKey,
         bool shouldRevert
-    ) external returns (bool success) {
+    ) external nonReentrant returns (bool success) {
         if (!roles[roleKey].members[msg.sender]) revert NotAuthorized(msg.sender, roleKey);
         if (operation > 1) revert InvalidOperation(operation);
         Context memory ctx;
@@ -511,6 +550,7 @@ contract SextantRoles {
             if (len != 0 && !(ty == T_CALLDATA && len == 4)) {
                 revert UnsuitableConditions(i, "Matches: no comparison value (a selector for Calldata)");
             }
+            if (len == 4 && bytes4(c.compValue) == bytes4(0)) revert UnsuitableConditions(i, "a selector is not zero");
             if (ty == T_ARRAY) _checkSiblings(i, layout);
         } else if (op == OP_ARRAY_SOME || op == OP_ARRAY_EVERY) {
             if (ty != T_ARRAY || kids != 1 || len != 0) {

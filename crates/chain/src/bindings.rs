@@ -149,6 +149,7 @@ sol! {
         function VERSION() external view returns (string memory);
         function enableModule(address module) external;
         function isModuleEnabled(address module) external view returns (bool);
+        function getModulesPaginated(address start, uint256 pageSize) external view returns (address[] memory array, address next);
         event ExecutionSuccess(bytes32 indexed txHash, uint256 payment);
         event ExecutionFailure(bytes32 indexed txHash, uint256 payment);
         event ExecutionFromModuleSuccess(address indexed module);
@@ -185,6 +186,13 @@ sol! {
         function accruedAllowance(bytes32 key) external view returns (uint128 balance, uint64 timestamp);
         function avatar() external view returns (address);
         event ExecutedWithRole(bytes32 indexed roleKey, address indexed member, address indexed to, uint256 value, bytes4 selector, uint8 operation, bool success);
+        event AssignRoles(address indexed member, bytes32[] roleKeys, bool[] memberOf);
+        event AllowTarget(bytes32 indexed roleKey, address indexed targetAddress, uint8 options);
+        event ScopeTarget(bytes32 indexed roleKey, address indexed targetAddress);
+        event RevokeTarget(bytes32 indexed roleKey, address indexed targetAddress);
+        event AllowFunction(bytes32 indexed roleKey, address indexed targetAddress, bytes4 selector, uint8 options);
+        event ScopeFunction(bytes32 indexed roleKey, address indexed targetAddress, bytes4 selector, ConditionFlat[] conditions, uint8 options);
+        event RevokeFunction(bytes32 indexed roleKey, address indexed targetAddress, bytes4 selector);
         error ConditionViolation(uint8 status, bytes32 info);
         error NotAuthorized(address caller, bytes32 roleKey);
         error OnlyAvatar(address caller);
@@ -192,5 +200,6 @@ sol! {
         error UnsuitableConditions(uint256 index, string reason);
         error ModuleTransactionFailed(bytes returnData);
         error InvalidOperation(uint8 operation);
+        error Reentrancy();
     }
 }

@@ -210,10 +210,11 @@ impl<'a> ExecutionManager<'a> {
                 self.journal.settle_nonce(t.id, TxStatus::Failed, mined, Some("reverted on chain"), &siblings)?;
             }
         }
-        // Through the permissions module only the member itself can make the call, and every transaction it sent
-        // for this step is journaled (their receipts were checked above); an owner-signed Safe transaction, by
-        // contrast, can be submitted by anyone who saw it.
-        if matches!(self.tm.route(), crate::tx::Route::Module { .. }) {
+        // Only owner-signed Safe transactions can execute under a hash the journal never saw (anyone who saw one can
+        // submit it). A call through the permissions module can only be made by the member itself, and every
+        // transaction it sent for this step is journaled (their receipts were checked above).
+        let dropped: Vec<&TxRecord> = dropped.into_iter().filter(|t| sent_to(&t.raw) == Some(self.tm.safe())).collect();
+        if dropped.is_empty() {
             return Ok(None);
         }
         let current = self.tm.safe_nonce()?;
@@ -450,6 +451,13 @@ impl<'a> ExecutionManager<'a> {
         }
         Ok(None)
     }
+}
+
+/// The destination of a journaled raw transaction.
+fn sent_to(raw: &[u8]) -> Option<sextant_chain::alloy::primitives::Address> {
+    use sextant_chain::alloy::consensus::{Transaction, TxEnvelope};
+    use sextant_chain::alloy::eips::eip2718::Decodable2718;
+    TxEnvelope::decode_2718(&mut &raw[..]).ok()?.to()
 }
 
 fn parse_hash(s: &str) -> Result<B256> {

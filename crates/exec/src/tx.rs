@@ -152,12 +152,26 @@ impl<'a> TransactionManager<'a> {
 
     /// Whether a receipt shows the Safe executed the call (`ExecutionSuccess`, or `ExecutionFromModuleSuccess` for
     /// the module).
+    ///
+    /// The receipt says which: a transaction sent to the Safe settles on `ExecutionSuccess`, one sent to a module on
+    /// that module's `ExecutionFromModuleSuccess`, whatever the route is now (a deployment may have switched routes
+    /// with a transaction in flight).
     pub fn executed_ok(&self, r: &sextant_chain::alloy::rpc::types::TransactionReceipt) -> bool {
-        let topic = match &self.route {
-            Route::Owner => ISafe::ExecutionSuccess::SIGNATURE_HASH,
-            Route::Module { .. } => ISafe::ExecutionFromModuleSuccess::SIGNATURE_HASH,
+        let logs = r.inner.logs();
+        let from_safe = |topic: B256, module: Option<Address>| {
+            logs.iter().any(|l| {
+                let t = l.topics();
+                l.address() == self.safe
+                    && t.first() == Some(&topic)
+                    && module.is_none_or(|m| t.get(1) == Some(&B256::left_padding_from(m.as_slice())))
+            })
         };
-        r.status() && r.inner.logs().iter().any(|l| l.address() == self.safe && l.topics().first() == Some(&topic))
+        let ok = match r.to {
+            Some(to) if to == self.safe => from_safe(ISafe::ExecutionSuccess::SIGNATURE_HASH, None),
+            Some(module) => from_safe(ISafe::ExecutionFromModuleSuccess::SIGNATURE_HASH, Some(module)),
+            None => false,
+        };
+        r.status() && ok
     }
 
     /// The sending account.
@@ -386,7 +400,8 @@ impl<'a> TransactionManager<'a> {
             }
             max_fee = max_fee.min(cap);
         }
-        self.sign(old.nonce, safe_nonce, old.gas_limit, max_fee, priority.min(max_fee), old.input.clone())
+        // The same destination as the original: the route may have changed since it was signed.
+        self.sign_to(old.to, old.nonce, safe_nonce, old.gas_limit, (max_fee, priority.min(max_fee)), old.input.clone())
     }
 
     fn sign(

@@ -369,6 +369,9 @@ pub(crate) fn check_tree(c: &[FlatCondition]) -> Result<()> {
                 if len != 0 && !(ty == T::Calldata && len == 4) {
                     return bad(i, "Matches: no comparison value (a selector for Calldata)");
                 }
+                if len == 4 && node.comp_value.iter().all(|b| *b == 0) {
+                    return bad(i, "a selector is not zero");
+                }
                 if ty == T::Array {
                     check_siblings(i, &l)?;
                 }

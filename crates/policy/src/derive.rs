@@ -90,17 +90,20 @@ pub fn derive(needs: &Needs) -> Result<Policy> {
     let mut targets: Vec<Target> = Vec::new();
     let mut allowances: Vec<Allowance> = Vec::new();
 
-    if let Some((venue, fees)) = &needs.swaps {
-        let fee = if fees.is_empty() {
-            C::any()
-        } else {
-            C::or(fees.iter().map(|f| C::eq(U256::from(*f))).collect()).single()
-        };
+    // Fee tiers: the strategy's pools'. A swap or a mint in another tier of the pair could trade against a thin
+    // pool at a bad price.
+    let fees: Vec<u32> = needs.swaps.as_ref().map(|(_, f)| f.clone()).unwrap_or_default();
+    let fee = if fees.is_empty() {
+        C::any()
+    } else {
+        C::or(fees.iter().map(|f| C::eq(U256::from(*f))).collect()).single()
+    };
+    if let Some((venue, _)) = &needs.swaps {
         let pair = C::one_of_addresses(&tokens);
         match venue {
             SwapVenue::V1(router) => {
                 spenders.push(("SwapRouter".into(), *router));
-                let params = C::tuple(vec![pair.clone(), pair, fee, C::avatar()]);
+                let params = C::tuple(vec![pair.clone(), pair, fee.clone(), C::avatar()]);
                 targets.push(Target {
                     address: *router,
                     name: "SwapRouter".into(),
@@ -113,7 +116,7 @@ pub fn derive(needs: &Needs) -> Result<Policy> {
             }
             SwapVenue::V02(router) => {
                 spenders.push(("SwapRouter02".into(), *router));
-                let params = C::tuple(vec![pair.clone(), pair, fee, C::avatar()]);
+                let params = C::tuple(vec![pair.clone(), pair, fee.clone(), C::avatar()]);
                 let inner = C::inner_call(ISwapRouter02::exactInputSingleCall::SELECTOR, vec![params]);
                 let multicall = C::calldata(vec![C::any(), C::every(inner)]);
                 targets.push(Target {
@@ -138,7 +141,7 @@ pub fn derive(needs: &Needs) -> Result<Policy> {
         let mint = C::tuple(vec![
             C::eq_address(t0),
             C::eq_address(t1),
-            C::any(),
+            fee.clone(),
             C::any(),
             C::any(),
             C::any(),

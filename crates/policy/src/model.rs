@@ -146,9 +146,17 @@ impl Policy {
     /// Checks every condition tree is one the module accepts.
     ///
     /// # Errors
-    /// The first tree the module would refuse, or a function listed twice on one target.
+    /// The first tree the module would refuse, a target listed twice or equal to the Safe, or a function listed
+    /// twice on one target.
     pub fn validate(&self) -> Result<()> {
+        let mut addresses = std::collections::HashSet::new();
         for t in &self.targets {
+            if t.address == self.safe {
+                return Err(crate::Error::Invalid(format!("{} is the Safe itself, which is never a target", t.name)));
+            }
+            if !addresses.insert(t.address) {
+                return Err(crate::Error::Invalid(format!("target {} ({}) is listed twice", t.name, t.address)));
+            }
             if let Clearance::Functions(fs) = &t.clearance {
                 let mut seen = std::collections::HashSet::new();
                 for f in fs {

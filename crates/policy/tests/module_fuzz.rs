@@ -193,7 +193,7 @@ fn random_call(r: &mut Rng, w: &World) -> (Address, U256, Vec<u8>, u8) {
             let params = INonfungiblePositionManager::MintParams {
                 token0: if r.chance(85) { t0 } else { r.pick(&tokens) },
                 token1: if r.chance(85) { t1 } else { r.pick(&tokens) },
-                fee: U24::from(3000u32),
+                fee: U24::from(r.pick(&[3000u32, 3000, 3000, 500])),
                 tickLower: I24::try_from(-887_220).unwrap(),
                 tickUpper: I24::try_from(887_220).unwrap(),
                 amount0Desired: U256::from(if t0 == w.weth { 10u64.pow(13) } else { 20_000 }),

@@ -153,6 +153,13 @@ impl<'a> Deployment<'a> {
         if let Some(m) = &cfg.permissions.module {
             let module =
                 sextant_chain::parse_address(m).map_err(|e| Error::Config(format!("permissions.module: {e}")))?;
+            if cfg.live.unlimited_approvals {
+                return Err(Error::Config(
+                    "live.unlimited_approvals cannot go through the permissions module: approvals are spent from \
+                     bounded allowances (set it to false)"
+                        .into(),
+                ));
+            }
             let derived = crate::permissions::derive_for_config(&cfg.text, "the config", &registry, &chain.name, safe)?;
             route = format!("permissions module {module}, role {:?}", derived.policy.role);
             tm = tm.with_module(module, derived.policy);

@@ -3,7 +3,7 @@
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use sextant_chain::alloy::primitives::{Address, Bytes, U256};
+use sextant_chain::alloy::primitives::{Address, B256, Bytes, U256};
 use sextant_chain::alloy::sol_types::{SolCall, SolValue};
 use sextant_chain::bindings::{ISafe, ISextantRoles};
 use sextant_chain::{Call, Registry};
@@ -234,12 +234,116 @@ fn safe_call(tm: &TransactionManager<'_>, call: &Call, log: &dyn Fn(&str)) -> Re
     Ok(())
 }
 
+/// The module's creation code for `safe` (the embedded artifact and the constructor argument).
+fn creation_code(safe: Address) -> Result<Vec<u8>> {
+    let artifact: serde_json::Value = serde_json::from_str(MODULE_ARTIFACT)
+        .map_err(|e| Error::Setup(format!("the embedded module artifact: {e}")))?;
+    let code = artifact["bytecode"].as_str().unwrap_or_default().trim_start_matches("0x");
+    let mut data: Vec<u8> = (0..code.len() / 2)
+        .map(|i| u8::from_str_radix(&code[2 * i..2 * i + 2], 16))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::Setup(format!("the embedded module bytecode: {e}")))?;
+    data.extend(safe.abi_encode());
+    Ok(data)
+}
+
+/// Whether `address` runs exactly Sextant's permissions module for `safe` (its code equals what the embedded
+/// artifact deploys for that Safe): a contract that merely answers `avatar()` must not get a module's power.
+pub fn is_sextant_module(rpc: &sextant_chain::Rpc, safe: Address, address: Address) -> Result<bool> {
+    let create = sextant_chain::alloy::rpc::types::TransactionRequest {
+        to: Some(sextant_chain::alloy::primitives::TxKind::Create),
+        input: Bytes::from(creation_code(safe)?).into(),
+        ..Default::default()
+    };
+    let expected = rpc.call(&create)?;
+    let code = rpc.request("eth_getCode", serde_json::json!([address.to_string(), "latest"]))?;
+    Ok(code.as_str().is_some_and(|c| c.eq_ignore_ascii_case(&expected.to_string())))
+}
+
+/// The Safe's enabled modules that are Sextant's permissions module.
+fn sextant_modules(tm: &TransactionManager<'_>) -> Result<Vec<Address>> {
+    let sentinel = Address::with_last_byte(1);
+    let page = view(tm.rpc(), tm.safe(), &ISafe::getModulesPaginatedCall { start: sentinel, pageSize: U256::from(50) })?;
+    let mut ours = Vec::new();
+    for m in page.array {
+        if is_sextant_module(tm.rpc(), tm.safe(), m)? {
+            ours.push(m);
+        }
+    }
+    Ok(ours)
+}
+
+/// What a role holds on a module now, rebuilt from the module's configuration events: cleared targets, allowed
+/// (target, selector) pairs, and the members of each role.
+#[derive(Debug, Default)]
+struct OnChainScope {
+    targets: std::collections::BTreeSet<Address>,
+    functions: std::collections::BTreeSet<(Address, [u8; 4])>,
+    members: std::collections::BTreeMap<B256, std::collections::BTreeSet<Address>>,
+}
+
+fn on_chain_scope(rpc: &sextant_chain::Rpc, module: Address, role: B256) -> Result<OnChainScope> {
+    use ISextantRoles as R;
+    use sextant_chain::alloy::sol_types::SolEvent;
+    let head = rpc.block_number()?;
+    // The module's first block: a binary search on whether its code exists.
+    let has_code = |n: u64| -> Result<bool> {
+        let c = rpc.request("eth_getCode", serde_json::json!([module.to_string(), format!("0x{n:x}")]))?;
+        Ok(c.as_str().is_some_and(|c| c.len() > 2))
+    };
+    let (mut lo, mut hi) = (0u64, head);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if has_code(mid)? { hi = mid } else { lo = mid + 1 }
+    }
+    let mut scope = OnChainScope::default();
+    let mut from = lo;
+    while from <= head {
+        let to = (from + 9_999).min(head);
+        for l in rpc.logs(module, &[], from, to)? {
+            let Some(topic) = l.topics().first().copied() else { continue };
+            let ours = l.topics().get(1) == Some(&role);
+            let data = &l.inner;
+            if topic == R::AssignRoles::SIGNATURE_HASH {
+                if let Ok(e) = R::AssignRoles::decode_log(data) {
+                    for (k, on) in e.roleKeys.iter().zip(&e.memberOf) {
+                        let set = scope.members.entry(*k).or_default();
+                        if *on { set.insert(e.member) } else { set.remove(&e.member) };
+                    }
+                }
+            } else if !ours {
+                continue;
+            } else if topic == R::AllowTarget::SIGNATURE_HASH || topic == R::ScopeTarget::SIGNATURE_HASH {
+                scope.targets.insert(Address::from_word(l.topics()[2]));
+            } else if topic == R::RevokeTarget::SIGNATURE_HASH {
+                scope.targets.remove(&Address::from_word(l.topics()[2]));
+            } else if topic == R::AllowFunction::SIGNATURE_HASH {
+                if let Ok(e) = R::AllowFunction::decode_log(data) {
+                    scope.functions.insert((e.targetAddress, e.selector.0));
+                }
+            } else if topic == R::ScopeFunction::SIGNATURE_HASH {
+                if let Ok(e) = R::ScopeFunction::decode_log(data) {
+                    scope.functions.insert((e.targetAddress, e.selector.0));
+                }
+            } else if topic == R::RevokeFunction::SIGNATURE_HASH {
+                if let Ok(e) = R::RevokeFunction::decode_log(data) {
+                    scope.functions.remove(&(e.targetAddress, e.selector.0));
+                }
+            }
+        }
+        from = to + 1;
+    }
+    Ok(scope)
+}
+
 /// Installs `policy` with `member` as the role's key on `tm`'s Safe, signed by `tm`'s owner key: deploys the
 /// permissions module (unless `module` names this Safe's), enables it, and applies the whole configuration in one
-/// Safe transaction (membership last). Returns the module's address.
+/// Safe transaction (membership last). On a module that already holds the role, whatever the role may do that the
+/// new policy does not allow is revoked in the same transaction. Returns the module's address.
 ///
 /// # Errors
-/// A module that serves another Safe, reverts, RPC failures.
+/// A `module` that is not Sextant's module for this Safe, a Safe that has one already when none is named, reverts,
+/// RPC failures.
 pub fn install(
     tm: &TransactionManager<'_>,
     policy: &Policy,
@@ -249,41 +353,88 @@ pub fn install(
 ) -> Result<Address> {
     let safe = tm.safe();
     let module = match module {
-        Some(m) => m,
+        Some(m) => {
+            if !is_sextant_module(tm.rpc(), safe, m)? {
+                return Err(Error::Setup(format!(
+                    "{m} is not Sextant's permissions module for Safe {safe} (its code differs from what this version \
+                     deploys for that Safe)"
+                )));
+            }
+            m
+        }
         None => {
-            let artifact: serde_json::Value = serde_json::from_str(MODULE_ARTIFACT)
-                .map_err(|e| Error::Setup(format!("the embedded module artifact: {e}")))?;
-            let code = artifact["bytecode"].as_str().unwrap_or_default().trim_start_matches("0x");
-            let mut data: Vec<u8> = (0..code.len() / 2)
-                .map(|i| u8::from_str_radix(&code[2 * i..2 * i + 2], 16))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| Error::Setup(format!("the embedded module bytecode: {e}")))?;
-            data.extend(safe.abi_encode());
-            let tx = tm.build_direct(None, Bytes::from(data), "deploy the permissions module")?;
+            if let Some(existing) = sextant_modules(tm)?.first() {
+                return Err(Error::Setup(format!(
+                    "Safe {safe} already has Sextant's permissions module {existing} enabled: pass --module {existing} \
+                     to reconfigure it (a second module would leave the first one's permissions in force)"
+                )));
+            }
+            let tx = tm.build_direct(None, Bytes::from(creation_code(safe)?), "deploy the permissions module")?;
             let r = tm.submit(&tx, "deploy the permissions module", Duration::from_secs(180))?;
             let m = r.contract_address.ok_or_else(|| Error::Setup("the module deployment made no contract".into()))?;
             log(&format!("deployed the permissions module at {m} (tx {})", tx.hash));
             m
         }
     };
-    let avatar = view(tm.rpc(), module, &ISextantRoles::avatarCall {})
-        .map_err(|e| Error::Setup(format!("{module} is not a permissions module: {e}")))?;
-    if avatar != safe {
-        return Err(Error::Setup(format!("permissions module {module} serves Safe {avatar}, not {safe}")));
-    }
     if !view(tm.rpc(), safe, &ISafe::isModuleEnabledCall { module })? {
         let data = ISafe::enableModuleCall { module }.abi_encode();
         let call = Call { to: safe, value: U256::ZERO, data: data.into(), label: format!("enable module {module}") };
         safe_call(tm, &call, log)?;
     }
-    let calls = sextant_policy::module_calls(policy, member).map_err(|e| Error::Config(e.to_string()))?;
+    // What the role holds now and the new policy does not allow goes first.
+    let now = on_chain_scope(tm.rpc(), module, policy.role_key)?;
+    let mut wanted_functions = std::collections::BTreeSet::new();
+    for t in &policy.targets {
+        if let sextant_policy::Clearance::Functions(fs) = &t.clearance {
+            wanted_functions.extend(fs.iter().map(|f| (t.address, f.selector.0)));
+        }
+    }
+    let mut calls: Vec<(String, Bytes)> = Vec::new();
+    for (target, selector) in now.functions.difference(&wanted_functions) {
+        let data = ISextantRoles::revokeFunctionCall {
+            roleKey: policy.role_key,
+            targetAddress: *target,
+            selector: (*selector).into(),
+        }
+        .abi_encode();
+        calls.push((format!("revoke {target}'s function 0x{}", hex(selector)), data.into()));
+    }
+    for target in now.targets.iter().filter(|t| policy.target(**t).is_none()) {
+        let data = ISextantRoles::revokeTargetCall { roleKey: policy.role_key, targetAddress: *target }.abi_encode();
+        calls.push((format!("revoke target {target}"), data.into()));
+    }
+    calls.extend(sextant_policy::module_calls(policy, member).map_err(|e| Error::Config(e.to_string()))?);
     for (what, _) in &calls {
         log(&format!("  {what}"));
     }
     let data = ISextantRoles::multicallCall { calls: calls.into_iter().map(|c| c.1).collect() }.abi_encode();
     let label = format!("configure role {:?}", policy.role);
     safe_call(tm, &Call { to: module, value: U256::ZERO, data: data.into(), label }, log)?;
+    let others: Vec<String> = now
+        .members
+        .get(&policy.role_key)
+        .into_iter()
+        .flatten()
+        .filter(|m| **m != member)
+        .map(ToString::to_string)
+        .collect();
+    if !others.is_empty() {
+        log(&format!("note: role {:?} also has the members {} (revoke them if they are not yours)", policy.role, others.join(", ")));
+    }
+    let roles: Vec<String> = now
+        .members
+        .iter()
+        .filter(|(k, set)| **k != policy.role_key && set.contains(&member))
+        .map(|(k, _)| k.to_string())
+        .collect();
+    if !roles.is_empty() {
+        log(&format!("note: {member} is also a member of the roles {} on this module", roles.join(", ")));
+    }
     Ok(module)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Takes `member` out of role `role` on `module` (a Safe transaction signed by `tm`'s owner key). False when it

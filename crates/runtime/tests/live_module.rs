@@ -267,3 +267,46 @@ fn dynamic_lp_opens_moves_and_closes_ranges_through_the_module() {
         assert!(matches!(e, sextant_exec::Error::Policy(_)), "{e}");
     }
 }
+
+/// Installing again replaces the role's scope (what the new policy does not allow is revoked), a second module is
+/// refused while one is enabled, and a contract that is not the module is never enabled.
+#[test]
+fn reinstalling_narrows_the_role_and_a_second_or_fake_module_is_refused() {
+    let net = Net::up();
+    let rpc = net.rpc();
+    let safe = net.contract("Safe");
+    let manager = net.contract("NonfungiblePositionManager");
+    let (_, module) = install_for(&net, LP_LIVE);
+    let owner = LocalKey::from_hex(KEYS[1]).unwrap();
+    let tm = TransactionManager::new(&rpc, &owner, 31337, safe, TxSettings::default()).unwrap();
+    let member: Address = net.account("deployment_key").parse().unwrap();
+    let lp = derive_for_config(LP_LIVE, "lp", &net.registry(), "devnet", safe).unwrap().policy;
+    let scope = |call: &Call| {
+        let q = ISextantRoles::checkScopeCall {
+            to: call.to,
+            value: call.value,
+            data: call.data.clone(),
+            operation: 0,
+            roleKey: lp.role_key,
+        };
+        view(&rpc, module, &q).unwrap().status
+    };
+    let burn = calls::lp_burn(manager, U256::from(1));
+    assert_eq!(scope(&burn), 0, "the LP role may burn positions");
+
+    // The same role, now with the RSI strategy's needs: the position manager is revoked in the same transaction.
+    let narrower = format!("{RSI_LIVE}\n[permissions]\nrole = \"{}\"\n", lp.role);
+    let policy = derive_for_config(&narrower, "rsi", &net.registry(), "devnet", safe).unwrap().policy;
+    let lines = std::cell::RefCell::new(Vec::new());
+    install(&tm, &policy, member, Some(module), &|l| lines.borrow_mut().push(l.to_string())).unwrap();
+    assert!(lines.borrow().iter().any(|l| l.contains("revoke target") && l.contains(&manager.to_string())), "{lines:?}");
+    assert_eq!(scope(&burn), 2, "TargetAddressNotAllowed after the narrower install");
+    let weth = net.contract("WETH");
+    assert_eq!(scope(&calls::approve(weth, manager, U256::from(1), "a")), 7, "approvals to the manager are gone");
+    assert_eq!(scope(&calls::approve(weth, net.contract("SwapRouter"), U256::from(1), "a")), 0);
+
+    let e = install(&tm, &policy, member, None, &|_| {}).unwrap_err().to_string();
+    assert!(e.contains("already has") && e.contains(&module.to_string()), "{e}");
+    let e = install(&tm, &policy, member, Some(net.contract("WETH")), &|_| {}).unwrap_err().to_string();
+    assert!(e.contains("is not Sextant's permissions module"), "{e}");
+}
