@@ -151,6 +151,7 @@ contract SextantRoles {
         Layout l;
         bytes data;
         Context ctx;
+        uint256 end;
     }
 
     /// The location that stands for the checked call's own calldata.
@@ -643,12 +644,15 @@ contract SextantRoles {
         e.l = _layout(e.c);
         e.data = data;
         e.ctx = ctx;
+        e.end = data.length;
         return _eval(e, 0, ROOT);
     }
 
-    /// A 32-byte word of the call data; false past its end.
-    function _word(bytes memory data, uint256 pos) internal pure returns (bool ok, uint256 w) {
-        if (pos > data.length || data.length - pos < 32) return (false, 0);
+    /// A 32-byte word of the call data; false past the end of the value being read (the call data, or the `bytes`
+    /// holding a nested call).
+    function _word(Eval memory e, uint256 pos) internal pure returns (bool ok, uint256 w) {
+        if (pos > e.end || e.end - pos < 32) return (false, 0);
+        bytes memory data = e.data;
         assembly ("memory-safe") {
             w := mload(add(add(data, 32), pos))
         }
@@ -667,12 +671,12 @@ contract SextantRoles {
     /// The location of node `i`'s value, whose head sits at `head` in a body starting at `body`: the head itself
     /// for static values, where the head's offset points for dynamic ones.
     function _locate(Eval memory e, uint256 i, uint256 body, uint256 head) internal pure returns (bool, uint256) {
-        uint256 n = e.data.length;
+        uint256 n = e.end;
         if (!e.l.dynamic[i]) {
             if (head > n || n - head < e.l.headSize[i]) return (false, 0);
             return (true, head);
         }
-        (bool ok, uint256 offset) = _word(e.data, head);
+        (bool ok, uint256 offset) = _word(e, head);
         if (!ok || offset > n || body > n - offset) return (false, 0);
         uint256 loc = body + offset;
         // Every dynamic value starts with a word (a length, or a tuple's first head).
@@ -701,13 +705,13 @@ contract SextantRoles {
             if (!_consume(e.ctx, comp, 1)) return (Status.CallAllowanceExceeded, idx);
             return (Status.Ok, 0);
         }
-        (bool ok, uint256 w) = _word(e.data, loc);
+        (bool ok, uint256 w) = _word(e, loc);
         if (!ok) return (Status.CalldataOutOfBounds, idx);
         if (e.c[i].paramType == T_DYNAMIC) {
             // EqualTo on bytes: the keccak of the length word and the padded content, as `abi.encode` lays it out.
-            if (w > e.data.length) return (Status.CalldataOutOfBounds, idx);
+            if (w > e.end) return (Status.CalldataOutOfBounds, idx);
             uint256 size = 32 + ((w + 31) / 32) * 32;
-            if (e.data.length - loc < size) return (Status.CalldataOutOfBounds, idx);
+            if (e.end - loc < size) return (Status.CalldataOutOfBounds, idx);
             bytes memory d = e.data;
             bytes32 h;
             assembly ("memory-safe") {
@@ -763,21 +767,32 @@ contract SextantRoles {
 
     function _evalMatches(Eval memory e, uint256 i, uint256 loc) internal view returns (Status, bytes32) {
         uint8 kind = e.l.kind[i];
+        uint256 saved = e.end;
         if (loc != ROOT && kind != T_TUPLE) {
-            (bool okLen, uint256 len) = _word(e.data, loc);
-            if (!okLen || len > e.data.length || e.data.length - loc - 32 < len) {
+            (bool okLen, uint256 len) = _word(e, loc);
+            if (!okLen || len > e.end || e.end - loc - 32 < len) {
                 return (Status.CalldataOutOfBounds, bytes32(i));
             }
             if (kind == T_CALLDATA) {
                 if (len < 4) return (Status.CalldataOutOfBounds, bytes32(i));
                 bytes32 selector = e.c[i].compValue;
-                (, uint256 w) = _word(e.data, loc + 32);
+                (, uint256 w) = _word(e, loc + 32);
                 if (selector != 0 && bytes32(bytes4(bytes32(w))) != selector) {
                     return (Status.FunctionNotAllowed, bytes32(i));
                 }
             }
             if (kind == T_ARRAY && len != e.l.childCount[i]) return (Status.ParameterNotAMatch, bytes32(i));
+            // A nested call's (or encoded value's) parameters lie inside its bytes.
+            if (kind != T_ARRAY) e.end = loc + 32 + len;
         }
+        (Status s, bytes32 info) = _matchChildren(e, i, loc);
+        e.end = saved;
+        return (s, info);
+    }
+
+    /// Each child of a Matches against the value at its position.
+    function _matchChildren(Eval memory e, uint256 i, uint256 loc) internal view returns (Status, bytes32) {
+        uint8 kind = e.l.kind[i];
         uint256 body = _bodyStart(kind, loc);
         uint256 head = body;
         uint256 first = e.l.firstChild[i];
@@ -797,8 +812,8 @@ contract SextantRoles {
     }
 
     function _evalArray(Eval memory e, uint256 i, uint256 loc) internal view returns (Status, bytes32) {
-        (bool okLen, uint256 len) = _word(e.data, loc);
-        if (!okLen || len > e.data.length) return (Status.CalldataOutOfBounds, bytes32(i));
+        (bool okLen, uint256 len) = _word(e, loc);
+        if (!okLen || len > e.end) return (Status.CalldataOutOfBounds, bytes32(i));
         bool every = e.c[i].operator == OP_ARRAY_EVERY;
         for (uint256 j = 0; j < len; j++) {
             uint256 mark = e.ctx.usedCount;

@@ -289,7 +289,9 @@ impl Checker {
         }
         match scoped {
             None => (Status::Ok, B256::ZERO),
-            Some((nodes, l)) => Eval { checker: self, c: nodes, l, data }.eval(0, ROOT, ctx),
+            Some((nodes, l)) => {
+                Eval { checker: self, c: nodes, l, data, end: std::cell::Cell::new(data.len()) }.eval(0, ROOT, ctx)
+            }
         }
     }
 
@@ -346,6 +348,8 @@ struct Eval<'a> {
     c: &'a [Node],
     l: &'a Layout,
     data: &'a [u8],
+    /// The end of the value being read: the call data, or the `bytes` of a nested call (mirrors `Eval.end`).
+    end: std::cell::Cell<usize>,
 }
 
 fn idx(i: usize) -> B256 {
@@ -356,7 +360,7 @@ const OK: (Status, B256) = (Status::Ok, B256::ZERO);
 
 impl Eval<'_> {
     fn word(&self, pos: usize) -> Option<U256> {
-        let n = self.data.len();
+        let n = self.end.get();
         if pos > n || n - pos < 32 {
             return None;
         }
@@ -364,7 +368,7 @@ impl Eval<'_> {
     }
 
     fn word_at(&self, pos: U256) -> Option<U256> {
-        if pos > U256::from(self.data.len()) { None } else { self.word(pos.to::<usize>()) }
+        if pos > U256::from(self.end.get()) { None } else { self.word(pos.to::<usize>()) }
     }
 
     fn body_start(kind: ParamType, loc: usize) -> usize {
@@ -379,7 +383,7 @@ impl Eval<'_> {
     }
 
     fn locate(&self, i: usize, body: usize, head: usize) -> Option<usize> {
-        let n = self.data.len();
+        let n = self.end.get();
         if !self.l.dynamic[i] {
             if head > n || n - head < self.l.head_size[i] {
                 return None;
@@ -432,7 +436,7 @@ impl Eval<'_> {
             return (Status::CalldataOutOfBounds, idx(i));
         };
         if node.param_type == ParamType::Dynamic {
-            let n = self.data.len();
+            let n = self.end.get();
             if w > U256::from(n) {
                 return (Status::CalldataOutOfBounds, idx(i));
             }
@@ -499,7 +503,8 @@ impl Eval<'_> {
 
     fn matches(&self, i: usize, loc: usize, ctx: &mut Ctx) -> (Status, B256) {
         let kind = self.l.kind[i];
-        let n = self.data.len();
+        let n = self.end.get();
+        let saved = n;
         if loc != ROOT && kind != ParamType::Tuple {
             let Some(len) = self.word(loc) else { return (Status::CalldataOutOfBounds, idx(i)) };
             if len > U256::from(n) || U256::from(n - loc - 32) < len {
@@ -519,7 +524,18 @@ impl Eval<'_> {
             if kind == ParamType::Array && len != U256::from(self.l.child_count[i]) {
                 return (Status::ParameterNotAMatch, idx(i));
             }
+            // A nested call's (or encoded value's) parameters lie inside its bytes.
+            if kind != ParamType::Array {
+                self.end.set(loc + 32 + len.to::<usize>());
+            }
         }
+        let result = self.match_children(i, loc, ctx);
+        self.end.set(saved);
+        result
+    }
+
+    fn match_children(&self, i: usize, loc: usize, ctx: &mut Ctx) -> (Status, B256) {
+        let kind = self.l.kind[i];
         let body = Self::body_start(kind, loc);
         let mut head = body;
         let first = self.l.first_child[i];
@@ -541,7 +557,7 @@ impl Eval<'_> {
     }
 
     fn array(&self, i: usize, loc: usize, ctx: &mut Ctx) -> (Status, B256) {
-        let n = self.data.len();
+        let n = self.end.get();
         let len = match self.word(loc) {
             Some(len) if len <= U256::from(n) => len.to::<usize>(),
             _ => return (Status::CalldataOutOfBounds, idx(i)),

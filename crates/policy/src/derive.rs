@@ -93,11 +93,8 @@ pub fn derive(needs: &Needs) -> Result<Policy> {
     // Fee tiers: the strategy's pools'. A swap or a mint in another tier of the pair could trade against a thin
     // pool at a bad price.
     let fees: Vec<u32> = needs.swaps.as_ref().map(|(_, f)| f.clone()).unwrap_or_default();
-    let fee = if fees.is_empty() {
-        C::any()
-    } else {
-        C::or(fees.iter().map(|f| C::eq(U256::from(*f))).collect()).single()
-    };
+    let fee =
+        if fees.is_empty() { C::any() } else { C::or(fees.iter().map(|f| C::eq(U256::from(*f))).collect()).single() };
     if let Some((venue, _)) = &needs.swaps {
         let pair = C::one_of_addresses(&tokens);
         match venue {

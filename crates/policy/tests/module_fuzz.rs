@@ -101,6 +101,23 @@ impl Net {
         assert!(r["logs"].as_array().unwrap().iter().any(|l| l["topics"][0] == success), "Safe call to {to} failed");
     }
 
+    /// Deploys the module for the devnet's Safe and enables it (a Safe transaction by the owner).
+    fn deploy_module(&self) -> Address {
+        let safe = self.contract("Safe");
+        let artifact: Value = serde_json::from_str(
+            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts/out/SextantRoles.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        let mut code = hex(artifact["bytecode"].as_str().unwrap());
+        code.extend(safe.abi_encode());
+        let r = self.send(self.account("safe_owner"), None, U256::ZERO, &code);
+        assert_eq!(r["status"], "0x1", "module deployment: {r}");
+        let module: Address = r["contractAddress"].as_str().unwrap().parse().unwrap();
+        self.safe_exec(safe, hex(&format!("0x610b5925{:0>64}", hex_addr(module))));
+        module
+    }
+
     fn now(&self) -> u64 {
         let b = self.rpc("eth_getBlockByNumber", json!(["latest", false]));
         u64::from_str_radix(b["timestamp"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
@@ -263,20 +280,9 @@ fn module_and_checker_agree_on_random_calls_and_nothing_leaves_the_safe() {
     let net = Net::up();
     let safe = net.contract("Safe");
     let key = net.account("deployment_key");
-    let owner = net.account("safe_owner");
 
     // Deploy the module for this Safe, enable it, and install the derived policy, all through the Safe.
-    let artifact: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts/out/SextantRoles.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    let mut code = hex(artifact["bytecode"].as_str().unwrap());
-    code.extend(safe.abi_encode());
-    let r = net.send(owner, None, U256::ZERO, &code);
-    assert_eq!(r["status"], "0x1", "module deployment: {r}");
-    let module: Address = r["contractAddress"].as_str().unwrap().parse().unwrap();
-    net.safe_exec(safe, hex(&format!("0x610b5925{:0>64}", hex_addr(module))));
+    let module = net.deploy_module();
 
     let (weth, usdc) = (net.contract("WETH"), net.contract("USDC"));
     let needs = Needs {
@@ -408,4 +414,234 @@ fn executed_ok(receipt: &Value) -> bool {
         .unwrap_or_else(|| panic!("no ExecutedWithRole ({topic}) in {receipt}"));
     let data = hex(log["data"].as_str().unwrap());
     data[127] == 1
+}
+
+sextant_chain::alloy::sol! {
+    /// Call shapes for the condition fuzz: nested calldata in an array, a dynamic struct, signed words, bytes,
+    /// address arrays, ABI-encoded blobs, positional arrays.
+    interface IShapes {
+        struct Swap { address tokenIn; address tokenOut; uint24 fee; address recipient; uint256 amountIn; }
+        struct Pair { uint256 x; bytes y; }
+        function multicall(uint256 deadline, bytes[] data) external;
+        function swap(Swap s) external;
+        function f(uint256 a, int256 b, bytes c, address[] d, Pair e) external;
+        function g(bytes blob) external;
+        function h(uint256[] xs) external;
+    }
+}
+
+/// The module's evaluator and the checker on every operator and parameter type, nested: a policy on call shapes
+/// that do not exist on the devnet, judged by the module's `checkScope` view (no call is made) and by the checker,
+/// on random calldata drawn around each condition's edges and then corrupted (truncated, offsets and lengths
+/// overwritten, bytes flipped). Status and info must be equal on every case.
+#[test]
+fn module_and_checker_agree_on_every_operator_and_layout() {
+    use sextant_chain::alloy::primitives::{FixedBytes, I256};
+    use sextant_policy::{Allowance, Clearance, Condition as C, ExecOptions, Function, Operator, ParamType, Target};
+    let cases: usize =
+        std::env::var("SEXTANT_FUZZ_CASES").ok().and_then(|s| s.parse().ok()).map_or(3_000, |n: usize| n / 3);
+    let seed: u64 = std::env::var("SEXTANT_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x000c_0de5);
+    let net = Net::up();
+    let safe = net.contract("Safe");
+    let key = net.account("deployment_key");
+    let module = net.deploy_module();
+    let (a, b, thief) = (Address::repeat_byte(0xaa), Address::repeat_byte(0xbb), Address::repeat_byte(0x7e));
+    let shapes = Address::repeat_byte(0x5b);
+    let (k1, k2) = (sextant_policy::key("shapes-amount"), sextant_policy::key("shapes-calls"));
+    let word = |x: U256| Bytes::from(x.to_be_bytes::<32>().to_vec());
+    let node = |t: ParamType, o: Operator, v: Bytes, kids: Vec<C>| C {
+        param_type: t,
+        operator: o,
+        comp_value: v,
+        children: kids,
+    };
+    let hello = Bytes::from(b"hello, permissions".to_vec()).abi_encode();
+    let func = |sel: [u8; 4], sig: &str, c: C| Function {
+        selector: FixedBytes(sel),
+        signature: sig.into(),
+        options: ExecOptions::None,
+        condition: Some(c),
+        params: vec![],
+        why: "fuzz".into(),
+    };
+    let swap_tuple = C::tuple(vec![
+        C::one_of_addresses(&[a, b]),
+        C::or(vec![C::eq_address(a), C::eq_address(b)]),
+        node(ParamType::None, Operator::Nor, Bytes::new(), vec![C::eq(U256::from(500)), C::eq(U256::from(10_000))]),
+        C::avatar(),
+    ]);
+    let functions = vec![
+        func(
+            IShapes::multicallCall::SELECTOR,
+            "multicall(uint256,bytes[])",
+            C::calldata(vec![
+                C::gt(U256::from(100)),
+                C::every(C::inner_call(IShapes::swapCall::SELECTOR, vec![swap_tuple.clone()])),
+            ]),
+        ),
+        func(IShapes::swapCall::SELECTOR, "swap", C::calldata(vec![swap_tuple])),
+        func(
+            IShapes::fCall::SELECTOR,
+            "f",
+            C::calldata(vec![
+                C::and(vec![C::gt(U256::from(10)), C::lt(U256::from(1000))]),
+                node(ParamType::Static, Operator::SignedIntLessThan, word(U256::ZERO), vec![]),
+                node(ParamType::Dynamic, Operator::EqualTo, Bytes::from(hello.clone()), vec![]),
+                node(ParamType::Array, Operator::ArraySome, Bytes::new(), vec![C::avatar()]),
+                C::tuple(vec![C::within_allowance(k1), C::any_of_type(ParamType::Dynamic)]),
+                C::call_within_allowance(k2),
+            ]),
+        ),
+        func(
+            IShapes::gCall::SELECTOR,
+            "g(bytes)",
+            C::calldata(vec![node(
+                ParamType::AbiEncoded,
+                Operator::Matches,
+                Bytes::new(),
+                vec![C::eq(U256::from(7)), C::lt(U256::from(100))],
+            )]),
+        ),
+        func(
+            IShapes::hCall::SELECTOR,
+            "h(uint256[])",
+            C::calldata(vec![node(
+                ParamType::Array,
+                Operator::Matches,
+                Bytes::new(),
+                vec![C::eq(U256::from(1)), C::eq(U256::from(2))],
+            )]),
+        ),
+    ];
+    let allowance = |k, name: &str, balance| Allowance {
+        key: k,
+        name: name.into(),
+        balance,
+        max_refill: 0,
+        refill: 0,
+        period_secs: 0,
+        timestamp: 0,
+        why: "fuzz".into(),
+    };
+    let policy = Policy {
+        version: Policy::VERSION,
+        role: "shapes".into(),
+        role_key: sextant_policy::key("shapes"),
+        chain: "devnet".into(),
+        chain_id: 31337,
+        safe,
+        targets: vec![Target { address: shapes, name: "shapes".into(), clearance: Clearance::Functions(functions) }],
+        allowances: vec![allowance(k1, "amount", 500), allowance(k2, "calls", 0)],
+        ether_allowance: None,
+        counterparties: vec![],
+    };
+    let calls: Vec<Bytes> = module_calls(&policy, key).unwrap().into_iter().map(|c| c.1).collect();
+    net.safe_exec(module, RolesAbi::multicallCall { calls }.abi_encode());
+    let checker = Checker::new(&policy, net.now()).unwrap();
+
+    let mut r = Rng(seed | 1);
+    let mut statuses = std::collections::BTreeMap::new();
+    for case in 0..cases {
+        let addr = |r: &mut Rng| r.pick(&[a, b, thief, safe]);
+        let swap = |r: &mut Rng| IShapes::Swap {
+            tokenIn: addr(r),
+            tokenOut: addr(r),
+            fee: U24::from(r.pick(&[3000u32, 500, 10_000, 100])),
+            recipient: if r.chance(70) { safe } else { addr(r) },
+            amountIn: U256::from(r.next()),
+        };
+        let mut data = match r.below(6) {
+            4 => IShapes::swapCall { s: swap(&mut r) }.abi_encode(),
+            5 => {
+                let mut d = IShapes::hCall { xs: vec![U256::from(1), U256::from(2)] }.abi_encode();
+                d[..4].copy_from_slice(&(r.next() as u32).to_be_bytes());
+                d
+            }
+            0 => {
+                let n = r.below(4) as usize;
+                let inner: Vec<Bytes> = (0..n)
+                    .map(|_| {
+                        let mut call = IShapes::swapCall { s: swap(&mut r) }.abi_encode();
+                        if r.chance(10) {
+                            call[0] ^= 1;
+                        }
+                        call.into()
+                    })
+                    .collect();
+                IShapes::multicallCall { deadline: U256::from(r.pick(&[0u64, 100, 101, u64::MAX])), data: inner }
+                    .abi_encode()
+            }
+            1 => IShapes::fCall {
+                a: U256::from(r.pick(&[0u64, 10, 11, 999, 1000, 5000])),
+                b: I256::try_from(r.pick(&[-5i64, -1, 0, 1, 7])).unwrap(),
+                c: if r.chance(60) {
+                    Bytes::from(b"hello, permissions".to_vec())
+                } else {
+                    Bytes::from(b"hello".to_vec())
+                },
+                d: (0..r.below(4)).map(|_| addr(&mut r)).collect(),
+                e: IShapes::Pair {
+                    x: U256::from(r.pick(&[0u64, 1, 300, 500, 501])),
+                    y: Bytes::from(vec![7u8; r.below(70) as usize]),
+                },
+            }
+            .abi_encode(),
+            2 => {
+                let blob =
+                    (U256::from(r.pick(&[7u64, 8])), U256::from(r.pick(&[5u64, 99, 100, 1000]))).abi_encode_params();
+                IShapes::gCall { blob: blob.into() }.abi_encode()
+            }
+            _ => IShapes::hCall { xs: (0..r.below(4)).map(|i| U256::from(r.pick(&[i + 1, 2, 9]))).collect() }
+                .abi_encode(),
+        };
+        match r.below(10) {
+            0 if data.len() > 4 => data.truncate(4 + r.below(data.len() as u64 - 4) as usize),
+            1 if data.len() > 36 => {
+                let at = 4 + 32 * r.below((data.len() as u64 - 4) / 32) as usize;
+                let v = U256::from(r.pick(&[0u64, 1, 32, 64, 96, 1 << 20, u64::MAX]));
+                data[at..at + 32].copy_from_slice(&v.to_be_bytes::<32>());
+            }
+            2 if data.len() > 4 => {
+                let at = 4 + r.below(data.len() as u64 - 4) as usize;
+                data[at] ^= 1 << r.below(8);
+            }
+            _ => {}
+        }
+        let verdict = checker.check(shapes, U256::ZERO, &data, 0, net.now());
+        let q = RolesAbi::checkScopeCall {
+            to: shapes,
+            value: U256::ZERO,
+            data: data.clone().into(),
+            operation: 0,
+            roleKey: policy.role_key,
+        };
+        let ret = net
+            .call(key, module, &q.abi_encode())
+            .unwrap_or_else(|e| panic!("case {case}: checkScope reverted: {}", Bytes::from(e)));
+        let on_chain = RolesAbi::checkScopeCall::abi_decode_returns(&ret).unwrap();
+        assert_eq!(
+            (Status::from_u8(on_chain.status), on_chain.info),
+            (Some(verdict.status), verdict.info),
+            "case {case}: module and checker disagree on {}",
+            Bytes::from(data)
+        );
+        *statuses.entry(format!("{:?}", verdict.status)).or_insert(0usize) += 1;
+    }
+    eprintln!("condition fuzz: {cases} cases: {statuses:?}");
+    for s in [
+        "Ok",
+        "ParameterNotAllowed",
+        "OrViolation",
+        "NorViolation",
+        "NoArrayElementPasses",
+        "NotEveryArrayElementPasses",
+        "ParameterLessThanAllowed",
+        "ParameterGreaterThanAllowed",
+        "AllowanceExceeded",
+        "ParameterNotAMatch",
+        "CalldataOutOfBounds",
+        "FunctionNotAllowed",
+    ] {
+        assert!(statuses.contains_key(s), "the generator never reached {s}: {statuses:?}");
+    }
 }

@@ -263,7 +263,8 @@ pub fn is_sextant_module(rpc: &sextant_chain::Rpc, safe: Address, address: Addre
 /// The Safe's enabled modules that are Sextant's permissions module.
 fn sextant_modules(tm: &TransactionManager<'_>) -> Result<Vec<Address>> {
     let sentinel = Address::with_last_byte(1);
-    let page = view(tm.rpc(), tm.safe(), &ISafe::getModulesPaginatedCall { start: sentinel, pageSize: U256::from(50) })?;
+    let page =
+        view(tm.rpc(), tm.safe(), &ISafe::getModulesPaginatedCall { start: sentinel, pageSize: U256::from(50) })?;
     let mut ours = Vec::new();
     for m in page.array {
         if is_sextant_module(tm.rpc(), tm.safe(), m)? {
@@ -308,7 +309,11 @@ fn on_chain_scope(rpc: &sextant_chain::Rpc, module: Address, role: B256) -> Resu
                 if let Ok(e) = R::AssignRoles::decode_log(data) {
                     for (k, on) in e.roleKeys.iter().zip(&e.memberOf) {
                         let set = scope.members.entry(*k).or_default();
-                        if *on { set.insert(e.member) } else { set.remove(&e.member) };
+                        if *on {
+                            set.insert(e.member)
+                        } else {
+                            set.remove(&e.member)
+                        };
                     }
                 }
             } else if !ours {
@@ -317,18 +322,18 @@ fn on_chain_scope(rpc: &sextant_chain::Rpc, module: Address, role: B256) -> Resu
                 scope.targets.insert(Address::from_word(l.topics()[2]));
             } else if topic == R::RevokeTarget::SIGNATURE_HASH {
                 scope.targets.remove(&Address::from_word(l.topics()[2]));
-            } else if topic == R::AllowFunction::SIGNATURE_HASH {
-                if let Ok(e) = R::AllowFunction::decode_log(data) {
-                    scope.functions.insert((e.targetAddress, e.selector.0));
-                }
-            } else if topic == R::ScopeFunction::SIGNATURE_HASH {
-                if let Ok(e) = R::ScopeFunction::decode_log(data) {
-                    scope.functions.insert((e.targetAddress, e.selector.0));
-                }
-            } else if topic == R::RevokeFunction::SIGNATURE_HASH {
-                if let Ok(e) = R::RevokeFunction::decode_log(data) {
-                    scope.functions.remove(&(e.targetAddress, e.selector.0));
-                }
+            } else if topic == R::AllowFunction::SIGNATURE_HASH
+                && let Ok(e) = R::AllowFunction::decode_log(data)
+            {
+                scope.functions.insert((e.targetAddress, e.selector.0));
+            } else if topic == R::ScopeFunction::SIGNATURE_HASH
+                && let Ok(e) = R::ScopeFunction::decode_log(data)
+            {
+                scope.functions.insert((e.targetAddress, e.selector.0));
+            } else if topic == R::RevokeFunction::SIGNATURE_HASH
+                && let Ok(e) = R::RevokeFunction::decode_log(data)
+            {
+                scope.functions.remove(&(e.targetAddress, e.selector.0));
             }
         }
         from = to + 1;
@@ -419,7 +424,11 @@ pub fn install(
         .map(ToString::to_string)
         .collect();
     if !others.is_empty() {
-        log(&format!("note: role {:?} also has the members {} (revoke them if they are not yours)", policy.role, others.join(", ")));
+        log(&format!(
+            "note: role {:?} also has the members {} (revoke them if they are not yours)",
+            policy.role,
+            others.join(", ")
+        ));
     }
     let roles: Vec<String> = now
         .members

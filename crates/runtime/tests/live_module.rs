@@ -299,7 +299,10 @@ fn reinstalling_narrows_the_role_and_a_second_or_fake_module_is_refused() {
     let policy = derive_for_config(&narrower, "rsi", &net.registry(), "devnet", safe).unwrap().policy;
     let lines = std::cell::RefCell::new(Vec::new());
     install(&tm, &policy, member, Some(module), &|l| lines.borrow_mut().push(l.to_string())).unwrap();
-    assert!(lines.borrow().iter().any(|l| l.contains("revoke target") && l.contains(&manager.to_string())), "{lines:?}");
+    assert!(
+        lines.borrow().iter().any(|l| l.contains("revoke target") && l.contains(&manager.to_string())),
+        "{lines:?}"
+    );
     assert_eq!(scope(&burn), 2, "TargetAddressNotAllowed after the narrower install");
     let weth = net.contract("WETH");
     assert_eq!(scope(&calls::approve(weth, manager, U256::from(1), "a")), 7, "approvals to the manager are gone");
