@@ -4,13 +4,12 @@
 
 mod common;
 
-use common::{KEYS, LP_LIVE, Net};
+use common::{KEYS, LP_LIVE, Net, tick};
 use sextant_chain::alloy::primitives::{Address, U256};
 use sextant_chain::alloy::sol_types::SolCall;
 use sextant_chain::bindings::{INonfungiblePositionManager, IUniswapV3Pool};
 use sextant_exec::{LocalKey, view};
-use sextant_runtime::{Deployment, DeploymentConfig, OpenOptions, TickKind, TickReport};
-use sextant_strategy::FlowStatus;
+use sextant_runtime::{Deployment, DeploymentConfig, OpenOptions, TickKind};
 use sextant_types::IntentKind;
 
 /// The Safe's positions as (token id, lower, upper, liquidity).
@@ -26,24 +25,6 @@ fn positions(net: &Net, safe: Address) -> Vec<(U256, i32, i32, u128)> {
             (id, p.tickLower.as_i32(), p.tickUpper.as_i32(), p.liquidity)
         })
         .collect()
-}
-
-/// Runs one tick and returns the kinds of the intents it carried out, each of which must have completed (a swap may
-/// be refused for its price impact: the range is then opened with what is held).
-fn tick(dep: &mut Deployment<'_>, kind: TickKind) -> Vec<IntentKind> {
-    match dep.tick(kind).unwrap() {
-        TickReport::Stepped { outcomes, .. } => outcomes
-            .into_iter()
-            .map(|(intent, outcome)| {
-                let outcome = outcome.expect("settled");
-                let ok = matches!(outcome.status, FlowStatus::Completed { .. })
-                    || (intent.kind() == IntentKind::Swap && matches!(&outcome.status, FlowStatus::Failed { error } if error.kind.name() == "slippage_exceeded"));
-                assert!(ok, "{intent:?}: {:?}", outcome.status);
-                intent.kind()
-            })
-            .collect(),
-        TickReport::Waiting { .. } => panic!("nothing should wait on a healthy devnet"),
-    }
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{KEYS, LP_LIVE, Net, RSI_LIVE};
+use common::{KEYS, LP_LIVE, Net, RSI_LIVE, tick};
 use sextant_chain::Call;
 use sextant_chain::alloy::primitives::{Address, Bytes, U256};
 use sextant_chain::alloy::rpc::types::TransactionRequest;
@@ -47,24 +47,6 @@ fn open<'a>(net: &Net, rpc: &'a sextant_chain::Rpc, key: &'a LocalKey, config: &
         log: Box::new(|_, _| {}),
     })
     .unwrap()
-}
-
-/// The intents a tick carried out, each completed (or a swap refused for its price impact).
-fn tick(dep: &mut Deployment<'_>, kind: TickKind) -> Vec<IntentKind> {
-    match dep.tick(kind).unwrap() {
-        TickReport::Stepped { outcomes, .. } => outcomes
-            .into_iter()
-            .map(|(intent, outcome)| {
-                let outcome = outcome.expect("settled");
-                let ok = matches!(outcome.status, FlowStatus::Completed { .. })
-                    || (intent.kind() == IntentKind::Swap
-                        && matches!(&outcome.status, FlowStatus::Failed { error } if error.kind.name() == "slippage_exceeded"));
-                assert!(ok, "{intent:?}: {:?}", outcome.status);
-                intent.kind()
-            })
-            .collect(),
-        TickReport::Waiting { .. } => panic!("nothing should wait on a healthy devnet"),
-    }
 }
 
 /// What a thief holding the deployment key would try, each refused: by the TransactionManager's checker before
