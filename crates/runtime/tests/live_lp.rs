@@ -3,14 +3,16 @@
 //! pushes the price out, and tears it down.
 
 mod common;
+mod ticks;
 
-use common::{KEYS, LP_LIVE, Net, tick};
+use common::{KEYS, LP_LIVE, Net};
 use sextant_chain::alloy::primitives::{Address, U256};
 use sextant_chain::alloy::sol_types::SolCall;
 use sextant_chain::bindings::{INonfungiblePositionManager, IUniswapV3Pool};
 use sextant_exec::{LocalKey, view};
 use sextant_runtime::{Deployment, DeploymentConfig, OpenOptions, TickKind};
 use sextant_types::IntentKind;
+use ticks::tick;
 
 /// The Safe's positions as (token id, lower, upper, liquidity).
 fn positions(net: &Net, safe: Address) -> Vec<(U256, i32, i32, u128)> {

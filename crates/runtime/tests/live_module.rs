@@ -5,8 +5,9 @@
 //! off-chain checker before signing and by the module on chain; a revoked key can no longer open the deployment.
 
 mod common;
+mod ticks;
 
-use common::{KEYS, LP_LIVE, Net, RSI_LIVE, tick};
+use common::{KEYS, LP_LIVE, Net, RSI_LIVE};
 use sextant_chain::Call;
 use sextant_chain::alloy::primitives::{Address, Bytes, U256};
 use sextant_chain::alloy::rpc::types::TransactionRequest;
@@ -18,6 +19,7 @@ use sextant_runtime::permissions::{derive_for_config, install, revoke};
 use sextant_runtime::{Deployment, DeploymentConfig, OpenOptions, TickKind, TickReport};
 use sextant_strategy::FlowStatus;
 use sextant_types::IntentKind;
+use ticks::tick;
 
 fn balance(rpc: &sextant_chain::Rpc, token: Address, who: Address) -> U256 {
     view(rpc, token, &IERC20::balanceOfCall { owner: who }).unwrap()
