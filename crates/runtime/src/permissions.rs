@@ -3,7 +3,7 @@
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use sextant_chain::alloy::primitives::{Address, B256, Bytes, U256};
+use sextant_chain::alloy::primitives::{Address, B256, Bytes, U256, hex};
 use sextant_chain::alloy::sol_types::{SolCall, SolValue};
 use sextant_chain::bindings::{ISafe, ISextantRoles};
 use sextant_chain::{Call, Registry};
@@ -238,10 +238,7 @@ fn safe_call(tm: &TransactionManager<'_>, call: &Call, log: &dyn Fn(&str)) -> Re
 fn creation_code(safe: Address) -> Result<Vec<u8>> {
     let artifact: serde_json::Value = serde_json::from_str(MODULE_ARTIFACT)
         .map_err(|e| Error::Setup(format!("the embedded module artifact: {e}")))?;
-    let code = artifact["bytecode"].as_str().unwrap_or_default().trim_start_matches("0x");
-    let mut data: Vec<u8> = (0..code.len() / 2)
-        .map(|i| u8::from_str_radix(&code[2 * i..2 * i + 2], 16))
-        .collect::<std::result::Result<_, _>>()
+    let mut data = hex::decode(artifact["bytecode"].as_str().unwrap_or_default())
         .map_err(|e| Error::Setup(format!("the embedded module bytecode: {e}")))?;
     data.extend(safe.abi_encode());
     Ok(data)
@@ -402,7 +399,7 @@ pub fn install(
             selector: (*selector).into(),
         }
         .abi_encode();
-        calls.push((format!("revoke {target}'s function 0x{}", hex(selector)), data.into()));
+        calls.push((format!("revoke {target}'s function {}", hex::encode_prefixed(selector)), data.into()));
     }
     for target in now.targets.iter().filter(|t| policy.target(**t).is_none()) {
         let data = ISextantRoles::revokeTargetCall { roleKey: policy.role_key, targetAddress: *target }.abi_encode();
@@ -440,10 +437,6 @@ pub fn install(
         log(&format!("note: {member} is also a member of the roles {} on this module", roles.join(", ")));
     }
     Ok(module)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Takes `member` out of role `role` on `module` (a Safe transaction signed by `tm`'s owner key). False when it
