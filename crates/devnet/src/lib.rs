@@ -9,7 +9,7 @@ mod rpc;
 
 pub use deploy::{Client, deploy};
 pub use error::{Error, Result};
-pub use rpc::{rpc_batch, rpc_call};
+pub use rpc::{rpc_batch, rpc_batch_each, rpc_call};
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

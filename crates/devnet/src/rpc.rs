@@ -43,6 +43,23 @@ pub fn rpc_call(url: &str, method: &str, params: serde_json::Value) -> Result<se
 /// As [`rpc_call`]; any call's error fails the batch, naming it.
 pub fn rpc_batch(url: &str, calls: &[(&str, serde_json::Value)]) -> Result<Vec<serde_json::Value>> {
     let err = |message: String| Error::Rpc { url: url.to_string(), method: "batch".into(), message };
+    rpc_batch_each(url, calls)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.map_err(|e| err(format!("{}: {e}", calls[i].0))))
+        .collect()
+}
+
+/// Sends several JSON-RPC calls in one HTTP request and returns each call's own outcome: its result, or its
+/// JSON-RPC error as text (an `eth_call` that reverts is an error, not a failed batch).
+///
+/// # Errors
+/// Connection failures, timeouts (30 s) and malformed replies.
+pub fn rpc_batch_each(
+    url: &str,
+    calls: &[(&str, serde_json::Value)],
+) -> Result<Vec<std::result::Result<serde_json::Value, String>>> {
+    let err = |message: String| Error::Rpc { url: url.to_string(), method: "batch".into(), message };
     let host = url.strip_prefix("http://").ok_or_else(|| err("only http:// endpoints are supported here".into()))?;
     let host = host.trim_end_matches('/');
     let body = serde_json::Value::Array(
@@ -66,14 +83,14 @@ pub fn rpc_batch(url: &str, calls: &[(&str, serde_json::Value)]) -> Result<Vec<s
     let (_, payload) = text.split_once("\r\n\r\n").ok_or_else(|| err("malformed HTTP response".into()))?;
     let replies: Vec<serde_json::Value> =
         serde_json::from_str(payload).map_err(|e| err(format!("bad JSON reply: {e}")))?;
-    let mut out = vec![serde_json::Value::Null; calls.len()];
+    let mut out = vec![Err("no reply".to_string()); calls.len()];
     for r in replies {
         let id = r["id"].as_u64().unwrap_or(u64::MAX) as usize;
-        if let Some(e) = r.get("error") {
-            return Err(err(format!("{}: {e}", calls.get(id).map_or("?", |c| c.0))));
-        }
         if id < out.len() {
-            out[id] = r.get("result").cloned().unwrap_or_default();
+            out[id] = match r.get("error") {
+                Some(e) => Err(e.to_string()),
+                None => Ok(r.get("result").cloned().unwrap_or_default()),
+            };
         }
     }
     Ok(out)
