@@ -33,6 +33,10 @@ pub struct BacktestConfig {
     /// demeter minute file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<PoolConfig>,
+    /// `[lending]`: the lending markets and vaults lending strategies allocate between (a rate CSV, or seeded
+    /// synthetic markets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lending: Option<LendingConfig>,
     /// `[live]`: how `sextant run` deploys this strategy; the backtest ignores it, so one file serves both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<toml::Table>,
@@ -138,6 +142,100 @@ impl Default for PoolConfig {
             daily_volume: synth.daily_volume,
             address: "0x0000000000000000000000000000000000005e57".into(),
         }
+    }
+}
+
+/// `[lending]`: the asset and the markets of a lending backtest. Without `data`, seeded synthetic markets: the six
+/// built-in USDC markets (Aave v3, Compound v3, Morpho, Euler v2, Fluid, Yearn v3; the Euler-style vault is drained and
+/// frozen 70 % of the way through), or the `[[lending.markets]]` listed, each overriding a built-in one of the same id
+/// or describing a new one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LendingConfig {
+    /// The asset supplied, which is also the portfolio's cash (default USDC).
+    pub asset: String,
+    /// Its decimals (default 6).
+    pub decimals: u8,
+    /// A lending-rate CSV (timestamp, market, supply_apy, borrow_apy, tvl_usd, utilization[, reward_apy, frozen,
+    /// bad_debt]) instead of synthetic markets.
+    pub data: Option<PathBuf>,
+    /// Synthetic markets: seed.
+    pub seed: u64,
+    /// Synthetic markets: number of observations.
+    pub steps: usize,
+    /// Synthetic markets: time between observations (`1h`, `4h`, `1d`, ...).
+    pub interval: String,
+    /// Markets: overrides of the synthetic defaults, new synthetic markets, or the protocol, address and curve of
+    /// a CSV's markets.
+    pub markets: Vec<LendingMarketConfig>,
+}
+
+impl Default for LendingConfig {
+    fn default() -> Self {
+        LendingConfig {
+            asset: "USDC".into(),
+            decimals: 6,
+            data: None,
+            seed: 7,
+            steps: 24 * 365,
+            interval: "1h".into(),
+            markets: Vec::new(),
+        }
+    }
+}
+
+/// One `[[lending.markets]]` entry.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LendingMarketConfig {
+    /// Market id (as the CSV's `market` column names it).
+    pub id: String,
+    /// `aave-v3`, `compound-v3` or `erc4626` (also `morpho`, `euler-v2`, `fluid`, `yearn-v3`); by default read from
+    /// the id's prefix (`aave...`, `compound...`/`comet...`, anything else a vault).
+    pub protocol: Option<String>,
+    /// The contract intents name (default: the id).
+    pub address: Option<String>,
+    /// Borrow curve (optimal, base, slope1, slope2, reserve_factor); with it the strategy's own deposits move the
+    /// rate along the curve.
+    pub curve: Option<sextant_data::rates::RateCurve>,
+    /// Synthetic: starting TVL, USD.
+    pub tvl_usd: Option<f64>,
+    /// Synthetic: mean utilisation.
+    pub utilization: Option<f64>,
+    /// Synthetic: utilisation volatility (logit scale, a year).
+    pub utilization_vol: Option<f64>,
+    /// Synthetic: borrow-demand spikes a year.
+    pub spikes_per_year: Option<f64>,
+    /// Synthetic: mean reward APY.
+    pub reward_apy: Option<f64>,
+    /// Synthetic: drain and freeze the market at this fraction of the run.
+    pub exploit_at: Option<f64>,
+    /// Synthetic: the fraction of supplied funds lost when it is exploited.
+    pub exploit_loss: Option<f64>,
+    /// Synthetic: leave the market out (to run on some of the built-in markets).
+    pub disabled: bool,
+}
+
+impl LendingMarketConfig {
+    fn protocol_of(&self) -> Option<sextant_market::LendingProtocol> {
+        use sextant_market::LendingProtocol;
+        match &self.protocol {
+            Some(p) => LendingProtocol::parse(p),
+            None => Some(protocol_from_id(&self.id)),
+        }
+    }
+}
+
+/// The protocol a market id names by its prefix.
+pub fn protocol_from_id(id: &str) -> sextant_market::LendingProtocol {
+    use sextant_market::LendingProtocol;
+    let id = id.to_ascii_lowercase();
+    if id.starts_with("aave") {
+        LendingProtocol::AaveV3
+    } else if id.starts_with("compound") || id.starts_with("comet") {
+        LendingProtocol::CompoundV3
+    } else {
+        LendingProtocol::Erc4626
     }
 }
 
@@ -371,6 +469,9 @@ impl BacktestConfig {
         };
         fix(&mut self.market.data);
         self.market.assets.iter_mut().for_each(|a| fix(&mut a.data));
+        if let Some(lending) = &mut self.lending {
+            fix(&mut lending.data);
+        }
         if let Some(pool) = &mut self.pool {
             fix(&mut pool.data);
         }
@@ -390,6 +491,49 @@ impl BacktestConfig {
             return Err(value_err("portfolio.initial_cash".into(), format!("must be a positive number, got {cash}")));
         }
         let m = &self.market;
+        if self.is_lending() {
+            let l = self.lending.clone().unwrap_or_default();
+            l.interval.parse::<Interval>().map_err(|e| value_err("lending.interval".into(), strip_prefix(e)))?;
+            if l.data.is_none() && !(1..=10_000_000).contains(&l.steps) {
+                return Err(value_err(
+                    "lending.steps".into(),
+                    format!("must be between 1 and 10000000, got {}", l.steps),
+                ));
+            }
+            if l.decimals > 36 || l.asset.is_empty() {
+                return Err(value_err("lending.asset".into(), "needs a symbol and at most 36 decimals".into()));
+            }
+            for (i, mc) in l.markets.iter().enumerate() {
+                if mc.id.is_empty() {
+                    return Err(value_err(format!("lending.markets[{i}].id"), "is required".into()));
+                }
+                if l.markets[..i].iter().any(|o| o.id == mc.id) {
+                    return Err(value_err(format!("lending.markets[{i}].id"), format!("{:?} is listed twice", mc.id)));
+                }
+                if mc.protocol_of().is_none() {
+                    return Err(value_err(
+                        format!("lending.markets[{i}].protocol"),
+                        format!(
+                            "must be aave-v3, compound-v3 or erc4626 (or morpho, euler-v2, fluid, yearn-v3), got {:?}",
+                            mc.protocol.as_deref().unwrap_or_default()
+                        ),
+                    ));
+                }
+                if let Some(c) = &mc.curve {
+                    c.validate(&format!("lending.markets[{i}]"))
+                        .map_err(|e| value_err(format!("lending.markets[{i}].curve"), e.to_string()))?;
+                }
+            }
+            if self.pool.is_some() {
+                return Err(value_err("pool".into(), "is for LP strategies; a lending strategy uses [lending]".into()));
+            }
+            return Ok(());
+        } else if self.lending.is_some() {
+            return Err(value_err(
+                "lending".into(),
+                format!("is for lending strategies (stable_rotator); {} does not use it", self.strategy.kind()),
+            ));
+        }
         if self.is_lp() {
             if m.data.is_some() || !m.assets.is_empty() {
                 return Err(value_err(
@@ -480,6 +624,138 @@ impl BacktestConfig {
             }
         }
         Ok(())
+    }
+
+    /// Whether the strategy allocates between lending markets (and so backtests on `[lending]`).
+    pub fn is_lending(&self) -> bool {
+        matches!(self.strategy, StrategySpec::StableRotator(_))
+    }
+
+    /// The lending markets a lending config runs on: the rate CSV of `lending.data`, or synthetic markets.
+    ///
+    /// # Errors
+    /// When the CSV cannot be read, a listed market is not in it, or a synthetic market lacks a parameter.
+    pub fn load_lending(&self) -> Result<crate::lending::RateMarket> {
+        use crate::lending::{LendingMarketSpec, RateMarket};
+        use sextant_data::rates::{SynthRateMarket, SynthRates};
+        let l = self.lending.clone().unwrap_or_default();
+        let value_err = |key: String, message: String| Error::ConfigValue { path: "<config>".into(), key, message };
+        let asset =
+            Token::simulated(&l.asset, l.decimals).map_err(|e| value_err("lending.asset".into(), e.to_string()))?;
+        let interval: Interval = l.interval.parse()?;
+        let (series, curves, protocols, source) = match &l.data {
+            Some(path) => {
+                let series = sextant_data::load_rates(path)?;
+                for (i, mc) in l.markets.iter().enumerate() {
+                    if !series.iter().any(|s| s.market == mc.id) {
+                        return Err(value_err(
+                            format!("lending.markets[{i}].id"),
+                            format!("{:?} is not a market of {}", mc.id, path.display()),
+                        ));
+                    }
+                }
+                let curves =
+                    series.iter().map(|s| l.markets.iter().find(|m| m.id == s.market).and_then(|m| m.curve)).collect();
+                let source = format!("{} ({} lending markets)", path.display(), series.len());
+                let protocols = vec![None; series.len()];
+                (series, curves, protocols, source)
+            }
+            None => {
+                let mut spec = SynthRates::usdc_defaults(l.seed, l.steps);
+                spec.interval_ms = interval.millis();
+                for (i, mc) in l.markets.iter().enumerate() {
+                    let key = |k: &str| format!("lending.markets[{i}].{k}");
+                    let existing = spec.markets.iter().position(|m| m.id == mc.id);
+                    if mc.disabled {
+                        match existing {
+                            Some(j) => {
+                                spec.markets.remove(j);
+                            }
+                            None => {
+                                return Err(value_err(key("disabled"), format!("{:?} is not a built-in market", mc.id)));
+                            }
+                        }
+                        continue;
+                    }
+                    let mut m = match existing {
+                        Some(j) => spec.markets[j].clone(),
+                        None => {
+                            let need = |v: Option<f64>, k: &str| {
+                                v.ok_or_else(|| {
+                                    value_err(key(k), format!("is required for the new synthetic market {:?}", mc.id))
+                                })
+                            };
+                            SynthRateMarket {
+                                id: mc.id.clone(),
+                                protocol: mc.protocol_of().unwrap_or(sextant_market::LendingProtocol::Erc4626),
+                                curve: mc.curve.ok_or_else(|| {
+                                    value_err(
+                                        key("curve"),
+                                        format!("is required for the new synthetic market {:?}", mc.id),
+                                    )
+                                })?,
+                                tvl_usd: need(mc.tvl_usd, "tvl_usd")?,
+                                utilization: need(mc.utilization, "utilization")?,
+                                utilization_vol: 1.5,
+                                spikes_per_year: 6.0,
+                                reward_apy: 0.0,
+                                exploit_at: None,
+                                exploit_loss: 0.0,
+                            }
+                        }
+                    };
+                    if let Some(p) = mc.protocol_of().filter(|_| mc.protocol.is_some()) {
+                        m.protocol = p;
+                    }
+                    m.curve = mc.curve.unwrap_or(m.curve);
+                    m.tvl_usd = mc.tvl_usd.unwrap_or(m.tvl_usd);
+                    m.utilization = mc.utilization.unwrap_or(m.utilization);
+                    m.utilization_vol = mc.utilization_vol.unwrap_or(m.utilization_vol);
+                    m.spikes_per_year = mc.spikes_per_year.unwrap_or(m.spikes_per_year);
+                    m.reward_apy = mc.reward_apy.unwrap_or(m.reward_apy);
+                    if mc.exploit_at.is_some() || mc.exploit_loss.is_some() {
+                        m.exploit_at = mc.exploit_at.or(m.exploit_at);
+                        m.exploit_loss = mc.exploit_loss.unwrap_or(if m.exploit_at.is_some() { 0.3 } else { 0.0 });
+                    }
+                    match existing {
+                        Some(j) => spec.markets[j] = m,
+                        None => spec.markets.push(m),
+                    }
+                }
+                if spec.markets.is_empty() {
+                    return Err(value_err("lending.markets".into(), "every market is disabled".into()));
+                }
+                let series = spec.generate()?;
+                let curves = spec.markets.iter().map(|m| Some(m.curve)).collect();
+                let protocols = spec.markets.iter().map(|m| Some(m.protocol)).collect();
+                let source = format!(
+                    "synthetic lending markets(seed={}, steps={}, interval={}, markets={})",
+                    l.seed,
+                    l.steps,
+                    l.interval,
+                    spec.markets.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(" ")
+                );
+                (series, curves, protocols, source)
+            }
+        };
+        let curves: Vec<Option<sextant_data::rates::RateCurve>> = curves;
+        let protocols: Vec<Option<sextant_market::LendingProtocol>> = protocols;
+        let markets = series
+            .into_iter()
+            .zip(curves)
+            .zip(protocols)
+            .map(|((s, curve), synth_protocol)| {
+                let mc = l.markets.iter().find(|m| m.id == s.market);
+                let explicit = mc.filter(|m| m.protocol.is_some()).and_then(LendingMarketConfig::protocol_of);
+                LendingMarketSpec {
+                    protocol: explicit.or(synth_protocol).unwrap_or_else(|| protocol_from_id(&s.market)),
+                    address: mc.and_then(|m| m.address.clone()).unwrap_or_else(|| s.market.clone()),
+                    curve,
+                    series: s,
+                }
+            })
+            .collect();
+        Ok(RateMarket::new(asset, markets, source))
     }
 
     /// Whether the strategy provides liquidity (and so backtests on `[pool]`).

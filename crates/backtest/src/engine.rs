@@ -192,6 +192,7 @@ impl<'a, S: Strategy> Engine<'a, S> {
                     .map(|m| PositionView { base: m.base.clone(), quantity: 0.0, entry_price: None })
                     .collect(),
                 lp: Vec::new(),
+                lending: Vec::new(),
             },
             pending: Vec::new(),
             bars_seen: vec![0; self.markets.len()],

@@ -4,6 +4,7 @@
 pub mod config;
 mod engine;
 mod error;
+pub mod lending;
 pub mod lp;
 pub mod metrics;
 pub mod report;
@@ -14,6 +15,7 @@ pub mod sweep;
 pub use config::{BacktestConfig, Costs, Market};
 pub use engine::{BacktestResult, CostTotals, Engine, EquityPoint, FillAt, FlowStats, Pending, Snapshot, Trade};
 pub use error::{Error, Result};
+pub use lending::{LendingBacktestResult, LendingEngine, LendingSnapshot, RateMarket};
 pub use lp::{LpBacktestResult, LpEngine, LpMetrics, LpRecord, LpSnapshot, PoolMarket};
 pub use metrics::Metrics;
-pub use run::{build_lp_strategy, build_strategy, run_backtest, run_lp_backtest};
+pub use run::{build_lp_strategy, build_rotator, build_strategy, run_backtest, run_lending_backtest, run_lp_backtest};

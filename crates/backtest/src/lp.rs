@@ -654,6 +654,7 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
             step: 0,
             timestamp_ms: 0,
             assets: vec![AssetView { base: base.clone(), quote: quote.clone(), candle: None, last_close: None }],
+            lending: Vec::new(),
         }
     }
 
@@ -690,6 +691,7 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
             cash: 0.0,
             positions: vec![PositionView { base: base.clone(), quantity: 0.0, entry_price: None }],
             lp: Vec::new(),
+            lending: Vec::new(),
         };
         self.refresh(pool, book, &mut portfolio, true);
         let mut view = self.empty_view();

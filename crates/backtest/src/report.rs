@@ -408,3 +408,189 @@ mod tests {
         assert!(d.windows(2).all(|w| w[0].0 < w[1].0));
     }
 }
+
+/// A decision of the log as reports show it: its fields plus its time written out.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionRow<'a> {
+    /// Time, written as the data writes times.
+    pub time: String,
+    /// The decision.
+    #[serde(flatten)]
+    pub decision: &'a sextant_strategy::Decision,
+}
+
+/// The JSON document of a lending backtest: the usual report plus the lending results and the decision log.
+#[derive(Debug, Clone, Serialize)]
+pub struct LendingJsonReport<'a> {
+    /// Equity, metrics and flows as for every backtest.
+    #[serde(flatten)]
+    pub report: JsonReport<'a>,
+    /// APY realised over the run.
+    pub realised_apy: f64,
+    /// APY of the best single market held throughout without costs.
+    pub best_single_apy: f64,
+    /// Rewards claimed, quote units.
+    pub rewards_claimed: f64,
+    /// Per-market results.
+    pub lending_markets: &'a [crate::lending::MarketRecord],
+    /// Every decision explained, in order.
+    pub decisions: Vec<DecisionRow<'a>>,
+    /// Every deposit and withdrawal carried out.
+    pub movements: &'a [crate::lending::Movement],
+}
+
+/// Builds the JSON document of a lending backtest.
+pub fn lending_json_report(r: &crate::lending::LendingBacktestResult, style: TimeStyle) -> LendingJsonReport<'_> {
+    LendingJsonReport {
+        report: json_report(&r.result, style),
+        realised_apy: r.realised_apy,
+        best_single_apy: r.best_single_apy,
+        rewards_claimed: r.rewards_claimed,
+        lending_markets: &r.markets,
+        decisions: r
+            .decisions
+            .iter()
+            .map(|d| DecisionRow { time: format_time(d.timestamp_ms, style), decision: d })
+            .collect(),
+        movements: &r.movements,
+    }
+}
+
+/// The HTML report of a lending backtest: the markets, where the money sat over time, the decision log, then the
+/// usual equity, drawdown and metrics.
+pub fn lending_html_report(r: &crate::lending::LendingBacktestResult, style: TimeStyle, title: &str) -> String {
+    let base = html_report(&r.result, style, title);
+    let mut s = String::from("<h2>Lending</h2><table>");
+    for (name, v) in [
+        ("realised APY", format!("{:.3}%", r.realised_apy * 100.0)),
+        ("best single market APY (no costs)", format!("{:.3}%", r.best_single_apy * 100.0)),
+        ("rewards claimed", format!("{:.2}", r.rewards_claimed)),
+        ("decisions", r.decisions.len().to_string()),
+        ("deposits and withdrawals", r.movements.len().to_string()),
+    ] {
+        let _ = write!(s, "<tr><td>{name}</td><td>{v}</td></tr>");
+    }
+    s.push_str("</table><h2>Markets</h2><table><tr><th>market</th><th>protocol</th><th>mean APY</th><th>time held</th><th>interest</th><th>lost</th><th>held at end</th></tr>");
+    for m in &r.markets {
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{:.2}%</td><td>{:.1}%</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>",
+            escape(&m.market),
+            m.protocol.name(),
+            m.mean_supply_apy * 100.0,
+            m.time_held * 100.0,
+            m.interest,
+            m.lost,
+            m.held_at_end
+        );
+    }
+    s.push_str("</table><h2>Where the money sat</h2>");
+    s.push_str(&allocation_chart(r, style));
+    let _ = write!(
+        s,
+        "<h2>Decision log</h2><p>{} decisions: every move, forced exit, reward claim and change of mind, with the rule that fired.</p><table><tr><th>time</th><th>action</th><th>from</th><th>to</th><th>amount</th><th>expected gain</th><th>cost</th><th>rule</th><th>why</th></tr>",
+        r.decisions.len()
+    );
+    for d in &r.decisions {
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
+            format_time(d.timestamp_ms, style),
+            escape(&d.action),
+            escape(d.from.as_deref().unwrap_or("cash")),
+            escape(d.to.as_deref().unwrap_or("cash")),
+            d.amount,
+            d.expected_gain,
+            d.cost,
+            escape(&d.rule),
+            escape(&d.detail)
+        );
+    }
+    s.push_str("</table>");
+    match base.find("<h2>Metrics</h2>") {
+        Some(i) => format!("{}{s}{}", &base[..i], &base[i..]),
+        None => base + &s,
+    }
+}
+
+/// One band per market: the money held there at each step, stacked, rebuilt from the movements and the interest
+/// (approximated by each step's equity share; shown to see where the money went, not to the cent).
+fn allocation_chart(r: &crate::lending::LendingBacktestResult, style: TimeStyle) -> String {
+    const COLORS: [&str; 8] = ["#1f5fbf", "#2e9d5b", "#c0392b", "#8e44ad", "#d68910", "#16a085", "#7f8c8d", "#2c3e50"];
+    let eq = &r.result.equity;
+    let (w, h, pad_l, pad_b) = (960.0, 260.0, 70.0, 24.0);
+    let mut svg = format!(r#"<svg viewBox="0 0 {w} {h}" role="img" aria-label="allocation">"#);
+    if eq.len() < 2 {
+        svg.push_str("</svg>");
+        return svg;
+    }
+    let ids: Vec<&str> = r.markets.iter().map(|m| m.market.as_str()).collect();
+    // principal per market through time from the movements (interest is small against moves at this scale)
+    let mut held = vec![0.0f64; ids.len()];
+    let mut cursor = 0;
+    let mut rows: Vec<Vec<f64>> = Vec::with_capacity(eq.len());
+    for step in 0..eq.len() {
+        while cursor < r.movements.len() && r.movements[cursor].step <= step {
+            let mv = &r.movements[cursor];
+            if let Some(i) = ids.iter().position(|id| *id == mv.market) {
+                held[i] = (held[i] + mv.amount).max(0.0);
+            }
+            cursor += 1;
+        }
+        rows.push(held.clone());
+    }
+    let top = rows.iter().map(|r| r.iter().sum::<f64>()).fold(0.0, f64::max).max(1.0);
+    let f = Frame {
+        w,
+        h,
+        pad_l,
+        pad_b,
+        x: (eq[0].timestamp_ms as f64, eq[eq.len() - 1].timestamp_ms as f64),
+        y: (0.0, top),
+    };
+    f.grid(&mut svg, |v| format!("{v:.0}"));
+    f.time_axis(&mut svg, style);
+    let stride = (eq.len() / 800).max(1);
+    let mut base = vec![0.0f64; eq.len()];
+    for (k, id) in ids.iter().enumerate() {
+        if rows.iter().all(|r| r[k] == 0.0) {
+            continue;
+        }
+        let mut d = String::new();
+        let idx: Vec<usize> = (0..eq.len()).step_by(stride).chain(std::iter::once(eq.len() - 1)).collect();
+        for (j, &i) in idx.iter().enumerate() {
+            let _ = write!(
+                d,
+                "{}{:.1},{:.1}",
+                if j == 0 { "M" } else { "L" },
+                f.sx(eq[i].timestamp_ms as f64),
+                f.sy(base[i] + rows[i][k])
+            );
+        }
+        for &i in idx.iter().rev() {
+            let _ = write!(d, "L{:.1},{:.1}", f.sx(eq[i].timestamp_ms as f64), f.sy(base[i]));
+        }
+        let c = COLORS[k % COLORS.len()];
+        let _ = write!(
+            svg,
+            r#"<path d="{d}Z" fill="{c}" fill-opacity="0.55" stroke="{c}" stroke-width="0.5"><title>{}</title></path>"#,
+            escape(id)
+        );
+        for (b, row) in base.iter_mut().zip(&rows) {
+            *b += row[k];
+        }
+    }
+    let mut x = pad_l;
+    for (k, id) in ids.iter().enumerate() {
+        let _ = write!(
+            svg,
+            r##"<rect x="{x:.0}" y="2" width="10" height="10" fill="{}"/><text x="{:.0}" y="11" font-size="11" fill="#333">{}</text>"##,
+            COLORS[k % COLORS.len()],
+            x + 14.0,
+            escape(id)
+        );
+        x += 24.0 + 7.0 * id.len() as f64;
+    }
+    svg.push_str("</svg>");
+    svg
+}

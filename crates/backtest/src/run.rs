@@ -1,8 +1,9 @@
 //! Running a config end to end.
 
+use crate::lending::{LendingBacktestResult, LendingEngine};
 use crate::lp::{LpBacktestResult, LpEngine, PoolMarket};
 use crate::{BacktestConfig, BacktestResult, Engine, Market, Result};
-use sextant_strategies::{DynamicLp, IndicatorStrategy};
+use sextant_strategies::{DynamicLp, IndicatorStrategy, MoveCosts, StableRotator, StrategySpec};
 
 /// The strategy a config describes.
 ///
@@ -42,4 +43,33 @@ pub fn run_lp_backtest(config: &BacktestConfig, progress: &mut dyn FnMut(usize))
     let market = config.load_pool()?;
     let strategy = build_lp_strategy(config, &market)?;
     Ok(LpEngine::new(&strategy, &market, config.costs(), config.portfolio.initial_cash).run(progress))
+}
+
+/// The Stable Rotator a config describes, with its cost estimates taken from `[execution]` (the same numbers the
+/// backtest charges).
+///
+/// # Errors
+/// When the config's strategy is not `stable_rotator` or its parameters are out of range.
+pub fn build_rotator(config: &BacktestConfig) -> Result<StableRotator> {
+    let err = |key: String, message: String| crate::Error::ConfigValue { path: "<config>".into(), key, message };
+    let StrategySpec::StableRotator(params) = &config.strategy else {
+        return Err(err("strategy.kind".into(), format!("{} is not a lending strategy", config.strategy.kind())));
+    };
+    let costs = config.costs();
+    let move_costs = MoveCosts {
+        usd_per_gas: costs.gas_price_gwei * 1e-9 * costs.native_price_usd,
+        vault_bps: costs.slippage_bps,
+        swap_fee_bps: costs.fee_bps,
+    };
+    StableRotator::new(params.clone(), move_costs).map_err(|e| err(e.key, e.message))
+}
+
+/// Backtests a lending config on its markets (loaded or generated here); `progress` is called every 65536 steps.
+///
+/// # Errors
+/// When the markets cannot be loaded or the strategy parameters are out of range.
+pub fn run_lending_backtest(config: &BacktestConfig, progress: &mut dyn FnMut(usize)) -> Result<LendingBacktestResult> {
+    let market = config.load_lending()?;
+    let strategy = build_rotator(config)?;
+    Ok(LendingEngine::new(&strategy, &market, config.costs(), config.portfolio.initial_cash).run(progress))
 }

@@ -85,6 +85,7 @@ impl MarketFeed for FileFeed {
                 candle: None,
                 last_close: None,
             }],
+            lending: Vec::new(),
         }
     }
 }

@@ -286,6 +286,12 @@ impl<'a> LiveExecutor<'a> {
                 "WETH9 withdraw pays out with a 2300-gas transfer, which a Safe cannot accept; hold the wrapped \
                  token (unwrapping through a router in a MultiSend batch is not wired yet)",
             )),
+            // Each incentive programme (Merkl, Aave's RewardsController, Morpho's URD) claims differently, with proofs
+            // from an off-chain distributor: not wired yet, so said plainly rather than guessed.
+            Intent::ClaimRewards { market } => Err(unsupported(
+                intent,
+                format!("claiming rewards on {} is not wired for live execution yet", market.protocol),
+            )),
             Intent::VaultDeposit { vault, amount } => {
                 let v: Address = vault.address.parse().map_err(|_| unsupported(intent, "bad vault address"))?;
                 let asset = addr(&vault.asset)?;

@@ -1,4 +1,4 @@
-use crate::{Candle, CandleSeries};
+use crate::{Candle, CandleSeries, LendingView};
 use sextant_types::Token;
 
 /// One asset as a strategy sees it at a step.
@@ -23,6 +23,8 @@ pub struct MarketView {
     pub timestamp_ms: i64,
     /// One entry per configured asset.
     pub assets: Vec<AssetView>,
+    /// One entry per configured lending market or vault (empty for strategies that trade only candles).
+    pub lending: Vec<LendingView>,
 }
 
 /// A source of market steps. Synthetic, file and RPC data implement it; the engine pulls from it.
@@ -141,6 +143,7 @@ impl MarketFeed for SeriesFeed<'_> {
                 .iter()
                 .map(|(b, q, _)| AssetView { base: b.clone(), quote: q.clone(), candle: None, last_close: None })
                 .collect(),
+            lending: Vec::new(),
         }
     }
 }

@@ -285,6 +285,7 @@ impl<'a> Deployment<'a> {
                 candle: Some(candle),
                 last_close: Some(price),
             }],
+            lending: Vec::new(),
         };
         let portfolio = PortfolioView {
             quote: self.quote.clone(),
@@ -299,6 +300,7 @@ impl<'a> Deployment<'a> {
             } else {
                 Vec::new()
             },
+            lending: Vec::new(),
         };
         Ok((block, view, portfolio))
     }

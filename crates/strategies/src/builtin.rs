@@ -87,7 +87,7 @@ mod tests {
             RiskSettings::default(),
         )
         .unwrap();
-        let view = MarketView { step: 0, timestamp_ms: 0, assets: Vec::new() };
+        let view = MarketView { step: 0, timestamp_ms: 0, assets: Vec::new(), lending: Vec::new() };
         let plain = serde_json::to_string(&rsi.init(&view)).unwrap();
         let back: BuiltInState = serde_json::from_str(&plain).unwrap();
         assert_eq!(back, BuiltIn::Indicator(rsi).init(&view));

@@ -90,7 +90,9 @@ impl SignalState {
             StrategySpec::Bollinger { period, nbdev, .. } => {
                 SignalState::Bollinger { bands: Bbands::new(period, nbdev).expect("validated period") }
             }
-            StrategySpec::DynamicLp { .. } => unreachable!("IndicatorStrategy::new refuses dynamic_lp"),
+            StrategySpec::DynamicLp { .. } | StrategySpec::StableRotator(_) => {
+                unreachable!("IndicatorStrategy::new refuses non-indicator kinds")
+            }
         }
     }
 
@@ -156,6 +158,12 @@ impl IndicatorStrategy {
             return Err(Error::new(
                 "strategy.kind",
                 "dynamic_lp provides liquidity to a pool: it backtests on a [pool], not on candles alone",
+            ));
+        }
+        if matches!(spec, StrategySpec::StableRotator(_)) {
+            return Err(Error::new(
+                "strategy.kind",
+                "stable_rotator allocates between lending markets: it backtests on [lending] rates, not on candles",
             ));
         }
         spec.validate()?;

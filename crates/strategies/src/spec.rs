@@ -91,6 +91,9 @@ pub enum StrategySpec {
         /// Gas a re-range costs (close, swap, open), in quote units, as the cost rule counts it.
         rebalance_gas: Option<f64>,
     },
+    /// A stablecoin kept in the best lending markets and vaults within risk limits, moved only when the extra yield
+    /// over a horizon beats gas, slippage and a margin.
+    StableRotator(crate::rotator::RotatorParams),
 }
 
 /// The two families of the Dynamic LP strategy.
@@ -191,6 +194,7 @@ impl StrategySpec {
             StrategySpec::MaCross { .. } => "ma_cross",
             StrategySpec::Bollinger { .. } => "bollinger",
             StrategySpec::DynamicLp { .. } => "dynamic_lp",
+            StrategySpec::StableRotator(_) => "stable_rotator",
         }
     }
 
@@ -324,6 +328,7 @@ impl StrategySpec {
                     ));
                 }
             }
+            StrategySpec::StableRotator(ref p) => p.validate()?,
         }
         Ok(())
     }

@@ -25,6 +25,26 @@ pub struct PortfolioView {
     /// Open concentrated-liquidity positions, each in a pool of one asset against the quote token.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lp: Vec<LpView>,
+    /// Positions in lending markets and vaults, one per market that holds anything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lending: Vec<LendingPositionView>,
+}
+
+/// A position in a lending market or an ERC-4626 vault, in the market's asset, interest included.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LendingPositionView {
+    /// The market's id (as in `MarketView::lending`).
+    pub market: String,
+    /// Supplied, with the interest earned so far, in the asset's human units.
+    pub supplied: f64,
+    /// Borrowed, with the interest owed so far.
+    pub borrowed: f64,
+    /// Vault shares held (ERC-4626 markets; 0 elsewhere), human units.
+    pub shares: f64,
+    /// Rewards earned and not yet claimed, in the quote token.
+    pub rewards: f64,
+    /// What the position is worth net of its debt, in the quote token, rewards included.
+    pub value_quote: f64,
 }
 
 /// An open LP position as the strategy sees it: its range and what it holds now, in human units.
@@ -60,7 +80,7 @@ impl LpView {
 }
 
 impl PortfolioView {
-    /// Cash plus every position and LP position at its asset's latest close.
+    /// Cash plus every position and LP position at its asset's latest close, plus lending positions' net value.
     pub fn equity(&self, market: &MarketView) -> f64 {
         let price = |asset: usize| market.assets.get(asset).and_then(|a| a.last_close).unwrap_or(0.0);
         self.cash
@@ -71,5 +91,6 @@ impl PortfolioView {
                 .map(|(i, p)| if p.quantity > 0.0 { p.quantity * price(i) } else { 0.0 })
                 .sum::<f64>()
             + self.lp.iter().map(|l| l.value(price(l.asset))).sum::<f64>()
+            + self.lending.iter().map(|l| l.value_quote).sum::<f64>()
     }
 }

@@ -1,4 +1,4 @@
-use crate::{FlowOutcome, PortfolioView};
+use crate::{Decision, FlowOutcome, PortfolioView};
 use serde::{Serialize, de::DeserializeOwned};
 use sextant_market::MarketView;
 use sextant_types::{AmountSpec, Intent};
@@ -24,6 +24,12 @@ pub trait Strategy {
 
     /// Told when an intent it emitted has completed or failed.
     fn on_outcome(&self, _state: &mut Self::State, _outcome: &FlowOutcome) {}
+
+    /// The decisions explained since the last call, taken out of the state (engines call it after each step and
+    /// put them in the decision log). Strategies that explain nothing keep the default.
+    fn take_decisions(&self, _state: &mut Self::State) -> Vec<Decision> {
+        Vec::new()
+    }
 
     /// Intents that unwind every position, in a safe order. The default sells every holding back to the quote
     /// token; strategies with LPs, loans or vault shares override it and sort with `Intent::sort_for_unwind`.

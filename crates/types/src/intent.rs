@@ -124,6 +124,11 @@ pub enum Intent {
         /// How much (`All` repays the whole debt).
         amount: AmountSpec,
     },
+    /// Claim a lending market's or vault's incentive rewards and swap them into the quote token.
+    ClaimRewards {
+        /// Market (or vault, as a market of protocol `erc4626`) the rewards were earned in.
+        market: LendingMarket,
+    },
     /// Deposit assets into an ERC-4626 / ERC-7540 vault.
     VaultDeposit {
         /// Vault.
@@ -179,6 +184,8 @@ pub enum IntentKind {
     Borrow,
     /// [`Intent::Repay`]
     Repay,
+    /// [`Intent::ClaimRewards`]
+    ClaimRewards,
     /// [`Intent::VaultDeposit`]
     VaultDeposit,
     /// [`Intent::VaultRedeem`]
@@ -203,6 +210,7 @@ impl Intent {
             Intent::Withdraw { .. } => IntentKind::Withdraw,
             Intent::Borrow { .. } => IntentKind::Borrow,
             Intent::Repay { .. } => IntentKind::Repay,
+            Intent::ClaimRewards { .. } => IntentKind::ClaimRewards,
             Intent::VaultDeposit { .. } => IntentKind::VaultDeposit,
             Intent::VaultRedeem { .. } => IntentKind::VaultRedeem,
             Intent::Wrap { .. } => IntentKind::Wrap,
@@ -215,7 +223,7 @@ impl Intent {
     /// collateral is withdrawn, vault shares redeemed, and only then are the freed tokens unwrapped and swapped.
     pub fn unwind_rank(&self) -> u8 {
         match self.kind() {
-            IntentKind::LpCollectFees => 0,
+            IntentKind::LpCollectFees | IntentKind::ClaimRewards => 0,
             IntentKind::LpClose => 1,
             IntentKind::Repay => 2,
             IntentKind::Withdraw | IntentKind::VaultRedeem => 3,

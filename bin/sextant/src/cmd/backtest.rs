@@ -1,7 +1,8 @@
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use sextant_backtest::report::{
-    format_lp_metric, format_metric, html_report, json_report, lp_html_report, lp_json_report, lp_metric_rows,
+    format_lp_metric, format_metric, html_report, json_report, lending_html_report, lending_json_report,
+    lp_html_report, lp_json_report, lp_metric_rows,
 };
 use sextant_backtest::{BacktestConfig, Engine, Market, Metrics, Snapshot, build_strategy};
 use sextant_data::FileFeed;
@@ -116,6 +117,10 @@ pub fn load_config(path: Option<&Path>, data: Option<PathBuf>) -> Result<(Backte
             config.market.assets.len()
         );
         anyhow::ensure!(!config.is_lp(), "--data gives candles; an LP config replays a pool: set pool.data in {name}");
+        anyhow::ensure!(
+            !config.is_lending(),
+            "--data gives candles; a lending config reads rates: set lending.data in {name}"
+        );
         config.market.data = Some(data);
     }
     Ok((config, name))
@@ -281,8 +286,139 @@ fn run_lp(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// FNV-1a over every observation of every lending market, so a resume notices other rates.
+fn rates_fingerprint(market: &sextant_backtest::RateMarket) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |x: u64| {
+        for b in x.to_le_bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for m in &market.markets {
+        eat(m.series.points.len() as u64);
+        for p in &m.series.points {
+            eat(p.timestamp_ms as u64);
+            for v in [p.supply_apy, p.borrow_apy, p.tvl_usd, p.utilization, p.reward_apy, p.bad_debt] {
+                eat(v.to_bits());
+            }
+            eat(u64::from(p.frozen));
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Backtests a lending config (the Stable Rotator) on its markets and prints the markets, the metrics and the end
+/// of the decision log.
+fn run_lending(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
+    let market = config.load_lending()?;
+    let strategy = sextant_backtest::build_rotator(config)?;
+    let engine =
+        sextant_backtest::LendingEngine::new(&strategy, &market, config.costs(), config.portfolio.initial_cash);
+    let config_text = toml::to_string(config).context("config cannot be written back as TOML")?;
+    let data = rates_fingerprint(&market);
+    let mut snap = match &a.resume {
+        Some(path) => {
+            let snap: sextant_backtest::LendingSnapshot<_> = read_saved(path, &config_text, &data, name, "rates")?;
+            anyhow::ensure!(
+                snap.next_step <= market.times.len() && snap.equity.len() == snap.next_step,
+                "{}: the saved state does not fit these markets' {} steps",
+                path.display(),
+                market.times.len()
+            );
+            snap
+        }
+        None => engine.start(),
+    };
+    engine.advance(&mut snap, a.stop_after, &mut |_| {});
+    if let Some(path) = &a.save_state {
+        write_saved(path, config_text, data, &snap)?;
+        if a.stop_after.is_some() {
+            writeln!(
+                std::io::stdout().lock(),
+                "stopped after step {}; state saved to {}",
+                snap.next_step,
+                path.display()
+            )?;
+            return Ok(());
+        }
+    }
+    let r = engine.finish(snap);
+    let style = sextant_market::TimeStyle::default();
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{} lending backtest of {name}", r.result.strategy)?;
+    for m in &r.result.markets {
+        writeln!(o, "  rates {m}")?;
+    }
+    let failed: Vec<String> = r.result.flows.failed.iter().map(|(why, n)| format!("{n} {why}")).collect();
+    let failed = if failed.is_empty() { "none".to_string() } else { failed.join(", ") };
+    let claims = r.decisions.iter().filter(|d| d.action == "claim").count();
+    writeln!(
+        o,
+        "  {} steps, {} deposits and withdrawals, {claims} reward claims, intents failed: {failed}\n",
+        r.result.equity.len(),
+        r.movements.len()
+    )?;
+    writeln!(
+        o,
+        "{:<18} {:<12} {:>9} {:>10} {:>13} {:>12} {:>13}",
+        "market", "protocol", "mean APY", "time held", "interest", "lost", "held at end"
+    )?;
+    for m in &r.markets {
+        writeln!(
+            o,
+            "{:<18} {:<12} {:>8.2}% {:>9.1}% {:>13.2} {:>12.2} {:>13.2}",
+            m.market,
+            m.protocol.name(),
+            m.mean_supply_apy * 100.0,
+            m.time_held * 100.0,
+            m.interest,
+            m.lost,
+            m.held_at_end
+        )?;
+    }
+    writeln!(o, "\n{:<16} {:>14}", "metric", "value")?;
+    writeln!(o, "{:<16} {:>13.3}%", "realised_apy", r.realised_apy * 100.0)?;
+    writeln!(o, "{:<16} {:>13.3}%", "best_single_apy", r.best_single_apy * 100.0)?;
+    writeln!(o, "{:<16} {:>14.2}", "rewards_claimed", r.rewards_claimed)?;
+    for metric in ["gas_paid", "total_return", "max_drawdown", "final_equity"] {
+        let v = r.result.metrics.get(metric).unwrap_or(f64::NAN);
+        writeln!(o, "{metric:<16} {:>14}", format_metric(metric, v))?;
+    }
+    let shown = r.decisions.len().min(8);
+    writeln!(o, "\ndecision log: {} decisions, the last {shown}:", r.decisions.len())?;
+    for d in &r.decisions[r.decisions.len() - shown..] {
+        writeln!(
+            o,
+            "  {}  {:<8} {} -> {}  {:.2}  [{}] {}",
+            sextant_data::time::format_time(d.timestamp_ms, style),
+            d.action,
+            d.from.as_deref().unwrap_or("cash"),
+            d.to.as_deref().unwrap_or("cash"),
+            d.amount,
+            d.rule,
+            d.detail
+        )?;
+    }
+    if let Some(path) = &a.json {
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        serde_json::to_writer(std::io::BufWriter::new(file), &lending_json_report(&r, style))
+            .with_context(|| format!("writing {}", path.display()))?;
+        writeln!(o, "\njson written to {}", path.display())?;
+    }
+    if let Some(path) = &a.report {
+        let title = format!("Sextant lending backtest: {}", r.result.strategy);
+        std::fs::write(path, lending_html_report(&r, style, &title))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(o, "report written to {}", path.display())?;
+    }
+    Ok(())
+}
+
 pub fn run(a: Args) -> Result<()> {
     let (config, name) = load_config(a.config.as_deref(), a.data.clone())?;
+    if config.is_lending() {
+        return run_lending(&a, &config, &name);
+    }
     if config.is_lp() {
         return run_lp(&a, &config, &name);
     }
