@@ -672,7 +672,10 @@ impl BacktestConfig {
                                 spec.markets.remove(j);
                             }
                             None => {
-                                return Err(value_err(key("disabled"), format!("{:?} is not a built-in market", mc.id)));
+                                return Err(value_err(
+                                    key("disabled"),
+                                    format!("{:?} is not a built-in market", mc.id),
+                                ));
                             }
                         }
                         continue;

@@ -148,6 +148,9 @@ impl MoveCosts {
     }
 }
 
+/// New money stays this far under a size cap, so interest accruing on a full position does not trip it at once.
+const HEADROOM: f64 = 0.005;
+
 /// The rotator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StableRotator {
@@ -298,7 +301,7 @@ impl Strategy for StableRotator {
         let p = &self.params;
         let now = market.timestamp_ms;
         let held_in = |id: &str| portfolio.lending.iter().find(|l| l.market == id);
-        let standings: Vec<Standing> = market
+        let mut standings: Vec<Standing> = market
             .lending
             .iter()
             .map(|v| Standing {
@@ -379,8 +382,37 @@ impl Strategy for StableRotator {
             state.moves += 1;
         }
 
-        // 3. Target: the best eligible markets by supply plus reward APY, each within its limits.
+        // 3. Limits on size: a market held above its cap (interest accrued, the portfolio or the market shrank) is
+        // trimmed now, cost aside, to a little under the cap so accrual does not trip it again at once.
         let investable = cash + standings.iter().filter(|s| s.refused.is_none()).map(|s| s.held).sum::<f64>();
+        let cap_of = |s: &Standing| {
+            let tvl = s.view.rate.map_or(0.0, |r| r.tvl_usd);
+            let by_share = p.max_share * investable;
+            let by_pool = p.max_pool_share * tvl;
+            if by_share <= by_pool { (by_share, "over_max_share") } else { (by_pool, "over_max_pool_share") }
+        };
+        for s in standings.iter_mut().filter(|s| s.refused.is_none()) {
+            let (cap, rule) = cap_of(s);
+            if s.held <= cap * (1.0 + 1e-9) {
+                continue;
+            }
+            let take = (s.held - cap * (1.0 - HEADROOM)).min(s.view.available_usd());
+            if take <= 0.0 {
+                continue;
+            }
+            intents_out.push(self.intent(portfolio, s.view, false, take, false));
+            let mut d = decision(market, "withdraw", Some(&s.view.market), None);
+            d.amount = take;
+            d.cost = self.costs.of(s.view.protocol, false, take);
+            d.rule = rule.into();
+            d.detail = format!("holding {:.2} is above the cap {cap:.2}", s.held);
+            state.decisions.push(d);
+            cash += take - self.costs.slippage(s.view.protocol, take);
+            s.held -= take;
+            state.moves += 1;
+        }
+
+        // 4. Target: the best eligible markets by supply plus reward APY, each a little under its caps.
         let mut eligible: Vec<&Standing> = standings.iter().filter(|s| s.refused.is_none()).collect();
         // Ties keep the market already held (then config order), so equal yields never cause a move.
         eligible.sort_by(|a, b| {
@@ -389,17 +421,16 @@ impl Strategy for StableRotator {
         let mut target: BTreeMap<&str, f64> = BTreeMap::new();
         let mut left = investable.max(0.0);
         for s in eligible.iter().take(p.max_markets) {
-            let tvl = s.view.rate.map_or(0.0, |r| r.tvl_usd);
-            // our own money is part of the TVL we see; the cap is a share of the market with us in it
-            let cap = (p.max_share * investable).min(p.max_pool_share * tvl.max(s.held));
-            let x = left.min(cap);
+            // a market already held within its cap keeps what it has; new money stays under the cap's headroom
+            let (cap, _) = cap_of(s);
+            let x = left.min(s.held.min(cap).max(cap * (1.0 - HEADROOM)));
             if x > 0.0 {
                 target.insert(&s.view.market, x);
                 left -= x;
             }
         }
 
-        // 4. Compare with what is held: gain over the horizon against the cost of getting there.
+        // 5. Compare with what is held: gain over the horizon against the cost of getting there.
         let apy_of = |id: &str| standings.iter().find(|s| s.view.market == id).map_or(0.0, |s| s.view.total_apy());
         let mut outs: Vec<(&Standing, f64)> = Vec::new();
         let mut ins: Vec<(&Standing, f64)> = Vec::new();
