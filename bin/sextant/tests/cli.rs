@@ -40,6 +40,7 @@ fn every_command_has_help() {
         &["data", "--help"],
         &["data", "synth", "--help"],
         &["data", "pool-minutes", "--help"],
+        &["data", "rates", "--help"],
         &["devnet", "--help"],
         &["devnet", "up", "--help"],
         &["devnet", "down", "--help"],
@@ -416,4 +417,78 @@ fn pool_minutes_write_a_demeter_file_that_backtests_as_a_pool() {
     let out = ok(&["backtest", config.to_str().unwrap()]);
     assert!(out.contains("demeter minutes") && out.contains("2000 steps"), "{out}");
     assert!(fails(&["data", "pool-minutes", "examples/rsi.toml"]).contains("not an LP config"));
+}
+
+#[test]
+fn the_stable_rotator_backtests_with_its_markets_and_decision_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let out = ok(&["backtest", "examples/stable-rotator.toml", "--json", &path("r.json"), "--report", &path("r.html")]);
+    assert!(out.starts_with("stable_rotator("), "{out}");
+    for id in ["aave-v3-usdc", "compound-v3-usdc", "morpho-usdc", "euler-v2-usdc", "fluid-usdc", "yearn-v3-usdc"] {
+        assert!(out.contains(id), "{id} missing: {out}");
+    }
+    for word in
+        ["realised_apy", "best_single_apy", "rewards_claimed", "gas_paid", "decision log:", "intents failed: none"]
+    {
+        assert!(out.contains(word), "{word} missing: {out}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path("r.json")).unwrap()).unwrap();
+    let decisions = v["decisions"].as_array().unwrap();
+    assert!(decisions.iter().any(|d| d["rule"] == "initial_allocation"));
+    assert!(decisions.iter().any(|d| d["rule"] == "tvl_collapse" && d["from"] == "euler-v2-usdc"));
+    assert!(decisions.iter().all(|d| d["time"].as_str().is_some_and(|t| t.starts_with("2024-"))));
+    assert_eq!(v["equity"].as_array().unwrap().len(), 8760);
+    assert!(v["realised_apy"].as_f64().unwrap() > 0.03);
+    let page = std::fs::read_to_string(path("r.html")).unwrap();
+    assert!(page.contains("Decision log") && page.contains("Where the money sat") && page.contains("tvl_collapse"));
+
+    // Stopped and resumed, the run ends identical.
+    let stopped =
+        ok(&["backtest", "examples/stable-rotator.toml", "--stop-after", "4000", "--save-state", &path("s.json")]);
+    assert!(stopped.starts_with("stopped after step 4000"), "{stopped}");
+    ok(&["backtest", "examples/stable-rotator.toml", "--resume", &path("s.json"), "--json", &path("resumed.json")]);
+    assert!(std::fs::read(path("resumed.json")).unwrap() == std::fs::read(path("r.json")).unwrap());
+
+    // A grid over the rotator's parameters.
+    let grid = ok(&["optimize", "examples/stable-rotator.toml", "--grid", "horizon_days=7,30", "--metric", "cagr"]);
+    assert!(grid.contains("2 points") && grid.contains("horizon_days=30"), "{grid}");
+}
+
+#[test]
+fn rates_written_as_csv_backtest_as_lending_data_and_bad_rates_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("rates.csv");
+    let out = sextant(&["data", "rates", "--steps", "500", "-o", csv.to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 1 + 6 * 500);
+    assert!(text.starts_with("timestamp,market,supply_apy,borrow_apy,tvl_usd,utilization,reward_apy,frozen,bad_debt"));
+    let config = dir.path().join("rot.toml");
+    std::fs::write(
+        &config,
+        "[strategy]\nkind = \"stable_rotator\"\n[lending]\ndata = \"rates.csv\"\n[[lending.markets]]\nid = \"morpho-usdc\"\nprotocol = \"morpho\"\n",
+    )
+    .unwrap();
+    let out = ok(&["backtest", config.to_str().unwrap()]);
+    assert!(out.contains("rates.csv (6 lending markets)") && out.contains("500 steps"), "{out}");
+
+    std::fs::write(&csv, "timestamp,market,supply_apy,borrow_apy,tvl_usd,utilization\n2024-01-01,a,0.05,0.07,-3,0.5\n")
+        .unwrap();
+    let e = fails(&["backtest", config.to_str().unwrap()]);
+    assert!(e.contains("rates.csv:2: tvl_usd must be between 0 and"), "{e}");
+
+    // Config mistakes name the key.
+    let bad = |toml: &str| {
+        std::fs::write(&config, toml).unwrap();
+        fails(&["backtest", config.to_str().unwrap()])
+    };
+    let e = bad("[strategy]\nkind = \"rsi\"\n[lending]\nseed = 1\n");
+    assert!(e.contains("lending") && e.contains("stable_rotator"), "{e}");
+    let e = bad("[strategy]\nkind = \"stable_rotator\"\nmax_share = 1.5\n");
+    assert!(e.contains("strategy.max_share") && e.contains("1.5"), "{e}");
+    let e = bad("[strategy]\nkind = \"stable_rotator\"\n[[lending.markets]]\nid = \"x\"\nprotocol = \"maker\"\n");
+    assert!(e.contains("lending.markets[0].protocol"), "{e}");
+    let e = bad("[strategy]\nkind = \"stable_rotator\"\n[[lending.markets]]\nid = \"spark-usdc\"\n");
+    assert!(e.contains("lending.markets[0].curve") && e.contains("spark-usdc"), "{e}");
 }

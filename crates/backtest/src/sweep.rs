@@ -178,6 +178,8 @@ pub enum SweepData<'a> {
     Markets(&'a [Market]),
     /// An LP strategy's pool.
     Pool(&'a PoolMarket),
+    /// A lending strategy's markets.
+    Lending(&'a crate::lending::RateMarket),
 }
 
 /// Runs every point of `axes` over `markets` on `jobs` threads, calling `tick` after each point, and returns them
@@ -226,6 +228,16 @@ pub fn run_sweep(
                         let r = LpEngine::new(&strategy, pool, config.costs(), config.portfolio.initial_cash)
                             .run(&mut |_| {});
                         SweepPoint { params: params.clone(), metrics: r.result.metrics, lp: Some(r.lp) }
+                    }),
+                    SweepData::Lending(market) => crate::run::build_rotator(config).map(|strategy| {
+                        let r = crate::lending::LendingEngine::new(
+                            &strategy,
+                            market,
+                            config.costs(),
+                            config.portfolio.initial_cash,
+                        )
+                        .run(&mut |_| {});
+                        SweepPoint { params: params.clone(), metrics: r.result.metrics, lp: None }
                     }),
                 };
                 tick();

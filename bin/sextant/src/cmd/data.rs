@@ -23,7 +23,32 @@ enum DataCommand {
     /// closeTick, openTick, lowestTick, highestTick, inAmount0, inAmount1, currentLiquidity. Give the file to an LP
     /// config as pool.data, or to demeter, to compare the two on the same data.
     PoolMinutes(PoolMinutesArgs),
+    /// Write the lending-rate series a lending config backtests on, as CSV.
+    ///
+    /// The markets are the config's [lending] markets (default: the built-in examples/stable-rotator.toml, six
+    /// synthetic USDC markets, one drained and frozen 70 % of the way through). Columns: timestamp, market,
+    /// supply_apy, borrow_apy, tvl_usd, utilization, reward_apy, frozen, bad_debt (APYs and utilisation as fractions).
+    /// Edit it, or replace it with real history in the same columns, and give it to a config as lending.data.
+    Rates(RatesArgs),
 }
+
+#[derive(clap::Args)]
+struct RatesArgs {
+    /// Lending config whose markets to write (default: the built-in stable-rotator example).
+    config: Option<PathBuf>,
+    /// Random seed, replacing the config's lending.seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Number of observations per market, replacing lending.steps.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+/// The config `sextant data rates` writes when none is given.
+const ROTATOR_EXAMPLE: &str = include_str!("../../../../examples/stable-rotator.toml");
 
 #[derive(clap::Args)]
 struct PoolMinutesArgs {
@@ -96,7 +121,37 @@ pub fn run(args: Args) -> Result<()> {
     match args.command {
         DataCommand::Synth(a) => synth(a),
         DataCommand::PoolMinutes(a) => pool_minutes(a),
+        DataCommand::Rates(a) => rates(a),
     }
+}
+
+fn rates(a: RatesArgs) -> Result<()> {
+    let name = a.config.as_ref().map_or("the built-in example".into(), |p| p.display().to_string());
+    let mut config = match &a.config {
+        Some(path) => sextant_backtest::BacktestConfig::load(path)?,
+        None => sextant_backtest::BacktestConfig::parse(ROTATOR_EXAMPLE, "examples/stable-rotator.toml")?,
+    };
+    anyhow::ensure!(config.is_lending(), "{name} is not a lending config ([strategy] kind = \"stable_rotator\")");
+    let lending = config.lending.get_or_insert_with(Default::default);
+    if let Some(seed) = a.seed {
+        lending.seed = seed;
+    }
+    if let Some(steps) = a.steps {
+        anyhow::ensure!((1..=10_000_000).contains(&steps), "--steps must be between 1 and 10000000, got {steps}");
+        lending.steps = steps;
+    }
+    let market = config.load_lending()?;
+    let series: Vec<_> = market.markets.iter().map(|m| m.series.clone()).collect();
+    let text = sextant_data::write_rates(&series);
+    match &a.out {
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+            let rows = text.lines().count().saturating_sub(1);
+            eprintln!("{rows} rows of {} written to {}", market.source, path.display());
+        }
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(())
 }
 
 fn pool_minutes(a: PoolMinutesArgs) -> Result<()> {

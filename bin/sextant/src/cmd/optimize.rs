@@ -38,11 +38,18 @@ pub fn run(a: Args) -> Result<()> {
     let config = sextant_backtest::BacktestConfig::load(&a.config)?;
     let axes = parse_grid(&a.grid)?;
     let total = grid_points(&axes).len();
-    let (markets, pool) =
-        if config.is_lp() { (Vec::new(), Some(config.load_pool()?)) } else { (config.load_markets()?, None) };
-    let data = match &pool {
-        Some(pool) => SweepData::Pool(pool),
-        None => SweepData::Markets(&markets),
+    let lending = if config.is_lending() { Some(config.load_lending()?) } else { None };
+    let (markets, pool) = if config.is_lp() {
+        (Vec::new(), Some(config.load_pool()?))
+    } else if lending.is_some() {
+        (Vec::new(), None)
+    } else {
+        (config.load_markets()?, None)
+    };
+    let data = match (&pool, &lending) {
+        (Some(pool), _) => SweepData::Pool(pool),
+        (None, Some(lending)) => SweepData::Lending(lending),
+        (None, None) => SweepData::Markets(&markets),
     };
     let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let bar = ProgressBar::new(total as u64).with_style(
@@ -57,6 +64,8 @@ pub fn run(a: Args) -> Result<()> {
     writeln!(o, "{total} points of {name} on {jobs} threads, ranked by {}", a.metric)?;
     let shown: &[&str] = if pool.is_some() {
         &["fees_earned", "value_vs_hold", "time_in_range", "rebalances", "total_return", "final_equity"]
+    } else if lending.is_some() {
+        &["cagr", "total_return", "gas_paid", "max_drawdown", "final_equity"]
     } else {
         &["total_return", "sharpe", "max_drawdown", "n_trades", "final_equity"]
     };
