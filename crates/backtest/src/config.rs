@@ -37,6 +37,10 @@ pub struct BacktestConfig {
     /// synthetic markets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lending: Option<LendingConfig>,
+    /// `[leverage]`: the Aave market a leverage loop runs on (its reserves' risk parameters, curves and size) and
+    /// an optional synthetic crash; the collateral's price comes from `[market]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leverage: Option<LeverageConfig>,
     /// `[live]`: how `sextant run` deploys this strategy; the backtest ignores it, so one file serves both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<toml::Table>,
@@ -180,6 +184,66 @@ impl Default for LendingConfig {
             steps: 24 * 365,
             interval: "1h".into(),
             markets: Vec::new(),
+        }
+    }
+}
+
+/// `[leverage]`: the two-reserve Aave v3 market of a leverage loop. The collateral is `market.symbol` and the debt
+/// `market.quote`; others' deposits and borrows give each reserve its size and starting utilisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LeverageConfig {
+    /// The market's id as intents and reports name it.
+    pub market: String,
+    /// The collateral's loan-to-value (fraction).
+    pub ltv: f64,
+    /// The collateral's liquidation threshold.
+    pub liquidation_threshold: f64,
+    /// The liquidation bonus liquidators take (0.05 = 5 %).
+    pub liquidation_bonus: f64,
+    /// The protocol's share of that bonus.
+    pub liquidation_protocol_fee: f64,
+    /// Decimals of the collateral and the debt asset.
+    pub collateral_decimals: u8,
+    /// Decimals of the debt asset.
+    pub debt_decimals: u8,
+    /// The collateral reserve's curve.
+    pub collateral_curve: sextant_data::rates::RateCurve,
+    /// The debt reserve's curve.
+    pub debt_curve: sextant_data::rates::RateCurve,
+    /// Others' deposits of the collateral, USD.
+    pub collateral_liquidity_usd: f64,
+    /// Share of them others borrow.
+    pub collateral_utilization: f64,
+    /// Others' deposits of the debt asset, USD.
+    pub debt_liquidity_usd: f64,
+    /// Share of them others borrow.
+    pub debt_utilization: f64,
+    /// A synthetic crash at this fraction of the run: the price falls `crash_pct` % within one bar and stays there.
+    pub crash_at: Option<f64>,
+    /// The crash's depth, percent.
+    pub crash_pct: f64,
+}
+
+impl Default for LeverageConfig {
+    fn default() -> Self {
+        use sextant_data::rates::RateCurve;
+        LeverageConfig {
+            market: "aave-v3".into(),
+            ltv: 0.80,
+            liquidation_threshold: 0.825,
+            liquidation_bonus: 0.05,
+            liquidation_protocol_fee: 0.10,
+            collateral_decimals: 18,
+            debt_decimals: 6,
+            collateral_curve: RateCurve { optimal: 0.80, base: 0.0, slope1: 0.033, slope2: 0.80, reserve_factor: 0.15 },
+            debt_curve: RateCurve { optimal: 0.92, base: 0.0, slope1: 0.065, slope2: 0.60, reserve_factor: 0.10 },
+            collateral_liquidity_usd: 2e9,
+            collateral_utilization: 0.3,
+            debt_liquidity_usd: 1e9,
+            debt_utilization: 0.85,
+            crash_at: None,
+            crash_pct: 35.0,
         }
     }
 }
@@ -491,6 +555,57 @@ impl BacktestConfig {
             return Err(value_err("portfolio.initial_cash".into(), format!("must be a positive number, got {cash}")));
         }
         let m = &self.market;
+        if self.is_leverage() {
+            let l = self.leverage.clone().unwrap_or_default();
+            let frac = |k: &str, v: f64, lo: f64, hi: f64| {
+                if v.is_finite() && v > lo && v < hi {
+                    Ok(())
+                } else {
+                    Err(value_err(format!("leverage.{k}"), format!("must be between {lo} and {hi}, got {v}")))
+                }
+            };
+            frac("ltv", l.ltv, 0.0, 1.0)?;
+            frac("liquidation_threshold", l.liquidation_threshold, 0.0, 1.0)?;
+            if l.ltv > l.liquidation_threshold {
+                return Err(value_err(
+                    "leverage.ltv".into(),
+                    format!("must not exceed liquidation_threshold ({}), got {}", l.liquidation_threshold, l.ltv),
+                ));
+            }
+            frac("liquidation_bonus", l.liquidation_bonus, 0.0, 0.5)?;
+            if l.liquidation_threshold * (1.0 + l.liquidation_bonus) >= 1.0 {
+                return Err(value_err(
+                    "leverage.liquidation_bonus".into(),
+                    "liquidation_threshold x (1 + liquidation_bonus) must stay below 1, as Aave requires".into(),
+                ));
+            }
+            frac("liquidation_protocol_fee", l.liquidation_protocol_fee, -1e-12, 1.0)?;
+            frac("collateral_utilization", l.collateral_utilization, -1e-12, 1.0)?;
+            frac("debt_utilization", l.debt_utilization, -1e-12, 1.0)?;
+            frac("collateral_liquidity_usd", l.collateral_liquidity_usd, 0.0, 1e13)?;
+            frac("debt_liquidity_usd", l.debt_liquidity_usd, 0.0, 1e13)?;
+            frac("crash_pct", l.crash_pct, 0.0, 100.0)?;
+            if let Some(at) = l.crash_at {
+                frac("crash_at", at, -1e-12, 1.0)?;
+            }
+            for (k, c) in [("collateral_curve", l.collateral_curve), ("debt_curve", l.debt_curve)] {
+                c.validate(&format!("leverage.{k}")).map_err(|e| value_err(format!("leverage.{k}"), e.to_string()))?;
+            }
+            if l.collateral_decimals > 36 || l.debt_decimals > 36 {
+                return Err(value_err("leverage.collateral_decimals".into(), "decimals must be at most 36".into()));
+            }
+            if self.pool.is_some() || self.lending.is_some() || !m.assets.is_empty() {
+                return Err(value_err(
+                    "leverage".into(),
+                    "a leverage loop runs on [market] (one asset, the collateral) and [leverage] only".into(),
+                ));
+            }
+        } else if self.leverage.is_some() {
+            return Err(value_err(
+                "leverage".into(),
+                format!("is for leverage_loop; {} does not use it", self.strategy.kind()),
+            ));
+        }
         if self.is_lending() {
             let l = self.lending.clone().unwrap_or_default();
             l.interval.parse::<Interval>().map_err(|e| value_err("lending.interval".into(), strip_prefix(e)))?;
@@ -624,6 +739,108 @@ impl BacktestConfig {
             }
         }
         Ok(())
+    }
+
+    /// Whether the strategy is a leverage loop (and so backtests on `[market]` and `[leverage]`).
+    pub fn is_leverage(&self) -> bool {
+        matches!(self.strategy, StrategySpec::LeverageLoop(_))
+    }
+
+    /// The Aave market and collateral prices a leverage config runs on: `[market]`'s candles (with the synthetic
+    /// crash, if any), and a two-reserve market with others' deposits and borrows at the configured utilisation.
+    ///
+    /// # Errors
+    /// When the candles cannot be loaded or the market cannot be built (a parameter out of range).
+    pub fn load_leverage(&self) -> Result<crate::leverage::LeverageMarket> {
+        use sextant_protocols::aave_v3::{Holding, Market, RateStrategy, Reserve, ReserveConfig};
+        let l = self.leverage.clone().unwrap_or_default();
+        let value_err =
+            |key: &str, message: String| Error::ConfigValue { path: "<config>".into(), key: key.into(), message };
+        let mut markets = self.load_markets()?;
+        let mut m = markets.remove(0);
+        let collateral = Token::simulated(&self.market.symbol, l.collateral_decimals)
+            .map_err(|e| value_err("market.symbol", e.to_string()))?;
+        let debt = Token::simulated(&self.market.quote, l.debt_decimals)
+            .map_err(|e| value_err("market.quote", e.to_string()))?;
+        let mut source = m.source.clone();
+        if let Some(at) = l.crash_at {
+            let n = m.series.candles.len();
+            let k = ((at * n as f64) as usize).min(n.saturating_sub(1));
+            let f = 1.0 - l.crash_pct / 100.0;
+            for (i, c) in m.series.candles.iter_mut().enumerate().skip(k) {
+                if i == k {
+                    // the fall happens inside the bar: it opens where it was and closes at the bottom
+                    c.low = c.low.min(c.open * f);
+                    c.close *= f;
+                    c.high = c.high.max(c.close);
+                } else {
+                    c.open *= f;
+                    c.high *= f;
+                    c.low *= f;
+                    c.close *= f;
+                }
+            }
+            source = format!("{source}, crash of {}% at {:.0}% of the run", l.crash_pct, at * 100.0);
+        }
+        let t0 = m.series.candles.first().map_or(0, |c| (c.timestamp_ms / 1000).max(0) as u64);
+        let p0 = m.series.candles.first().map_or(1.0, |c| c.open);
+        let bps = |x: f64| (x * 10_000.0).round() as u64;
+        let strategy =
+            |c: sextant_data::rates::RateCurve| RateStrategy::from_fractions(c.optimal, c.base, c.slope1, c.slope2);
+        let coll_cfg = ReserveConfig {
+            decimals: l.collateral_decimals,
+            ltv_bps: bps(l.ltv),
+            liquidation_threshold_bps: bps(l.liquidation_threshold),
+            liquidation_bonus_bps: 10_000 + bps(l.liquidation_bonus),
+            liquidation_protocol_fee_bps: bps(l.liquidation_protocol_fee),
+            reserve_factor_bps: bps(l.collateral_curve.reserve_factor),
+            strategy: strategy(l.collateral_curve),
+        };
+        // the debt asset is collateral for others (a stablecoin's usual parameters)
+        let debt_cfg = ReserveConfig {
+            decimals: l.debt_decimals,
+            ltv_bps: 7_700,
+            liquidation_threshold_bps: 8_000,
+            liquidation_bonus_bps: 10_450,
+            liquidation_protocol_fee_bps: 1_000,
+            reserve_factor_bps: bps(l.debt_curve.reserve_factor),
+            strategy: strategy(l.debt_curve),
+        };
+        let build =
+            |e: sextant_protocols::aave_v3::AaveError| value_err("leverage", format!("cannot set up the market: {e}"));
+        let mut aave = Market {
+            reserves: vec![Reserve::new(coll_cfg, t0).map_err(build)?, Reserve::new(debt_cfg, t0).map_err(build)?],
+            prices: vec![crate::leverage::oracle_price(p0), crate::leverage::oracle_price(1.0)],
+        };
+        let u = |x: f64, t: &Token| {
+            alloy_primitives::U256::from(sextant_types::Amount::from_units(x, t).map_or(0, |a| a.0))
+        };
+        let mut lender = vec![Holding::default(); 2];
+        aave.supply(&mut lender, 0, u(l.collateral_liquidity_usd / p0, &collateral), t0).map_err(build)?;
+        aave.supply(&mut lender, 1, u(l.debt_liquidity_usd, &debt), t0).map_err(build)?;
+        // others borrow the debt asset against three times its value in collateral, and the collateral against
+        // three times its value in the debt asset
+        let mut debt_borrower = vec![Holding::default(); 2];
+        let debt_borrowed = l.debt_liquidity_usd * l.debt_utilization;
+        if debt_borrowed > 0.0 {
+            aave.supply(&mut debt_borrower, 0, u(3.0 * debt_borrowed / p0, &collateral), t0).map_err(build)?;
+            aave.borrow(&mut debt_borrower, 1, u(debt_borrowed, &debt), t0).map_err(build)?;
+        }
+        let mut coll_borrower = vec![Holding::default(); 2];
+        let coll_borrowed = l.collateral_liquidity_usd * l.collateral_utilization;
+        if coll_borrowed > 0.0 {
+            aave.supply(&mut coll_borrower, 1, u(3.0 * coll_borrowed, &debt), t0).map_err(build)?;
+            aave.borrow(&mut coll_borrower, 0, u(coll_borrowed / p0, &collateral), t0).map_err(build)?;
+        }
+        Ok(crate::leverage::LeverageMarket {
+            collateral,
+            debt,
+            id: l.market.clone(),
+            aave,
+            others: vec![lender, debt_borrower, coll_borrower],
+            candles: m.series,
+            source,
+        })
     }
 
     /// Whether the strategy allocates between lending markets (and so backtests on `[lending]`).

@@ -5,6 +5,7 @@ pub mod config;
 mod engine;
 mod error;
 pub mod lending;
+pub mod leverage;
 pub mod lp;
 pub mod metrics;
 pub mod report;
@@ -16,6 +17,10 @@ pub use config::{BacktestConfig, Costs, Market};
 pub use engine::{BacktestResult, CostTotals, Engine, EquityPoint, FillAt, FlowStats, Pending, Snapshot, Trade};
 pub use error::{Error, Result};
 pub use lending::{LendingBacktestResult, LendingEngine, LendingSnapshot, RateMarket};
+pub use leverage::{LeverageBacktestResult, LeverageEngine, LeverageMarket, LeverageSnapshot};
 pub use lp::{LpBacktestResult, LpEngine, LpMetrics, LpRecord, LpSnapshot, PoolMarket};
 pub use metrics::Metrics;
-pub use run::{build_lp_strategy, build_rotator, build_strategy, run_backtest, run_lending_backtest, run_lp_backtest};
+pub use run::{
+    build_leverage, build_lp_strategy, build_rotator, build_strategy, run_backtest, run_lending_backtest,
+    run_leverage_backtest, run_lp_backtest,
+};

@@ -3,7 +3,9 @@
 use crate::lending::{LendingBacktestResult, LendingEngine};
 use crate::lp::{LpBacktestResult, LpEngine, PoolMarket};
 use crate::{BacktestConfig, BacktestResult, Engine, Market, Result};
-use sextant_strategies::{DynamicLp, IndicatorStrategy, MoveCosts, StableRotator, StrategySpec};
+use sextant_strategies::{
+    DynamicLp, IndicatorStrategy, LeverageLoop, LoopMarket, MoveCosts, StableRotator, StrategySpec,
+};
 
 /// The strategy a config describes.
 ///
@@ -72,4 +74,39 @@ pub fn run_lending_backtest(config: &BacktestConfig, progress: &mut dyn FnMut(us
     let market = config.load_lending()?;
     let strategy = build_rotator(config)?;
     Ok(LendingEngine::new(&strategy, &market, config.costs(), config.portfolio.initial_cash).run(progress))
+}
+
+/// The leverage loop a config describes, on `market`.
+///
+/// # Errors
+/// When the config's strategy is not `leverage_loop`, or its parameters are out of range for the market.
+pub fn build_leverage(config: &BacktestConfig, market: &crate::leverage::LeverageMarket) -> Result<LeverageLoop> {
+    let err = |key: String, message: String| crate::Error::ConfigValue { path: "<config>".into(), key, message };
+    let StrategySpec::LeverageLoop(params) = &config.strategy else {
+        return Err(err("strategy.kind".into(), format!("{} is not a leverage loop", config.strategy.kind())));
+    };
+    let l = config.leverage.clone().unwrap_or_default();
+    let loop_market = LoopMarket {
+        market: sextant_types::LendingMarket {
+            chain: sextant_types::ChainId::SIMULATED,
+            protocol: "aave-v3".into(),
+            address: market.id.clone(),
+        },
+        id: market.id.clone(),
+        collateral: market.collateral.clone(),
+        debt: market.debt.clone(),
+        ltv: l.ltv,
+        liquidation_threshold: l.liquidation_threshold,
+    };
+    LeverageLoop::new(params.clone(), loop_market).map_err(|e| err(e.key, e.message))
+}
+
+/// Backtests a leverage config.
+///
+/// # Errors
+/// When the market cannot be built or the strategy parameters are out of range.
+pub fn run_leverage_backtest(config: &BacktestConfig) -> Result<crate::leverage::LeverageBacktestResult> {
+    let market = config.load_leverage()?;
+    let strategy = build_leverage(config, &market)?;
+    Ok(crate::leverage::LeverageEngine::new(&strategy, &market, config.costs(), config.portfolio.initial_cash).run())
 }

@@ -90,7 +90,7 @@ impl SignalState {
             StrategySpec::Bollinger { period, nbdev, .. } => {
                 SignalState::Bollinger { bands: Bbands::new(period, nbdev).expect("validated period") }
             }
-            StrategySpec::DynamicLp { .. } | StrategySpec::StableRotator(_) => {
+            StrategySpec::DynamicLp { .. } | StrategySpec::StableRotator(_) | StrategySpec::LeverageLoop(_) => {
                 unreachable!("IndicatorStrategy::new refuses non-indicator kinds")
             }
         }
@@ -160,10 +160,10 @@ impl IndicatorStrategy {
                 "dynamic_lp provides liquidity to a pool: it backtests on a [pool], not on candles alone",
             ));
         }
-        if matches!(spec, StrategySpec::StableRotator(_)) {
+        if matches!(spec, StrategySpec::StableRotator(_) | StrategySpec::LeverageLoop(_)) {
             return Err(Error::new(
                 "strategy.kind",
-                "stable_rotator allocates between lending markets: it backtests on [lending] rates, not on candles",
+                "lending strategies (stable_rotator, leverage_loop) backtest on [lending] markets, not on candles alone",
             ));
         }
         spec.validate()?;

@@ -7,6 +7,7 @@ mod builtin;
 mod dynamic_lp;
 mod error;
 mod indicator;
+pub mod leverage;
 pub mod rotator;
 mod spec;
 
@@ -14,5 +15,6 @@ pub use builtin::{BuiltIn, BuiltInState};
 pub use dynamic_lp::{DynamicLp, DynamicLpState, RangeState};
 pub use error::{Error, Result};
 pub use indicator::{AssetState, IndicatorState, IndicatorStrategy, SignalState};
+pub use leverage::{LeverageLoop, LeverageParams, LeverageState, LoopMarket};
 pub use rotator::{MoveCosts, RotatorParams, RotatorState, StableRotator};
 pub use spec::{BandExit, LpParams, LpProfile, MaKind, RiskSettings, StrategySpec};

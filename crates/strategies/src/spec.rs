@@ -94,6 +94,8 @@ pub enum StrategySpec {
     /// A stablecoin kept in the best lending markets and vaults within risk limits, moved only when the extra yield
     /// over a horizon beats gas, slippage and a margin.
     StableRotator(crate::rotator::RotatorParams),
+    /// Supply collateral, borrow, swap and re-supply up to a target health factor; deleverage below a threshold.
+    LeverageLoop(crate::leverage::LeverageParams),
 }
 
 /// The two families of the Dynamic LP strategy.
@@ -195,6 +197,7 @@ impl StrategySpec {
             StrategySpec::Bollinger { .. } => "bollinger",
             StrategySpec::DynamicLp { .. } => "dynamic_lp",
             StrategySpec::StableRotator(_) => "stable_rotator",
+            StrategySpec::LeverageLoop(_) => "leverage_loop",
         }
     }
 
@@ -329,6 +332,7 @@ impl StrategySpec {
                 }
             }
             StrategySpec::StableRotator(ref p) => p.validate()?,
+            StrategySpec::LeverageLoop(ref p) => p.validate()?,
         }
         Ok(())
     }

@@ -414,8 +414,111 @@ fn run_lending(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Backtests a leverage loop and prints its health, liquidations and the end of its decision log.
+fn run_leverage(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
+    anyhow::ensure!(
+        a.stop_after.is_none() && a.resume.is_none() && a.save_state.is_none(),
+        "--stop-after, --save-state and --resume are not available for leverage loops yet"
+    );
+    let r = sextant_backtest::run_leverage_backtest(config)?;
+    let style = sextant_market::TimeStyle::default();
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{} leverage backtest of {name}", r.result.strategy)?;
+    for m in &r.result.markets {
+        writeln!(o, "  collateral {m}")?;
+    }
+    let failed: Vec<String> = r.result.flows.failed.iter().map(|(why, n)| format!("{n} {why}")).collect();
+    let failed = if failed.is_empty() { "none".to_string() } else { failed.join(", ") };
+    writeln!(
+        o,
+        "  {} steps, {} intents completed, {} liquidations, intents failed: {failed}\n",
+        r.result.equity.len(),
+        r.result.flows.completed,
+        r.liquidations.len()
+    )?;
+    writeln!(o, "{:<20} {:>14}", "metric", "value")?;
+    let hf = r.min_health_factor.map_or("n/a".to_string(), |h| format!("{h:.3}"));
+    writeln!(o, "{:<20} {:>14}", "min_health_factor", hf)?;
+    writeln!(o, "{:<20} {:>14.2}", "max_leverage", r.max_leverage)?;
+    writeln!(o, "{:<20} {:>14.2}", "interest_paid", r.interest_paid)?;
+    writeln!(o, "{:<20} {:>14.2}", "interest_earned", r.interest_earned)?;
+    writeln!(o, "{:<20} {:>14.2}", "liquidation_penalty", r.liquidation_penalty)?;
+    writeln!(o, "{:<20} {:>14.2}", "hold_value", r.hold_value)?;
+    for metric in ["total_return", "max_drawdown", "gas_paid", "fees_paid", "final_equity"] {
+        let v = r.result.metrics.get(metric).unwrap_or(f64::NAN);
+        writeln!(o, "{metric:<20} {:>14}", format_metric(metric, v))?;
+    }
+    for l in &r.liquidations {
+        writeln!(
+            o,
+            "  liquidated {} at {:.2}: health factor {:.4}, {:.2} {} repaid, {:.6} {} taken (protocol fee {:.6}), penalty {:.2}",
+            sextant_data::time::format_time(l.timestamp_ms, style),
+            l.price,
+            f64::from(l.result.health_factor_before) / 1e18,
+            f64::from(l.result.debt_repaid)
+                / 10f64.powi(config.leverage.clone().unwrap_or_default().debt_decimals.into()),
+            config.market.quote,
+            f64::from(l.result.collateral_to_liquidator + l.result.protocol_fee)
+                / 10f64.powi(config.leverage.clone().unwrap_or_default().collateral_decimals.into()),
+            config.market.symbol,
+            f64::from(l.result.protocol_fee)
+                / 10f64.powi(config.leverage.clone().unwrap_or_default().collateral_decimals.into()),
+            l.penalty
+        )?;
+    }
+    let shown = r.decisions.len().min(6);
+    writeln!(o, "\ndecision log: {} decisions, the last {shown}:", r.decisions.len())?;
+    for d in &r.decisions[r.decisions.len() - shown..] {
+        writeln!(
+            o,
+            "  {}  {:<8} {:.2}  [{}] {}",
+            sextant_data::time::format_time(d.timestamp_ms, style),
+            d.action,
+            d.amount,
+            d.rule,
+            d.detail
+        )?;
+    }
+    if let Some(path) = &a.json {
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let report = serde_json::json!({
+            "report": json_report(&r.result, style),
+            "liquidations": r.liquidations.iter().map(|l| serde_json::json!({
+                "time": sextant_data::time::format_time(l.timestamp_ms, style),
+                "price": l.price,
+                "health_factor_before": l.result.health_factor_before.to_string(),
+                "debt_repaid": l.result.debt_repaid.to_string(),
+                "collateral_to_liquidator": l.result.collateral_to_liquidator.to_string(),
+                "protocol_fee": l.result.protocol_fee.to_string(),
+                "penalty": l.penalty,
+            })).collect::<Vec<_>>(),
+            "decisions": r.decisions,
+            "min_health_factor": r.min_health_factor,
+            "max_leverage": r.max_leverage,
+            "interest_paid": r.interest_paid,
+            "interest_earned": r.interest_earned,
+            "liquidation_penalty": r.liquidation_penalty,
+            "hold_value": r.hold_value,
+            "health": r.health,
+        });
+        serde_json::to_writer(std::io::BufWriter::new(file), &report)
+            .with_context(|| format!("writing {}", path.display()))?;
+        writeln!(o, "\njson written to {}", path.display())?;
+    }
+    if let Some(path) = &a.report {
+        let title = format!("Sextant leverage backtest: {}", r.result.strategy);
+        std::fs::write(path, html_report(&r.result, style, &title))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(o, "report written to {}", path.display())?;
+    }
+    Ok(())
+}
+
 pub fn run(a: Args) -> Result<()> {
     let (config, name) = load_config(a.config.as_deref(), a.data.clone())?;
+    if config.is_leverage() {
+        return run_leverage(&a, &config, &name);
+    }
     if config.is_lending() {
         return run_lending(&a, &config, &name);
     }
