@@ -41,6 +41,9 @@ pub struct BacktestConfig {
     /// an optional synthetic crash; the collateral's price comes from `[market]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leverage: Option<LeverageConfig>,
+    /// `[fixed_yield]`: the floating market and the Pendle PT a fixed-yield strategy chooses between.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_yield: Option<FixedYieldConfig>,
     /// `[live]`: how `sextant run` deploys this strategy; the backtest ignores it, so one file serves both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<toml::Table>,
@@ -244,6 +247,67 @@ impl Default for LeverageConfig {
             debt_utilization: 0.85,
             crash_at: None,
             crash_pct: 35.0,
+        }
+    }
+}
+
+/// `[fixed_yield]`: a floating lending market and a Pendle PT on the same asset. Without `data` both are synthetic:
+/// the built-in Aave-style USDC market and a PT whose implied APY follows the floating rate's 30-day average plus a
+/// mean-reverting spread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FixedYieldConfig {
+    /// The asset (also the cash).
+    pub asset: String,
+    /// Its decimals.
+    pub decimals: u8,
+    /// The floating market's id.
+    pub floating: String,
+    /// The PT market's id.
+    pub pt_market: String,
+    /// The PT token's symbol.
+    pub pt: String,
+    /// Maturity, days after the first observation.
+    pub maturity_days: f64,
+    /// Pendle's `lnFeeRateRoot` (ln(1 + fee) a year).
+    pub ln_fee_rate_root: f64,
+    /// The PT pool's liquidity, USD.
+    pub pt_liquidity_usd: f64,
+    /// How far a trade moves the implied APY per unit of the pool it takes (0.1: buying a tenth of the pool lowers
+    /// the implied APY it pays by 1 %).
+    pub rate_impact: f64,
+    /// A rate CSV holding both markets (the PT's `supply_apy` column is its implied APY).
+    pub data: Option<PathBuf>,
+    /// Synthetic: seed.
+    pub seed: u64,
+    /// Synthetic: observations.
+    pub steps: usize,
+    /// Synthetic: spacing.
+    pub interval: String,
+    /// Synthetic: mean of implied minus floating APY.
+    pub spread_mean: f64,
+    /// Synthetic: the spread's volatility, a year.
+    pub spread_vol: f64,
+}
+
+impl Default for FixedYieldConfig {
+    fn default() -> Self {
+        FixedYieldConfig {
+            asset: "USDC".into(),
+            decimals: 6,
+            floating: "aave-v3-usdc".into(),
+            pt_market: "pendle-pt-usdc".into(),
+            pt: "PT-USDC".into(),
+            maturity_days: 180.0,
+            ln_fee_rate_root: 0.001,
+            pt_liquidity_usd: 50e6,
+            rate_impact: 0.1,
+            data: None,
+            seed: 7,
+            steps: 24 * 210,
+            interval: "1h".into(),
+            spread_mean: 0.003,
+            spread_vol: 0.04,
         }
     }
 }
@@ -536,6 +600,9 @@ impl BacktestConfig {
         if let Some(lending) = &mut self.lending {
             fix(&mut lending.data);
         }
+        if let Some(fy) = &mut self.fixed_yield {
+            fix(&mut fy.data);
+        }
         if let Some(pool) = &mut self.pool {
             fix(&mut pool.data);
         }
@@ -555,6 +622,55 @@ impl BacktestConfig {
             return Err(value_err("portfolio.initial_cash".into(), format!("must be a positive number, got {cash}")));
         }
         let m = &self.market;
+        if self.is_fixed_yield() {
+            let c = self.fixed_yield.clone().unwrap_or_default();
+            c.interval.parse::<Interval>().map_err(|e| value_err("fixed_yield.interval".into(), strip_prefix(e)))?;
+            let pos = |k: &str, v: f64| {
+                if v.is_finite() && v > 0.0 {
+                    Ok(())
+                } else {
+                    Err(value_err(format!("fixed_yield.{k}"), format!("must be a positive number, got {v}")))
+                }
+            };
+            pos("maturity_days", c.maturity_days)?;
+            pos("pt_liquidity_usd", c.pt_liquidity_usd)?;
+            if !(c.rate_impact.is_finite() && c.rate_impact >= 0.0) {
+                return Err(value_err(
+                    "fixed_yield.rate_impact".into(),
+                    format!("must be a non-negative number, got {}", c.rate_impact),
+                ));
+            }
+            if !(c.ln_fee_rate_root.is_finite() && (0.0..1.0).contains(&c.ln_fee_rate_root)) {
+                return Err(value_err(
+                    "fixed_yield.ln_fee_rate_root".into(),
+                    format!("must be in [0, 1), got {}", c.ln_fee_rate_root),
+                ));
+            }
+            if c.data.is_none() && !(2..=10_000_000).contains(&c.steps) {
+                return Err(value_err(
+                    "fixed_yield.steps".into(),
+                    format!("must be between 2 and 10000000, got {}", c.steps),
+                ));
+            }
+            if c.floating == c.pt_market || c.pt.eq_ignore_ascii_case(&c.asset) {
+                return Err(value_err(
+                    "fixed_yield.pt_market".into(),
+                    "the PT market and token must differ from the floating market and asset".into(),
+                ));
+            }
+            if self.pool.is_some() || self.lending.is_some() || self.leverage.is_some() {
+                return Err(value_err(
+                    "fixed_yield".into(),
+                    "a fixed-yield strategy runs on [fixed_yield] only".into(),
+                ));
+            }
+            return Ok(());
+        } else if self.fixed_yield.is_some() {
+            return Err(value_err(
+                "fixed_yield".into(),
+                format!("is for fixed_yield; {} does not use it", self.strategy.kind()),
+            ));
+        }
         if self.is_leverage() {
             let l = self.leverage.clone().unwrap_or_default();
             let frac = |k: &str, v: f64, lo: f64, hi: f64| {
@@ -624,6 +740,12 @@ impl BacktestConfig {
                 }
                 if l.markets[..i].iter().any(|o| o.id == mc.id) {
                     return Err(value_err(format!("lending.markets[{i}].id"), format!("{:?} is listed twice", mc.id)));
+                }
+                if mc.protocol_of() == Some(sextant_market::LendingProtocol::PendlePt) {
+                    return Err(value_err(
+                        format!("lending.markets[{i}].protocol"),
+                        "a Pendle PT is not a lending market: fixed_yield trades it ([fixed_yield])".into(),
+                    ));
                 }
                 if mc.protocol_of().is_none() {
                     return Err(value_err(
@@ -739,6 +861,66 @@ impl BacktestConfig {
             }
         }
         Ok(())
+    }
+
+    /// Whether the strategy trades fixed against floating yield (and so backtests on `[fixed_yield]`).
+    pub fn is_fixed_yield(&self) -> bool {
+        matches!(self.strategy, StrategySpec::FixedYield(_))
+    }
+
+    /// The floating market and the PT a fixed-yield config runs on.
+    ///
+    /// # Errors
+    /// An unreadable CSV, a market missing from it, or bad synthetic parameters.
+    pub fn load_fixed_yield(&self) -> Result<crate::fixed_yield::PtMarketData> {
+        let c = self.fixed_yield.clone().unwrap_or_default();
+        let value_err =
+            |key: &str, message: String| Error::ConfigValue { path: "<config>".into(), key: key.into(), message };
+        let asset =
+            Token::simulated(&c.asset, c.decimals).map_err(|e| value_err("fixed_yield.asset", e.to_string()))?;
+        let pt = Token::simulated(&c.pt, c.decimals).map_err(|e| value_err("fixed_yield.pt", e.to_string()))?;
+        let (floating, implied, source) = match &c.data {
+            Some(path) => {
+                let mut series = sextant_data::load_rates(path)?;
+                let mut take = |id: &str, key: &str| {
+                    let i = series
+                        .iter()
+                        .position(|s| s.market == id)
+                        .ok_or_else(|| value_err(key, format!("{id:?} is not a market of {}", path.display())))?;
+                    Ok::<_, Error>(series.remove(i))
+                };
+                let floating = take(&c.floating, "fixed_yield.floating")?;
+                let implied = take(&c.pt_market, "fixed_yield.pt_market")?;
+                (floating, implied, format!("{}", path.display()))
+            }
+            None => {
+                let mut spec = sextant_data::rates::SynthPt::usdc_defaults(c.seed, c.steps);
+                spec.interval_ms = c.interval.parse::<Interval>()?.millis();
+                spec.floating.id = c.floating.clone();
+                spec.pt_id = c.pt_market.clone();
+                spec.spread_mean = c.spread_mean;
+                spec.spread_vol = c.spread_vol;
+                let (floating, implied) = spec.generate()?;
+                let source = format!(
+                    "synthetic PT market(seed={}, steps={}, interval={}, spread_mean={}, spread_vol={})",
+                    c.seed, c.steps, c.interval, c.spread_mean, c.spread_vol
+                );
+                (floating, implied, source)
+            }
+        };
+        let t0 = floating.points.first().map_or(0, |p| p.timestamp_ms);
+        let maturity_ms = t0 + (c.maturity_days * 86_400_000.0) as i64;
+        Ok(crate::fixed_yield::PtMarketData {
+            asset,
+            pt,
+            floating,
+            implied,
+            maturity_ms,
+            ln_fee_rate_root: c.ln_fee_rate_root,
+            pt_liquidity_usd: c.pt_liquidity_usd,
+            rate_impact: c.rate_impact,
+            source: format!("{source}, PT maturing {} days in", c.maturity_days),
+        })
     }
 
     /// Whether the strategy is a leverage loop (and so backtests on `[market]` and `[leverage]`).

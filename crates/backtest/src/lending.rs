@@ -526,6 +526,7 @@ impl<'a, S: Strategy> LendingEngine<'a, S> {
                     protocol: m.protocol,
                     address: m.address.clone(),
                     rate: None,
+                    maturity_ms: None,
                 })
                 .collect(),
         }
@@ -541,6 +542,8 @@ impl<'a, S: Strategy> LendingEngine<'a, S> {
             .map(|m| {
                 let tvl = m.series.points.first().map_or(0.0, |p| p.tvl_usd);
                 let position = match m.protocol {
+                    // PT markets are not lending positions; the config refuses them here
+                    LendingProtocol::PendlePt => Position::Erc4626 { vault: Vault::new(0, None), shares: U256::ZERO },
                     LendingProtocol::AaveV3 => Position::AaveV3 { index: aave_v3::RAY, scaled: U256::ZERO },
                     LendingProtocol::CompoundV3 => {
                         Position::CompoundV3 { index: compound_v3::BASE_INDEX_SCALE, principal: 0 }

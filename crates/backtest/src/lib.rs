@@ -4,6 +4,7 @@
 pub mod config;
 mod engine;
 mod error;
+pub mod fixed_yield;
 pub mod lending;
 pub mod leverage;
 pub mod lp;
@@ -21,6 +22,6 @@ pub use leverage::{LeverageBacktestResult, LeverageEngine, LeverageMarket, Lever
 pub use lp::{LpBacktestResult, LpEngine, LpMetrics, LpRecord, LpSnapshot, PoolMarket};
 pub use metrics::Metrics;
 pub use run::{
-    build_leverage, build_lp_strategy, build_rotator, build_strategy, run_backtest, run_lending_backtest,
-    run_leverage_backtest, run_lp_backtest,
+    build_fixed_yield, build_leverage, build_lp_strategy, build_rotator, build_strategy, run_backtest,
+    run_fixed_yield_backtest, run_lending_backtest, run_leverage_backtest, run_lp_backtest,
 };

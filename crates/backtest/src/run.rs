@@ -4,7 +4,8 @@ use crate::lending::{LendingBacktestResult, LendingEngine};
 use crate::lp::{LpBacktestResult, LpEngine, PoolMarket};
 use crate::{BacktestConfig, BacktestResult, Engine, Market, Result};
 use sextant_strategies::{
-    DynamicLp, IndicatorStrategy, LeverageLoop, LoopMarket, MoveCosts, StableRotator, StrategySpec,
+    DynamicLp, FixedYield, FixedYieldMarkets, IndicatorStrategy, LeverageLoop, LoopMarket, MoveCosts, StableRotator,
+    StrategySpec,
 };
 
 /// The strategy a config describes.
@@ -109,4 +110,36 @@ pub fn run_leverage_backtest(config: &BacktestConfig) -> Result<crate::leverage:
     let market = config.load_leverage()?;
     let strategy = build_leverage(config, &market)?;
     Ok(crate::leverage::LeverageEngine::new(&strategy, &market, config.costs(), config.portfolio.initial_cash).run())
+}
+
+/// The fixed-yield strategy a config describes, on `data`.
+///
+/// # Errors
+/// When the config's strategy is not `fixed_yield` or its parameters are out of range.
+pub fn build_fixed_yield(config: &BacktestConfig, data: &crate::fixed_yield::PtMarketData) -> Result<FixedYield> {
+    let err = |key: String, message: String| crate::Error::ConfigValue { path: "<config>".into(), key, message };
+    let StrategySpec::FixedYield(params) = &config.strategy else {
+        return Err(err("strategy.kind".into(), format!("{} is not fixed_yield", config.strategy.kind())));
+    };
+    let markets = FixedYieldMarkets {
+        floating: data.floating.market.clone(),
+        pt: data.implied.market.clone(),
+        floating_market: sextant_types::LendingMarket {
+            chain: sextant_types::ChainId::SIMULATED,
+            protocol: "aave-v3".into(),
+            address: data.floating.market.clone(),
+        },
+        pt_token: data.pt.clone(),
+    };
+    FixedYield::new(params.clone(), markets).map_err(|e| err(e.key, e.message))
+}
+
+/// Backtests a fixed-yield config.
+///
+/// # Errors
+/// When the markets cannot be loaded or the strategy parameters are out of range.
+pub fn run_fixed_yield_backtest(config: &BacktestConfig) -> Result<crate::fixed_yield::FixedYieldResult> {
+    let data = config.load_fixed_yield()?;
+    let strategy = build_fixed_yield(config, &data)?;
+    Ok(crate::fixed_yield::FixedYieldEngine::new(&strategy, &data, config.costs(), config.portfolio.initial_cash).run())
 }

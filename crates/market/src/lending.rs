@@ -10,6 +10,8 @@ pub enum LendingProtocol {
     CompoundV3,
     /// Any ERC-4626 vault: Morpho vaults, Euler v2, Fluid fTokens, Yearn v3, static aTokens.
     Erc4626,
+    /// A Pendle principal-token market (its `supply_apy` is the PT's implied APY).
+    PendlePt,
 }
 
 impl LendingProtocol {
@@ -19,6 +21,7 @@ impl LendingProtocol {
             LendingProtocol::AaveV3 => "aave-v3",
             LendingProtocol::CompoundV3 => "compound-v3",
             LendingProtocol::Erc4626 => "erc4626",
+            LendingProtocol::PendlePt => "pendle-pt",
         }
     }
 
@@ -30,6 +33,7 @@ impl LendingProtocol {
             "erc4626" | "erc-4626" | "morpho" | "euler-v2" | "euler" | "fluid" | "yearn-v3" | "yearn" => {
                 LendingProtocol::Erc4626
             }
+            "pendle-pt" | "pendle" => LendingProtocol::PendlePt,
             _ => return None,
         })
     }
@@ -85,6 +89,9 @@ pub struct LendingView {
     pub address: String,
     /// The latest observation (None before the market's first one).
     pub rate: Option<RatePoint>,
+    /// When the market's instrument matures (Pendle PTs), unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maturity_ms: Option<i64>,
 }
 
 impl LendingView {

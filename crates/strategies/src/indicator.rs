@@ -90,7 +90,10 @@ impl SignalState {
             StrategySpec::Bollinger { period, nbdev, .. } => {
                 SignalState::Bollinger { bands: Bbands::new(period, nbdev).expect("validated period") }
             }
-            StrategySpec::DynamicLp { .. } | StrategySpec::StableRotator(_) | StrategySpec::LeverageLoop(_) => {
+            StrategySpec::DynamicLp { .. }
+            | StrategySpec::StableRotator(_)
+            | StrategySpec::LeverageLoop(_)
+            | StrategySpec::FixedYield(_) => {
                 unreachable!("IndicatorStrategy::new refuses non-indicator kinds")
             }
         }
@@ -160,10 +163,11 @@ impl IndicatorStrategy {
                 "dynamic_lp provides liquidity to a pool: it backtests on a [pool], not on candles alone",
             ));
         }
-        if matches!(spec, StrategySpec::StableRotator(_) | StrategySpec::LeverageLoop(_)) {
+        if matches!(spec, StrategySpec::StableRotator(_) | StrategySpec::LeverageLoop(_) | StrategySpec::FixedYield(_))
+        {
             return Err(Error::new(
                 "strategy.kind",
-                "lending strategies (stable_rotator, leverage_loop) backtest on [lending] markets, not on candles alone",
+                "lending strategies (stable_rotator, leverage_loop, fixed_yield) backtest on lending markets, not on candles alone",
             ));
         }
         spec.validate()?;

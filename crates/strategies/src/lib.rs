@@ -6,6 +6,7 @@
 mod builtin;
 mod dynamic_lp;
 mod error;
+pub mod fixed_yield;
 mod indicator;
 pub mod leverage;
 pub mod rotator;
@@ -14,6 +15,7 @@ mod spec;
 pub use builtin::{BuiltIn, BuiltInState};
 pub use dynamic_lp::{DynamicLp, DynamicLpState, RangeState};
 pub use error::{Error, Result};
+pub use fixed_yield::{FixedYield, FixedYieldMarkets, FixedYieldParams, FixedYieldState};
 pub use indicator::{AssetState, IndicatorState, IndicatorStrategy, SignalState};
 pub use leverage::{LeverageLoop, LeverageParams, LeverageState, LoopMarket};
 pub use rotator::{MoveCosts, RotatorParams, RotatorState, StableRotator};

@@ -96,6 +96,8 @@ pub enum StrategySpec {
     StableRotator(crate::rotator::RotatorParams),
     /// Supply collateral, borrow, swap and re-supply up to a target health factor; deleverage below a threshold.
     LeverageLoop(crate::leverage::LeverageParams),
+    /// Buy a Pendle PT when its implied APY beats the floating rate; hold to maturity or exit when the spread inverts.
+    FixedYield(crate::fixed_yield::FixedYieldParams),
 }
 
 /// The two families of the Dynamic LP strategy.
@@ -198,6 +200,7 @@ impl StrategySpec {
             StrategySpec::DynamicLp { .. } => "dynamic_lp",
             StrategySpec::StableRotator(_) => "stable_rotator",
             StrategySpec::LeverageLoop(_) => "leverage_loop",
+            StrategySpec::FixedYield(_) => "fixed_yield",
         }
     }
 
@@ -333,6 +336,7 @@ impl StrategySpec {
             }
             StrategySpec::StableRotator(ref p) => p.validate()?,
             StrategySpec::LeverageLoop(ref p) => p.validate()?,
+            StrategySpec::FixedYield(ref p) => p.validate()?,
         }
         Ok(())
     }

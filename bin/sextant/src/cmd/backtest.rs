@@ -514,8 +514,82 @@ fn run_leverage(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Backtests a fixed-against-floating yield strategy and prints it beside holding the floating market.
+fn run_fixed_yield(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
+    anyhow::ensure!(
+        a.stop_after.is_none() && a.resume.is_none() && a.save_state.is_none(),
+        "--stop-after, --save-state and --resume are not available for fixed_yield yet"
+    );
+    let r = sextant_backtest::run_fixed_yield_backtest(config)?;
+    let style = sextant_market::TimeStyle::default();
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{} fixed-yield backtest of {name}", r.result.strategy)?;
+    for m in &r.result.markets {
+        writeln!(o, "  rates {m}")?;
+    }
+    let failed: Vec<String> = r.result.flows.failed.iter().map(|(why, n)| format!("{n} {why}")).collect();
+    let failed = if failed.is_empty() { "none".to_string() } else { failed.join(", ") };
+    writeln!(
+        o,
+        "  {} steps, {} intents completed, intents failed: {failed}\n",
+        r.result.equity.len(),
+        r.result.flows.completed
+    )?;
+    writeln!(o, "{:<16} {:>14}", "metric", "value")?;
+    writeln!(o, "{:<16} {:>13.3}%", "realised_apy", r.realised_apy * 100.0)?;
+    writeln!(o, "{:<16} {:>13.3}%", "floating_apy", r.floating_apy * 100.0)?;
+    writeln!(o, "{:<16} {:>13.1}%", "time_in_pt", r.time_in_pt * 100.0)?;
+    for metric in ["total_return", "max_drawdown", "gas_paid", "fees_paid", "slippage_paid", "final_equity"] {
+        let v = r.result.metrics.get(metric).unwrap_or(f64::NAN);
+        writeln!(o, "{metric:<16} {:>14}", format_metric(metric, v))?;
+    }
+    let bench = r.benchmark.last().map_or(0.0, |b| b.equity);
+    writeln!(o, "{:<16} {:>14.2}", "floating_only", bench)?;
+    writeln!(o, "\ndecision log: {} decisions:", r.decisions.len())?;
+    for d in r.decisions.iter().take(12) {
+        writeln!(
+            o,
+            "  {}  {:<8} {} -> {}  {:.2}  [{}] {}",
+            sextant_data::time::format_time(d.timestamp_ms, style),
+            d.action,
+            d.from.as_deref().unwrap_or("cash"),
+            d.to.as_deref().unwrap_or("cash"),
+            d.amount,
+            d.rule,
+            d.detail
+        )?;
+    }
+    if r.decisions.len() > 12 {
+        writeln!(o, "  ... {} more in --json", r.decisions.len() - 12)?;
+    }
+    if let Some(path) = &a.json {
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let report = serde_json::json!({
+            "report": json_report(&r.result, style),
+            "realised_apy": r.realised_apy,
+            "floating_apy": r.floating_apy,
+            "time_in_pt": r.time_in_pt,
+            "benchmark": r.benchmark,
+            "decisions": r.decisions,
+        });
+        serde_json::to_writer(std::io::BufWriter::new(file), &report)
+            .with_context(|| format!("writing {}", path.display()))?;
+        writeln!(o, "\njson written to {}", path.display())?;
+    }
+    if let Some(path) = &a.report {
+        let title = format!("Sextant fixed-yield backtest: {}", r.result.strategy);
+        std::fs::write(path, html_report(&r.result, style, &title))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(o, "report written to {}", path.display())?;
+    }
+    Ok(())
+}
+
 pub fn run(a: Args) -> Result<()> {
     let (config, name) = load_config(a.config.as_deref(), a.data.clone())?;
+    if config.is_fixed_yield() {
+        return run_fixed_yield(&a, &config, &name);
+    }
     if config.is_leverage() {
         return run_leverage(&a, &config, &name);
     }
