@@ -492,3 +492,40 @@ fn rates_written_as_csv_backtest_as_lending_data_and_bad_rates_name_the_line() {
     let e = bad("[strategy]\nkind = \"stable_rotator\"\n[[lending.markets]]\nid = \"spark-usdc\"\n");
     assert!(e.contains("lending.markets[0].curve") && e.contains("spark-usdc"), "{e}");
 }
+
+#[test]
+fn the_leverage_loop_and_fixed_yield_examples_backtest_with_their_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let out = ok(&["backtest", "examples/leverage-loop.toml", "--json", &path("lev.json")]);
+    assert!(out.starts_with("leverage_loop("), "{out}");
+    for word in ["min_health_factor", "max_leverage", "liquidation_penalty", "liquidated 2024-", "decision log:"] {
+        assert!(out.contains(word), "{word} missing: {out}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path("lev.json")).unwrap()).unwrap();
+    assert!(!v["liquidations"].as_array().unwrap().is_empty());
+    assert!(v["liquidations"][0]["debt_repaid"].as_str().unwrap().parse::<u128>().unwrap() > 0);
+    let out = ok(&["backtest", "examples/fixed-yield.toml", "--json", &path("fy.json")]);
+    assert!(out.starts_with("fixed_yield("), "{out}");
+    for word in ["realised_apy", "floating_apy", "time_in_pt", "fixed_beats_floating", "spread_inverted"] {
+        assert!(out.contains(word), "{word} missing: {out}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path("fy.json")).unwrap()).unwrap();
+    assert_eq!(v["benchmark"].as_array().unwrap().len(), 5040);
+    // Bad values name their key.
+    let config = dir.path().join("bad.toml");
+    let bad = |toml: &str| {
+        std::fs::write(&config, toml).unwrap();
+        fails(&["backtest", config.to_str().unwrap()])
+    };
+    let e = bad("[strategy]\nkind = \"leverage_loop\"\ntarget_health_factor = 1.0\n");
+    assert!(e.contains("strategy.target_health_factor"), "{e}");
+    let e = bad("[strategy]\nkind = \"leverage_loop\"\n[leverage]\nltv = 0.9\nliquidation_threshold = 0.85\n");
+    assert!(e.contains("leverage.ltv"), "{e}");
+    let e = bad("[strategy]\nkind = \"leverage_loop\"\n[leverage]\nliquidation_threshold = 0.97\n");
+    assert!(e.contains("leverage.liquidation_bonus"), "{e}");
+    let e = bad("[strategy]\nkind = \"fixed_yield\"\n[fixed_yield]\nmaturity_days = 0\n");
+    assert!(e.contains("fixed_yield.maturity_days"), "{e}");
+    let e = bad("[strategy]\nkind = \"rsi\"\n[fixed_yield]\nseed = 1\n");
+    assert!(e.contains("fixed_yield") && e.contains("rsi"), "{e}");
+}
