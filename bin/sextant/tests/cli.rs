@@ -528,4 +528,12 @@ fn the_leverage_loop_and_fixed_yield_examples_backtest_with_their_reports() {
     assert!(e.contains("fixed_yield.maturity_days"), "{e}");
     let e = bad("[strategy]\nkind = \"rsi\"\n[fixed_yield]\nseed = 1\n");
     assert!(e.contains("fixed_yield") && e.contains("rsi"), "{e}");
+
+    // Both stop and resume to the same end as an uninterrupted run.
+    for (example, json) in [("examples/leverage-loop.toml", "lev.json"), ("examples/fixed-yield.toml", "fy.json")] {
+        let stopped = ok(&["backtest", example, "--stop-after", "1400", "--save-state", &path("s.json")]);
+        assert!(stopped.starts_with("stopped after step 1400"), "{stopped}");
+        ok(&["backtest", example, "--resume", &path("s.json"), "--json", &path("resumed.json")]);
+        assert!(std::fs::read(path("resumed.json")).unwrap() == std::fs::read(path(json)).unwrap(), "{example}");
+    }
 }

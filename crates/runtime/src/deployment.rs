@@ -136,6 +136,13 @@ impl<'a> Deployment<'a> {
                         .map_err(|e| Error::Strategy(e.to_string()))?,
                 )
             }
+            StrategySpec::StableRotator(_) | StrategySpec::LeverageLoop(_) | StrategySpec::FixedYield(_) => {
+                return Err(Error::Strategy(format!(
+                    "{} runs in backtests only for now: a live deployment reads one pool's price and the Safe's \
+                     token and LP balances, not lending positions (sextant backtest runs it)",
+                    cfg.strategy.kind()
+                )));
+            }
             _ => BuiltIn::Indicator(
                 IndicatorStrategy::new(cfg.strategy.clone(), cfg.risk.clone())
                     .map_err(|e| Error::Strategy(e.to_string()))?,

@@ -287,16 +287,16 @@ fn run_lp(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
 }
 
 /// FNV-1a over every observation of every lending market, so a resume notices other rates.
-fn rates_fingerprint(market: &sextant_backtest::RateMarket) -> String {
+fn rates_fingerprint<'a>(series: impl IntoIterator<Item = &'a sextant_market::RateSeries>) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |x: u64| {
         for b in x.to_le_bytes() {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
     };
-    for m in &market.markets {
-        eat(m.series.points.len() as u64);
-        for p in &m.series.points {
+    for s in series {
+        eat(s.points.len() as u64);
+        for p in &s.points {
             eat(p.timestamp_ms as u64);
             for v in [p.supply_apy, p.borrow_apy, p.tvl_usd, p.utilization, p.reward_apy, p.bad_debt] {
                 eat(v.to_bits());
@@ -307,6 +307,38 @@ fn rates_fingerprint(market: &sextant_backtest::RateMarket) -> String {
     format!("{h:016x}")
 }
 
+/// Resumes a run from `--resume` or starts it, runs it to `--stop-after` or the end, and saves it to
+/// `--save-state`. Returns None when the run stopped early and its state was saved.
+fn resumable<Snap: serde::Serialize + serde::de::DeserializeOwned>(
+    a: &Args,
+    config: &BacktestConfig,
+    name: &str,
+    data: String,
+    start: impl FnOnce() -> Snap,
+    advance: impl FnOnce(&mut Snap, Option<usize>),
+    next_step: impl Fn(&Snap) -> usize,
+) -> Result<Option<Snap>> {
+    let config_text = toml::to_string(config).context("config cannot be written back as TOML")?;
+    let mut snap = match &a.resume {
+        Some(path) => read_saved(path, &config_text, &data, name, "data")?,
+        None => start(),
+    };
+    advance(&mut snap, a.stop_after);
+    if let Some(path) = &a.save_state {
+        write_saved(path, config_text, data, &snap)?;
+        if a.stop_after.is_some() {
+            writeln!(
+                std::io::stdout().lock(),
+                "stopped after step {}; state saved to {}",
+                next_step(&snap),
+                path.display()
+            )?;
+            return Ok(None);
+        }
+    }
+    Ok(Some(snap))
+}
+
 /// Backtests a lending config (the Stable Rotator) on its markets and prints the markets, the metrics and the end
 /// of the decision log.
 fn run_lending(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
@@ -315,7 +347,7 @@ fn run_lending(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
     let engine =
         sextant_backtest::LendingEngine::new(&strategy, &market, config.costs(), config.portfolio.initial_cash);
     let config_text = toml::to_string(config).context("config cannot be written back as TOML")?;
-    let data = rates_fingerprint(&market);
+    let data = rates_fingerprint(market.markets.iter().map(|m| &m.series));
     let mut snap = match &a.resume {
         Some(path) => {
             let snap: sextant_backtest::LendingSnapshot<_> = read_saved(path, &config_text, &data, name, "rates")?;
@@ -416,11 +448,22 @@ fn run_lending(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
 
 /// Backtests a leverage loop and prints its health, liquidations and the end of its decision log.
 fn run_leverage(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
-    anyhow::ensure!(
-        a.stop_after.is_none() && a.resume.is_none() && a.save_state.is_none(),
-        "--stop-after, --save-state and --resume are not available for leverage loops yet"
-    );
-    let r = sextant_backtest::run_leverage_backtest(config)?;
+    let market = config.load_leverage()?;
+    let strategy = sextant_backtest::build_leverage(config, &market)?;
+    let engine =
+        sextant_backtest::LeverageEngine::new(&strategy, &market, config.costs(), config.portfolio.initial_cash);
+    let data = fingerprint(&[sextant_backtest::Market {
+        base: market.collateral.clone(),
+        quote: market.debt.clone(),
+        series: market.candles.clone(),
+        source: market.source.clone(),
+    }]);
+    let Some(snap) =
+        resumable(a, config, name, data, || engine.start(), |s, until| engine.advance(s, until), |s| s.next_step)?
+    else {
+        return Ok(());
+    };
+    let r = engine.finish(snap);
     let style = sextant_market::TimeStyle::default();
     let mut o = std::io::stdout().lock();
     writeln!(o, "{} leverage backtest of {name}", r.result.strategy)?;
@@ -516,11 +559,21 @@ fn run_leverage(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
 
 /// Backtests a fixed-against-floating yield strategy and prints it beside holding the floating market.
 fn run_fixed_yield(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
-    anyhow::ensure!(
-        a.stop_after.is_none() && a.resume.is_none() && a.save_state.is_none(),
-        "--stop-after, --save-state and --resume are not available for fixed_yield yet"
+    let pt_data = config.load_fixed_yield()?;
+    let strategy = sextant_backtest::build_fixed_yield(config, &pt_data)?;
+    let engine = sextant_backtest::fixed_yield::FixedYieldEngine::new(
+        &strategy,
+        &pt_data,
+        config.costs(),
+        config.portfolio.initial_cash,
     );
-    let r = sextant_backtest::run_fixed_yield_backtest(config)?;
+    let data = rates_fingerprint([&pt_data.floating, &pt_data.implied]);
+    let Some(snap) =
+        resumable(a, config, name, data, || engine.start(), |s, until| engine.advance(s, until), |s| s.next_step)?
+    else {
+        return Ok(());
+    };
+    let r = engine.finish(snap);
     let style = sextant_market::TimeStyle::default();
     let mut o = std::io::stdout().lock();
     writeln!(o, "{} fixed-yield backtest of {name}", r.result.strategy)?;
