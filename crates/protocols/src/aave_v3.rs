@@ -153,8 +153,8 @@ impl fmt::Display for AaveError {
             "46" => "the collateral chosen cannot be liquidated",
             "47" => "user did not borrow the specified currency",
             "57" => "ltv validation failed",
-            "INVALID_MINT_AMOUNT" | "56" => "invalid amount to mint (rounds to zero shares)",
-            "INVALID_BURN_AMOUNT" | "44" => "invalid amount to burn (rounds to zero shares)",
+            "24" => "invalid amount to mint (rounds to zero shares)",
+            "25" => "invalid amount to burn (rounds to zero shares)",
             "CONFIG" => "invalid reserve configuration",
             "SAME_RESERVE" => "collateral and debt are the same reserve (not modelled)",
             "UNDERFLOW" => "arithmetic underflow (panic 0x11)",
@@ -489,9 +489,14 @@ impl Reserve {
     /// Recomputes the rates for an operation adding or taking liquidity (called before the underlying moves).
     ///
     /// # Errors
-    /// Where the rate strategy reverts.
+    /// Where the rate strategy reverts: `UNDERFLOW` when the reserve has debt and less than `taken` to give.
     pub fn update_interest_rates(&mut self, added: U256, taken: U256) -> R<()> {
         let total_variable_debt = m(ray_mul(self.scaled_variable_debt, self.variable_borrow_index))?;
+        // the strategy takes `balance + added - taken` only when there is debt: taking more than the reserve holds
+        // is a checked-arithmetic panic there (a borrow or withdrawal beyond the available liquidity)
+        if !total_variable_debt.is_zero() && m(self.cash.checked_add(added))? < taken {
+            return Err(AaveError("UNDERFLOW"));
+        }
         let rates = m(self.config.strategy.calculate_interest_rates(&RateParams {
             a_token_balance: self.cash,
             liquidity_added: added,
@@ -509,8 +514,24 @@ impl Reserve {
     /// Supplies `amount` at `now`; returns the scaled aTokens minted.
     ///
     /// # Errors
-    /// `26` for a zero amount, `INVALID_MINT_AMOUNT` when it rounds to zero shares.
+    /// `26` for a zero amount, `24` when it rounds to zero shares.
     pub fn supply(&mut self, holding: &mut Holding, amount: U256, now: u64) -> R<U256> {
+        self.atomic(holding, |r, h| r.supply_inner(h, amount, now))
+    }
+
+    /// Runs one operation as a transaction: on an error the reserve and the holding are left as they were, as a
+    /// revert leaves the contract's storage (the state update at the start of every operation included).
+    fn atomic<T>(&mut self, holding: &mut Holding, f: impl FnOnce(&mut Self, &mut Holding) -> R<T>) -> R<T> {
+        let (saved, saved_holding) = (self.clone(), *holding);
+        let result = f(self, holding);
+        if result.is_err() {
+            *self = saved;
+            *holding = saved_holding;
+        }
+        result
+    }
+
+    fn supply_inner(&mut self, holding: &mut Holding, amount: U256, now: u64) -> R<U256> {
         self.update_state(now)?;
         if amount.is_zero() {
             return Err(AaveError("26"));
@@ -518,7 +539,7 @@ impl Reserve {
         self.update_interest_rates(amount, U256::ZERO)?;
         let scaled = m(ray_div(amount, self.liquidity_index))?;
         if scaled.is_zero() {
-            return Err(AaveError("INVALID_MINT_AMOUNT"));
+            return Err(AaveError("24"));
         }
         self.cash += amount;
         if holding.scaled_supply.is_zero() {
@@ -533,8 +554,12 @@ impl Reserve {
     /// `amount` withdraws everything. Returns the underlying paid out.
     ///
     /// # Errors
-    /// `26` for zero, `32` for more than the balance, `INVALID_BURN_AMOUNT`.
+    /// `26` for zero, `32` for more than the balance, `25`.
     pub fn withdraw(&mut self, holding: &mut Holding, amount: Option<U256>, now: u64) -> R<U256> {
+        self.atomic(holding, |r, h| r.withdraw_inner(h, amount, now))
+    }
+
+    fn withdraw_inner(&mut self, holding: &mut Holding, amount: Option<U256>, now: u64) -> R<U256> {
         self.update_state(now)?;
         let balance = m(ray_mul(holding.scaled_supply, self.liquidity_index))?;
         let amount = amount.unwrap_or(balance);
@@ -547,7 +572,7 @@ impl Reserve {
         self.update_interest_rates(U256::ZERO, amount)?;
         let scaled = m(ray_div(amount, self.liquidity_index))?;
         if scaled.is_zero() {
-            return Err(AaveError("INVALID_BURN_AMOUNT"));
+            return Err(AaveError("25"));
         }
         holding.scaled_supply = sub(holding.scaled_supply, scaled)?;
         self.scaled_a_supply = sub(self.scaled_a_supply, scaled)?;
@@ -562,7 +587,7 @@ impl Reserve {
     fn borrow_unchecked(&mut self, holding: &mut Holding, amount: U256) -> R<()> {
         let scaled = m(ray_div(amount, self.variable_borrow_index))?;
         if scaled.is_zero() {
-            return Err(AaveError("INVALID_MINT_AMOUNT"));
+            return Err(AaveError("24"));
         }
         holding.scaled_debt += scaled;
         self.scaled_variable_debt += scaled;
@@ -575,8 +600,12 @@ impl Reserve {
     /// Repays up to `amount` (`None`: all) of the holding's debt at `now`; returns what was paid back.
     ///
     /// # Errors
-    /// `26` for zero, `39` when there is no debt, `INVALID_BURN_AMOUNT`.
+    /// `26` for zero, `39` when there is no debt, `25`.
     pub fn repay(&mut self, holding: &mut Holding, amount: Option<U256>, now: u64) -> R<U256> {
+        self.atomic(holding, |r, h| r.repay_inner(h, amount, now))
+    }
+
+    fn repay_inner(&mut self, holding: &mut Holding, amount: Option<U256>, now: u64) -> R<U256> {
         self.update_state(now)?;
         let debt = m(ray_mul(holding.scaled_debt, self.variable_borrow_index))?;
         if amount == Some(U256::ZERO) {
@@ -595,7 +624,7 @@ impl Reserve {
     fn burn_debt(&mut self, holding: &mut Holding, amount: U256) -> R<()> {
         let scaled = m(ray_div(amount, self.variable_borrow_index))?;
         if scaled.is_zero() {
-            return Err(AaveError("INVALID_BURN_AMOUNT"));
+            return Err(AaveError("25"));
         }
         holding.scaled_debt = sub(holding.scaled_debt, scaled)?;
         self.scaled_variable_debt = sub(self.scaled_variable_debt, scaled)?;
@@ -709,18 +738,17 @@ impl Market {
     /// # Errors
     /// As [`Reserve::withdraw`]; `35` when the health factor would fall below one.
     pub fn withdraw(&mut self, account: &mut [Holding], i: usize, amount: Option<U256>, now: u64) -> R<U256> {
-        let (saved_reserve, saved_holding) = (self.reserves[i].clone(), account[i]);
-        let was_collateral = account[i].collateral;
-        let out = self.reserves[i].withdraw(&mut account[i], amount, now)?;
-        if was_collateral && account.iter().any(|h| !h.scaled_debt.is_zero()) {
-            let data = self.account_data(account, now)?;
-            if data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD {
-                self.reserves[i] = saved_reserve;
-                account[i] = saved_holding;
+        self.atomic(account, |market, account| {
+            let was_collateral = account[i].collateral;
+            let out = market.reserves[i].withdraw(&mut account[i], amount, now)?;
+            if was_collateral
+                && account.iter().any(|h| !h.scaled_debt.is_zero())
+                && market.account_data(account, now)?.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD
+            {
                 return Err(AaveError("35"));
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     // mirrors BorrowLogic.executeBorrow with ValidationLogic.validateBorrow's collateral checks
@@ -728,14 +756,27 @@ impl Market {
     ///
     /// # Errors
     /// `26`, `34` (no collateral), `57` (zero LTV), `35` (health factor at or below one), `36` (not enough
-    /// collateral for the new debt at the LTV), `32` when the reserve lacks the cash.
+    /// collateral for the new debt at the LTV), then `24` and `UNDERFLOW` when the reserve lacks the cash (the
+    /// contract validates first and fails computing the rates).
     pub fn borrow(&mut self, account: &mut [Holding], i: usize, amount: U256, now: u64) -> R<()> {
+        self.atomic(account, |market, account| market.borrow_inner(account, i, amount, now))
+    }
+
+    /// Runs one operation as a transaction: on an error the pool and the account are left as they were.
+    fn atomic<T>(&mut self, account: &mut [Holding], f: impl FnOnce(&mut Self, &mut [Holding]) -> R<T>) -> R<T> {
+        let (saved, saved_account) = (self.clone(), account.to_vec());
+        let result = f(self, account);
+        if result.is_err() {
+            *self = saved;
+            account.copy_from_slice(&saved_account);
+        }
+        result
+    }
+
+    fn borrow_inner(&mut self, account: &mut [Holding], i: usize, amount: U256, now: u64) -> R<()> {
         self.reserves[i].update_state(now)?;
         if amount.is_zero() {
             return Err(AaveError("26"));
-        }
-        if amount > self.reserves[i].cash {
-            return Err(AaveError("32"));
         }
         let data = self.account_data(account, now)?;
         if data.total_collateral_base.is_zero() {
@@ -823,7 +864,7 @@ impl Market {
             coll.update_interest_rates(U256::ZERO, collateral_out)?;
             let scaled_out = m(ray_div(collateral_out, coll.liquidity_index))?;
             if scaled_out.is_zero() {
-                return Err(AaveError("INVALID_BURN_AMOUNT"));
+                return Err(AaveError("25"));
             }
             account[coll_i].scaled_supply = sub(account[coll_i].scaled_supply, scaled_out)?;
             coll.scaled_a_supply = sub(coll.scaled_a_supply, scaled_out)?;
