@@ -7,14 +7,14 @@
 
 use crate::config::Costs;
 use crate::engine::{BacktestResult, CostTotals, EquityPoint, FlowStats};
+use crate::flows::{Atomic, run_intents};
 use crate::metrics::compute_metrics;
 use alloy_primitives::U256;
 use serde::{Deserialize, Serialize};
 use sextant_market::{LendingProtocol, LendingView, MarketView, RatePoint, RateSeries};
 use sextant_protocols::{aave_v3, pendle::PtMarket};
 use sextant_strategy::{
-    Decision, ExecError, ExecErrorKind, Executor, FlowStatus, LendingPositionView, PortfolioView, PositionView,
-    RetryPolicy, Strategy, run_flow,
+    Decision, ExecError, ExecErrorKind, LendingPositionView, PortfolioView, PositionView, RetryPolicy, Strategy,
 };
 use sextant_types::{Amount, AmountSpec, Fill, Intent, Token};
 
@@ -151,7 +151,7 @@ impl Exec<'_> {
         }
     }
 
-    fn run(&mut self, intent: &Intent) -> Result<Option<Fill>, ExecError> {
+    fn carry_out(&mut self, intent: &Intent) -> Result<Option<Fill>, ExecError> {
         let (asset, pt) = (&self.data.asset.clone(), &self.data.pt.clone());
         match intent {
             Intent::Supply { token, amount, .. } if token.symbol == asset.symbol => {
@@ -255,30 +255,19 @@ impl Exec<'_> {
     }
 }
 
-struct Run<'a, 'b> {
-    exec: &'a mut Exec<'b>,
-    intent: &'a Intent,
-}
+impl Atomic for Exec<'_> {
+    type Saved = (U256, U256, U256, CostTotals);
 
-impl Executor for Run<'_, '_> {
-    type Prepared = ();
-    type Receipt = Option<Fill>;
-
-    fn prepare(&mut self, _intent: &Intent) -> Result<(), ExecError> {
-        Ok(())
+    fn save(&self) -> Self::Saved {
+        (*self.cash, *self.scaled, *self.pt, *self.totals)
     }
 
-    fn execute(&mut self, _prepared: &()) -> Result<Option<Fill>, ExecError> {
-        let before = (*self.exec.cash, *self.exec.scaled, *self.exec.pt, *self.exec.totals);
-        let r = self.exec.run(self.intent);
-        if r.is_err() {
-            (*self.exec.cash, *self.exec.scaled, *self.exec.pt, *self.exec.totals) = before;
-        }
-        r
+    fn restore(&mut self, saved: Self::Saved) {
+        (*self.cash, *self.scaled, *self.pt, *self.totals) = saved;
     }
 
-    fn validate(&mut self, _prepared: &(), receipt: Option<Fill>) -> Result<Option<Fill>, ExecError> {
-        Ok(receipt)
+    fn run(&mut self, intent: &Intent) -> Result<Option<Fill>, ExecError> {
+        self.carry_out(intent)
     }
 }
 
@@ -390,34 +379,18 @@ impl<'a, S: Strategy> FixedYieldEngine<'a, S> {
             };
             let mut intents = Vec::new();
             self.strategy.on_step(&mut snap.strategy, &view, &portfolio, &mut intents);
-            for intent in &intents {
-                if matches!(intent, Intent::Hold { .. }) {
-                    snap.flows.holds += 1;
-                    continue;
-                }
-                let outcome = {
-                    let mut exec = Exec {
-                        data: self.data,
-                        costs: &self.costs,
-                        cash: &mut snap.cash,
-                        scaled: &mut snap.scaled,
-                        pt: &mut snap.pt,
-                        totals: &mut snap.totals,
-                        index: snap.index.0,
-                        pt_market: ptm,
-                        time: t,
-                    };
-                    let mut run = Run { exec: &mut exec, intent };
-                    run_flow(&mut run, intent, &retry)
-                };
-                match &outcome.status {
-                    FlowStatus::Completed { .. } => snap.flows.completed += 1,
-                    FlowStatus::Failed { error } => {
-                        *snap.flows.failed.entry(error.kind.name().to_string()).or_default() += 1;
-                    }
-                }
-                self.strategy.on_outcome(&mut snap.strategy, &outcome);
-            }
+            let mut exec = Exec {
+                data: self.data,
+                costs: &self.costs,
+                cash: &mut snap.cash,
+                scaled: &mut snap.scaled,
+                pt: &mut snap.pt,
+                totals: &mut snap.totals,
+                index: snap.index.0,
+                pt_market: ptm,
+                time: t,
+            };
+            run_intents(self.strategy, &mut snap.strategy, &mut snap.flows, &retry, &intents, &mut exec);
             let mut decided = self.strategy.take_decisions(&mut snap.strategy);
             snap.decisions.append(&mut decided);
             if !snap.pt.is_zero() {

@@ -15,6 +15,7 @@
 
 use crate::config::Costs;
 use crate::engine::{BacktestResult, CostTotals, EquityPoint, FlowStats};
+use crate::flows::{Atomic, run_intents};
 use crate::metrics::compute_metrics;
 use alloy_primitives::U256;
 use serde::{Deserialize, Serialize};
@@ -22,10 +23,7 @@ use sextant_data::rates::{RateCurve, apy_of_apr};
 use sextant_market::{LendingProtocol, LendingView, MarketView, RatePoint, RateSeries};
 use sextant_protocols::{aave_v3, compound_v3, erc4626::Vault};
 use sextant_strategies::rotator::{GAS_CLAIM, gas_units};
-use sextant_strategy::{
-    Decision, ExecError, ExecErrorKind, Executor, FlowOutcome, FlowStatus, LendingPositionView, PortfolioView,
-    RetryPolicy, Strategy, run_flow,
-};
+use sextant_strategy::{Decision, ExecError, ExecErrorKind, LendingPositionView, PortfolioView, RetryPolicy, Strategy};
 use sextant_types::{Amount, AmountSpec, Fill, Intent, Token};
 
 const YEAR_MS: f64 = 365.0 * 86_400_000.0;
@@ -418,42 +416,23 @@ impl LendingExecutor<'_> {
     }
 }
 
-struct IntentRun<'a, 'b> {
-    exec: &'a mut LendingExecutor<'b>,
-    intent: &'a Intent,
-}
+impl Atomic for LendingExecutor<'_> {
+    type Saved = (U256, Vec<Slot>, CostTotals, f64, usize);
 
-impl Executor for IntentRun<'_, '_> {
-    type Prepared = ();
-    type Receipt = Option<Fill>;
-
-    fn prepare(&mut self, _intent: &Intent) -> Result<(), ExecError> {
-        Ok(())
+    fn save(&self) -> Self::Saved {
+        (*self.cash, self.slots.to_vec(), *self.totals, *self.claimed, self.movements.len())
     }
 
-    fn execute(&mut self, _prepared: &()) -> Result<Option<Fill>, ExecError> {
-        // A refused intent costs nothing (a transaction that fails in simulation is never sent).
-        let before = (*self.exec.cash, self.exec.slots.to_vec(), *self.exec.totals, *self.exec.claimed);
-        let moves = self.exec.movements.len();
-        let result = self.run();
-        if result.is_err() {
-            *self.exec.cash = before.0;
-            self.exec.slots.clone_from_slice(&before.1);
-            *self.exec.totals = before.2;
-            *self.exec.claimed = before.3;
-            self.exec.movements.truncate(moves);
-        }
-        result
+    fn restore(&mut self, (cash, slots, totals, claimed, moves): Self::Saved) {
+        *self.cash = cash;
+        self.slots.clone_from_slice(&slots);
+        *self.totals = totals;
+        *self.claimed = claimed;
+        self.movements.truncate(moves);
     }
 
-    fn validate(&mut self, _prepared: &(), receipt: Option<Fill>) -> Result<Option<Fill>, ExecError> {
-        Ok(receipt)
-    }
-}
-
-impl IntentRun<'_, '_> {
-    fn run(&mut self) -> Result<Option<Fill>, ExecError> {
-        let e = &mut *self.exec;
+    fn run(&mut self, intent: &Intent) -> Result<Option<Fill>, ExecError> {
+        let e = self;
         let check_token = |t: &Token| {
             if t.symbol == e.market.asset.symbol {
                 Ok(())
@@ -464,7 +443,7 @@ impl IntentRun<'_, '_> {
                 ))
             }
         };
-        match self.intent {
+        match intent {
             Intent::Supply { market, token, amount } => {
                 check_token(token)?;
                 let i = e.find(&market.protocol, &market.address)?;
@@ -713,36 +692,19 @@ impl<'a, S: Strategy> LendingEngine<'a, S> {
         points: &[Option<RatePoint>],
         retry: &RetryPolicy,
     ) {
-        for intent in intents {
-            if matches!(intent, Intent::Hold { .. }) {
-                snap.flows.holds += 1;
-                continue;
-            }
-            let outcome: FlowOutcome = {
-                let mut exec = LendingExecutor {
-                    market: self.market,
-                    costs: &self.costs,
-                    slots: &mut snap.slots,
-                    cash: &mut snap.cash,
-                    totals: &mut snap.totals,
-                    claimed: &mut snap.rewards_claimed,
-                    movements: &mut snap.movements,
-                    step,
-                    time: t,
-                    points,
-                };
-                let mut run = IntentRun { exec: &mut exec, intent };
-                run_flow(&mut run, intent, retry)
-            };
-            match &outcome.status {
-                FlowStatus::Completed { .. } => snap.flows.completed += 1,
-                FlowStatus::Failed { error } => {
-                    *snap.flows.failed.entry(error.kind.name().to_string()).or_default() += 1
-                }
-            }
-            snap.flows.retries += outcome.attempts.saturating_sub(1) as usize;
-            self.strategy.on_outcome(&mut snap.strategy, &outcome);
-        }
+        let mut exec = LendingExecutor {
+            market: self.market,
+            costs: &self.costs,
+            slots: &mut snap.slots,
+            cash: &mut snap.cash,
+            totals: &mut snap.totals,
+            claimed: &mut snap.rewards_claimed,
+            movements: &mut snap.movements,
+            step,
+            time: t,
+            points,
+        };
+        run_intents(self.strategy, &mut snap.strategy, &mut snap.flows, retry, intents, &mut exec);
         let mut decided = self.strategy.take_decisions(&mut snap.strategy);
         snap.decisions.append(&mut decided);
     }

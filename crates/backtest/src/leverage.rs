@@ -12,6 +12,7 @@
 
 use crate::config::Costs;
 use crate::engine::{BacktestResult, CostTotals, EquityPoint, FlowStats};
+use crate::flows::{Atomic, run_intents};
 use crate::metrics::compute_metrics;
 use alloy_primitives::U256;
 use serde::{Deserialize, Serialize};
@@ -19,8 +20,7 @@ use sextant_market::{AssetView, Candle, CandleSeries, MarketView};
 use sextant_protocols::aave_v3::{self, Account, AccountData, Holding, Market};
 use sextant_protocols::constant_product;
 use sextant_strategy::{
-    Decision, ExecError, ExecErrorKind, Executor, FlowStatus, LendingPositionView, PortfolioView, PositionView,
-    RetryPolicy, Strategy, run_flow,
+    Decision, ExecError, ExecErrorKind, LendingPositionView, PortfolioView, PositionView, RetryPolicy, Strategy,
 };
 use sextant_types::{Amount, AmountSpec, Fill, Intent, Token};
 
@@ -211,7 +211,7 @@ impl LeverageExecutor<'_> {
         err(ExecErrorKind::Reverted, e.to_string())
     }
 
-    fn run(&mut self, intent: &Intent) -> Result<Option<Fill>, ExecError> {
+    fn carry_out(&mut self, intent: &Intent) -> Result<Option<Fill>, ExecError> {
         let now = self.now;
         match intent {
             Intent::Supply { token, amount, .. } => {
@@ -313,40 +313,23 @@ impl LeverageExecutor<'_> {
     }
 }
 
-struct IntentRun<'a, 'b> {
-    exec: &'a mut LeverageExecutor<'b>,
-    intent: &'a Intent,
-}
+impl Atomic for LeverageExecutor<'_> {
+    type Saved = (Market, Account, U256, U256, CostTotals);
 
-impl Executor for IntentRun<'_, '_> {
-    type Prepared = ();
-    type Receipt = Option<Fill>;
-
-    fn prepare(&mut self, _intent: &Intent) -> Result<(), ExecError> {
-        Ok(())
+    fn save(&self) -> Self::Saved {
+        (self.aave.clone(), self.account.clone(), *self.cash, *self.collateral_held, *self.totals)
     }
 
-    fn execute(&mut self, _prepared: &()) -> Result<Option<Fill>, ExecError> {
-        let before = (
-            self.exec.aave.clone(),
-            self.exec.account.clone(),
-            *self.exec.cash,
-            *self.exec.collateral_held,
-            *self.exec.totals,
-        );
-        let r = self.exec.run(self.intent);
-        if r.is_err() {
-            *self.exec.aave = before.0;
-            *self.exec.account = before.1;
-            *self.exec.cash = before.2;
-            *self.exec.collateral_held = before.3;
-            *self.exec.totals = before.4;
-        }
-        r
+    fn restore(&mut self, (aave, account, cash, held, totals): Self::Saved) {
+        *self.aave = aave;
+        *self.account = account;
+        *self.cash = cash;
+        *self.collateral_held = held;
+        *self.totals = totals;
     }
 
-    fn validate(&mut self, _prepared: &(), receipt: Option<Fill>) -> Result<Option<Fill>, ExecError> {
-        Ok(receipt)
+    fn run(&mut self, intent: &Intent) -> Result<Option<Fill>, ExecError> {
+        self.carry_out(intent)
     }
 }
 
@@ -476,36 +459,19 @@ impl<'a, S: Strategy> LeverageEngine<'a, S> {
             let portfolio = self.portfolio(snap, now, k.close);
             let mut intents = Vec::new();
             self.strategy.on_step(&mut snap.strategy, &view, &portfolio, &mut intents);
-            for intent in &intents {
-                if matches!(intent, Intent::Hold { .. }) {
-                    snap.flows.holds += 1;
-                    continue;
-                }
-                let outcome = {
-                    let mut exec = LeverageExecutor {
-                        market: self.market,
-                        costs: &self.costs,
-                        aave: &mut snap.aave,
-                        account: &mut snap.account,
-                        cash: &mut snap.cash,
-                        collateral_held: &mut snap.collateral_held,
-                        totals: &mut snap.totals,
-                        now,
-                        time_ms: k.timestamp_ms,
-                        price: k.close,
-                    };
-                    let mut run = IntentRun { exec: &mut exec, intent };
-                    run_flow(&mut run, intent, &retry)
-                };
-                match &outcome.status {
-                    FlowStatus::Completed { .. } => snap.flows.completed += 1,
-                    FlowStatus::Failed { error } => {
-                        *snap.flows.failed.entry(error.kind.name().to_string()).or_default() += 1;
-                    }
-                }
-                snap.flows.retries += outcome.attempts.saturating_sub(1) as usize;
-                self.strategy.on_outcome(&mut snap.strategy, &outcome);
-            }
+            let mut exec = LeverageExecutor {
+                market: self.market,
+                costs: &self.costs,
+                aave: &mut snap.aave,
+                account: &mut snap.account,
+                cash: &mut snap.cash,
+                collateral_held: &mut snap.collateral_held,
+                totals: &mut snap.totals,
+                now,
+                time_ms: k.timestamp_ms,
+                price: k.close,
+            };
+            run_intents(self.strategy, &mut snap.strategy, &mut snap.flows, &retry, &intents, &mut exec);
             let mut decided = self.strategy.take_decisions(&mut snap.strategy);
             snap.decisions.append(&mut decided);
             // 3. Equity at the close.

@@ -5,6 +5,7 @@ pub mod config;
 mod engine;
 mod error;
 pub mod fixed_yield;
+mod flows;
 pub mod lending;
 pub mod leverage;
 pub mod lp;

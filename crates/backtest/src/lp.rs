@@ -5,6 +5,7 @@
 
 use crate::config::Costs;
 use crate::engine::{BacktestResult, CostTotals, EquityPoint, FlowStats};
+use crate::flows::record;
 use crate::metrics::compute_metrics;
 use alloy_primitives::{Address, I256, U256};
 use serde::{Deserialize, Serialize};
@@ -14,8 +15,8 @@ use sextant_protocols::uniswap_v3::Pool;
 use sextant_protocols::uniswap_v3::liquidity::{amounts_for_liquidity, liquidity_for_amounts};
 use sextant_protocols::uniswap_v3::math::sqrt_ratio_at_tick;
 use sextant_strategy::{
-    ExecError, ExecErrorKind, Executor, FlowOutcome, FlowStatus, LpView, PortfolioView, PositionView, RetryPolicy,
-    Strategy, run_flow,
+    ExecError, ExecErrorKind, Executor, FlowOutcome, LpView, PortfolioView, PositionView, RetryPolicy, Strategy,
+    run_flow,
 };
 use sextant_types::{Amount, AmountSpec, Fill, Intent, LpPositionId, PoolRef, Token};
 
@@ -844,13 +845,5 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
             flows,
         };
         LpBacktestResult { result, lp, positions: book.positions, prices, flow, volume_in }
-    }
-}
-
-fn record(flows: &mut FlowStats, outcome: &FlowOutcome) {
-    flows.retries += outcome.attempts.saturating_sub(1) as usize;
-    match &outcome.status {
-        FlowStatus::Completed { .. } => flows.completed += 1,
-        FlowStatus::Failed { error } => *flows.failed.entry(error.kind.name().to_string()).or_default() += 1,
     }
 }

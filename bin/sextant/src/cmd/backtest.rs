@@ -252,8 +252,7 @@ fn run_lp(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
     for m in &r.result.markets {
         writeln!(o, "  pool {m}")?;
     }
-    let failed: Vec<String> = r.result.flows.failed.iter().map(|(why, n)| format!("{n} {why}")).collect();
-    let failed = if failed.is_empty() { "none".to_string() } else { failed.join(", ") };
+    let failed = failed_summary(&r.result.flows);
     writeln!(
         o,
         "  {} steps, {} swaps replayed ({} refused, {} tick crossings), {} ranges, intents failed: {failed}\n",
@@ -271,16 +270,34 @@ fn run_lp(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
         let v = r.result.metrics.get(metric).unwrap_or(f64::NAN);
         writeln!(o, "{metric:<16} {:>14}", format_metric(metric, v))?;
     }
+    write_outputs(&mut o, a, &lp_json_report(&r, style), || {
+        let title = format!("Sextant LP backtest: {}", r.result.strategy);
+        lp_html_report(&r, style, &title)
+    })?;
+    Ok(())
+}
+
+/// "none", or how many intents failed for each reason.
+fn failed_summary(flows: &sextant_backtest::FlowStats) -> String {
+    let failed: Vec<String> = flows.failed.iter().map(|(why, n)| format!("{n} {why}")).collect();
+    if failed.is_empty() { "none".to_string() } else { failed.join(", ") }
+}
+
+/// Writes the `--json` document and the `--report` page when asked, and says where.
+fn write_outputs<J: serde::Serialize>(
+    o: &mut impl Write,
+    a: &Args,
+    json: &J,
+    html: impl FnOnce() -> String,
+) -> Result<()> {
     if let Some(path) = &a.json {
         let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        serde_json::to_writer(std::io::BufWriter::new(file), &lp_json_report(&r, style))
+        serde_json::to_writer(std::io::BufWriter::new(file), json)
             .with_context(|| format!("writing {}", path.display()))?;
         writeln!(o, "\njson written to {}", path.display())?;
     }
     if let Some(path) = &a.report {
-        let title = format!("Sextant LP backtest: {}", r.result.strategy);
-        std::fs::write(path, lp_html_report(&r, style, &title))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, html()).with_context(|| format!("cannot write {}", path.display()))?;
         writeln!(o, "report written to {}", path.display())?;
     }
     Ok(())
@@ -381,8 +398,7 @@ fn run_lending(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
     for m in &r.result.markets {
         writeln!(o, "  rates {m}")?;
     }
-    let failed: Vec<String> = r.result.flows.failed.iter().map(|(why, n)| format!("{n} {why}")).collect();
-    let failed = if failed.is_empty() { "none".to_string() } else { failed.join(", ") };
+    let failed = failed_summary(&r.result.flows);
     let claims = r.decisions.iter().filter(|d| d.action == "claim").count();
     writeln!(
         o,
@@ -431,18 +447,10 @@ fn run_lending(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
             d.detail
         )?;
     }
-    if let Some(path) = &a.json {
-        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        serde_json::to_writer(std::io::BufWriter::new(file), &lending_json_report(&r, style))
-            .with_context(|| format!("writing {}", path.display()))?;
-        writeln!(o, "\njson written to {}", path.display())?;
-    }
-    if let Some(path) = &a.report {
+    write_outputs(&mut o, a, &lending_json_report(&r, style), || {
         let title = format!("Sextant lending backtest: {}", r.result.strategy);
-        std::fs::write(path, lending_html_report(&r, style, &title))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        writeln!(o, "report written to {}", path.display())?;
-    }
+        lending_html_report(&r, style, &title)
+    })?;
     Ok(())
 }
 
@@ -470,8 +478,7 @@ fn run_leverage(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
     for m in &r.result.markets {
         writeln!(o, "  collateral {m}")?;
     }
-    let failed: Vec<String> = r.result.flows.failed.iter().map(|(why, n)| format!("{n} {why}")).collect();
-    let failed = if failed.is_empty() { "none".to_string() } else { failed.join(", ") };
+    let failed = failed_summary(&r.result.flows);
     writeln!(
         o,
         "  {} steps, {} intents completed, {} liquidations, intents failed: {failed}\n",
@@ -522,38 +529,30 @@ fn run_leverage(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
             d.detail
         )?;
     }
-    if let Some(path) = &a.json {
-        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        let report = serde_json::json!({
-            "report": json_report(&r.result, style),
-            "liquidations": r.liquidations.iter().map(|l| serde_json::json!({
-                "time": sextant_data::time::format_time(l.timestamp_ms, style),
-                "price": l.price,
-                "health_factor_before": l.result.health_factor_before.to_string(),
-                "debt_repaid": l.result.debt_repaid.to_string(),
-                "collateral_to_liquidator": l.result.collateral_to_liquidator.to_string(),
-                "protocol_fee": l.result.protocol_fee.to_string(),
-                "penalty": l.penalty,
-            })).collect::<Vec<_>>(),
-            "decisions": r.decisions,
-            "min_health_factor": r.min_health_factor,
-            "max_leverage": r.max_leverage,
-            "interest_paid": r.interest_paid,
-            "interest_earned": r.interest_earned,
-            "liquidation_penalty": r.liquidation_penalty,
-            "hold_value": r.hold_value,
-            "health": r.health,
-        });
-        serde_json::to_writer(std::io::BufWriter::new(file), &report)
-            .with_context(|| format!("writing {}", path.display()))?;
-        writeln!(o, "\njson written to {}", path.display())?;
-    }
-    if let Some(path) = &a.report {
+    let report = serde_json::json!({
+        "report": json_report(&r.result, style),
+        "liquidations": r.liquidations.iter().map(|l| serde_json::json!({
+            "time": sextant_data::time::format_time(l.timestamp_ms, style),
+            "price": l.price,
+            "health_factor_before": l.result.health_factor_before.to_string(),
+            "debt_repaid": l.result.debt_repaid.to_string(),
+            "collateral_to_liquidator": l.result.collateral_to_liquidator.to_string(),
+            "protocol_fee": l.result.protocol_fee.to_string(),
+            "penalty": l.penalty,
+        })).collect::<Vec<_>>(),
+        "decisions": r.decisions,
+        "min_health_factor": r.min_health_factor,
+        "max_leverage": r.max_leverage,
+        "interest_paid": r.interest_paid,
+        "interest_earned": r.interest_earned,
+        "liquidation_penalty": r.liquidation_penalty,
+        "hold_value": r.hold_value,
+        "health": r.health,
+    });
+    write_outputs(&mut o, a, &report, || {
         let title = format!("Sextant leverage backtest: {}", r.result.strategy);
-        std::fs::write(path, html_report(&r.result, style, &title))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        writeln!(o, "report written to {}", path.display())?;
-    }
+        html_report(&r.result, style, &title)
+    })?;
     Ok(())
 }
 
@@ -580,8 +579,7 @@ fn run_fixed_yield(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> 
     for m in &r.result.markets {
         writeln!(o, "  rates {m}")?;
     }
-    let failed: Vec<String> = r.result.flows.failed.iter().map(|(why, n)| format!("{n} {why}")).collect();
-    let failed = if failed.is_empty() { "none".to_string() } else { failed.join(", ") };
+    let failed = failed_summary(&r.result.flows);
     writeln!(
         o,
         "  {} steps, {} intents completed, intents failed: {failed}\n",
@@ -615,26 +613,18 @@ fn run_fixed_yield(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> 
     if r.decisions.len() > 12 {
         writeln!(o, "  ... {} more in --json", r.decisions.len() - 12)?;
     }
-    if let Some(path) = &a.json {
-        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        let report = serde_json::json!({
-            "report": json_report(&r.result, style),
-            "realised_apy": r.realised_apy,
-            "floating_apy": r.floating_apy,
-            "time_in_pt": r.time_in_pt,
-            "benchmark": r.benchmark,
-            "decisions": r.decisions,
-        });
-        serde_json::to_writer(std::io::BufWriter::new(file), &report)
-            .with_context(|| format!("writing {}", path.display()))?;
-        writeln!(o, "\njson written to {}", path.display())?;
-    }
-    if let Some(path) = &a.report {
+    let report = serde_json::json!({
+        "report": json_report(&r.result, style),
+        "realised_apy": r.realised_apy,
+        "floating_apy": r.floating_apy,
+        "time_in_pt": r.time_in_pt,
+        "benchmark": r.benchmark,
+        "decisions": r.decisions,
+    });
+    write_outputs(&mut o, a, &report, || {
         let title = format!("Sextant fixed-yield backtest: {}", r.result.strategy);
-        std::fs::write(path, html_report(&r.result, style, &title))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        writeln!(o, "report written to {}", path.display())?;
-    }
+        html_report(&r.result, style, &title)
+    })?;
     Ok(())
 }
 
@@ -686,25 +676,16 @@ pub fn run(a: Args) -> Result<()> {
     for m in &result.markets {
         writeln!(o, "  market {m}")?;
     }
-    let failed: Vec<String> = result.flows.failed.iter().map(|(why, n)| format!("{n} {why}")).collect();
-    let failed = if failed.is_empty() { "none".to_string() } else { failed.join(", ") };
+    let failed = failed_summary(&result.flows);
     writeln!(o, "  {bars} bars, {} trades, intents failed: {failed}\n", result.trades.len())?;
     writeln!(o, "{:<16} {:>14}", "metric", "value")?;
     for metric in Metrics::NAMES {
         let v = result.metrics.get(metric).unwrap_or(f64::NAN);
         writeln!(o, "{metric:<16} {:>14}", format_metric(metric, v))?;
     }
-    if let Some(path) = &a.json {
-        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        serde_json::to_writer(std::io::BufWriter::new(file), &json_report(&result, style))
-            .with_context(|| format!("writing {}", path.display()))?;
-        writeln!(o, "\njson written to {}", path.display())?;
-    }
-    if let Some(path) = &a.report {
+    write_outputs(&mut o, &a, &json_report(&result, style), || {
         let title = format!("Sextant backtest: {}", result.strategy);
-        std::fs::write(path, html_report(&result, style, &title))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        writeln!(o, "report written to {}", path.display())?;
-    }
+        html_report(&result, style, &title)
+    })?;
     Ok(())
 }
