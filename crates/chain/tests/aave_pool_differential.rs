@@ -22,11 +22,14 @@
 //!
 //! Steps: `SEXTANT_AAVE_STEPS` (default 400), seed `SEXTANT_AAVE_SEED`.
 
+mod common;
+
+use common::{Rng, hex, testnet, unhex, word};
 use sextant_chain::alloy::primitives::{Address, Bytes, U256, keccak256};
 use sextant_chain::alloy::sol;
 use sextant_chain::alloy::sol_types::{SolCall, SolValue};
 use sextant_devnet::abi::{Value, encode};
-use sextant_devnet::{Client, UpOptions, rpc_batch_each, rpc_call};
+use sextant_devnet::{Client, rpc_batch_each, rpc_call};
 use sextant_protocols::aave_v3::{
     self, AaveError, CLOSE_FACTOR_HF_THRESHOLD, HEALTH_FACTOR_LIQUIDATION_THRESHOLD, Holding, Liquidation, Market,
     RateStrategy, Reserve, ReserveConfig, WAD,
@@ -116,18 +119,7 @@ sol! {
     }
 }
 
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
     /// A fraction in basis points, 1..=10_000.
     fn bps(&mut self) -> u64 {
         1 + self.below(10_000)
@@ -136,15 +128,6 @@ impl Rng {
     fn log_uniform(&mut self, lo: f64, hi: f64) -> f64 {
         10f64.powf(lo + (hi - lo) * self.below(1_000_001) as f64 / 1e6)
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    let s = s.trim_start_matches("0x");
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 fn u(x: u64) -> U256 {
@@ -240,10 +223,6 @@ impl Chain {
             .map(|r| unhex(r.unwrap_or_else(|e| panic!("a view reverted: {e}")).as_str().unwrap()))
             .collect()
     }
-}
-
-fn word(ret: &[u8], i: usize) -> U256 {
-    U256::from_be_slice(&ret[32 * i..32 * (i + 1)])
 }
 
 /// Deploys creation code from `from`; the new contract's address.
@@ -499,22 +478,8 @@ fn the_rust_pool_equals_the_aave_v3_pool_bit_for_bit() {
     let mut rng = Rng(seed | 1);
     let started = std::time::Instant::now();
 
-    let dir = tempfile::tempdir().unwrap();
-    let devnet = sextant_devnet::up(&UpOptions {
-        port: 0,
-        state_dir: dir.path().into(),
-        anvil: None,
-        deploy: false,
-        fork_url: None,
-    })
-    .unwrap();
-    struct Down(std::path::PathBuf);
-    impl Drop for Down {
-        fn drop(&mut self) {
-            let _ = sextant_devnet::down(&self.0);
-        }
-    }
-    let _down = Down(dir.path().into());
+    let net = testnet(false);
+    let devnet = &net.devnet;
     let url = devnet.rpc_url.clone();
     let client = Client { rpc: &url };
     let chain = Chain { url: url.clone() };

@@ -10,11 +10,14 @@
 //!
 //! Cases: `SEXTANT_LENDING_CASES` (default 3000 per function), seed `SEXTANT_LENDING_SEED`.
 
+mod common;
+
+use common::{Rng, hex, testnet, unhex, word};
 use sextant_chain::alloy::primitives::{Address, U256};
 use sextant_chain::alloy::sol;
 use sextant_chain::alloy::sol_types::SolCall;
 use sextant_devnet::abi::{Value, encode};
-use sextant_devnet::{Client, UpOptions, rpc_batch_each};
+use sextant_devnet::{Client, rpc_batch_each};
 use sextant_protocols::aave_v3::{self, RAY, RateParams, RateStrategy};
 use sextant_protocols::erc4626::Vault;
 
@@ -69,18 +72,7 @@ sol! {
     }
 }
 
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
     /// A number of about `bits` random bits (0 <= bits <= 256).
     fn bits(&mut self, bits: u32) -> U256 {
         let limbs = [self.next(), self.next(), self.next(), self.next()];
@@ -97,15 +89,6 @@ impl Rng {
         let b = self.below(u64::from(max_bits) + 1) as u32;
         self.bits(b)
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    let s = s.trim_start_matches("0x");
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 struct Chain {
@@ -140,10 +123,6 @@ impl Chain {
     }
 }
 
-fn word(ret: &[u8], i: usize) -> U256 {
-    U256::from_be_slice(&ret[32 * i..32 * (i + 1)])
-}
-
 /// Edge values around a function's overflow bound `(MAX - half) / b`.
 fn near_bound(rng: &mut Rng, b: U256, half: U256) -> U256 {
     if b.is_zero() {
@@ -164,22 +143,8 @@ fn aave_and_erc4626_maths_equal_the_contracts() {
     eprintln!("lending differential: {cases} cases per function, seed {seed}");
     let mut rng = Rng(seed | 1);
 
-    let dir = tempfile::tempdir().unwrap();
-    let devnet = sextant_devnet::up(&UpOptions {
-        port: 0,
-        state_dir: dir.path().into(),
-        anvil: None,
-        deploy: false,
-        fork_url: None,
-    })
-    .unwrap();
-    struct Down(std::path::PathBuf);
-    impl Drop for Down {
-        fn drop(&mut self) {
-            let _ = sextant_devnet::down(&self.0);
-        }
-    }
-    let _down = Down(dir.path().into());
+    let net = testnet(false);
+    let devnet = &net.devnet;
     let url = devnet.rpc_url.clone();
     let from = devnet.accounts[0].address.clone();
     let client = Client { rpc: &url };

@@ -8,11 +8,14 @@
 //! call's returned amounts and whether it reverts. State is read in one JSON-RPC batch per step.
 //! Steps: `SEXTANT_POOL_STEPS` (default 1500), seed `SEXTANT_POOL_SEED`.
 
+mod common;
+
+use common::{Rng, hex, testnet, unhex};
 use sextant_chain::alloy::primitives::{Address, I256, U256, aliases::I24, aliases::U160, keccak256};
 use sextant_chain::alloy::sol;
 use sextant_chain::alloy::sol_types::SolCall;
 use sextant_devnet::abi::{Value, call, encode};
-use sextant_devnet::{Client, UpOptions, rpc_batch, rpc_call};
+use sextant_devnet::{Client, rpc_batch, rpc_call};
 use sextant_protocols::uniswap_v3::math::{MAX_SQRT_RATIO, MIN_SQRT_RATIO, sqrt_ratio_at_tick};
 use sextant_protocols::uniswap_v3::{Pool, PositionInfo, TickInfo};
 
@@ -37,18 +40,7 @@ sol! {
     }
 }
 
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
     /// Log-uniform-ish between 1 and 10^hi, at least 10^lo digits' worth.
     fn magnitude(&mut self, lo: u32, hi: u32) -> u128 {
         let digits = lo + self.below(u64::from(hi - lo + 1)) as u32;
@@ -85,15 +77,6 @@ impl Chain {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    let s = s.trim_start_matches("0x");
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
-
 fn i24(t: i32) -> I24 {
     I24::try_from(t).unwrap()
 }
@@ -112,22 +95,8 @@ fn the_rust_pool_equals_the_uniswap_v3_contract_bit_for_bit() {
     eprintln!("pool differential: {steps} steps, seed {seed}");
     let mut rng = Rng(seed | 1);
 
-    let dir = tempfile::tempdir().unwrap();
-    let devnet = sextant_devnet::up(&UpOptions {
-        port: 0,
-        state_dir: dir.path().into(),
-        anvil: None,
-        deploy: true,
-        fork_url: None,
-    })
-    .unwrap();
-    struct Down(std::path::PathBuf);
-    impl Drop for Down {
-        fn drop(&mut self) {
-            let _ = sextant_devnet::down(&self.0);
-        }
-    }
-    let _down = Down(dir.path().into());
+    let net = testnet(true);
+    let devnet = &net.devnet;
     let url = devnet.rpc_url.clone();
     let deployer = devnet.accounts[0].address.clone();
     let client = Client { rpc: &url };
