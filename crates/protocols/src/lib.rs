@@ -6,3 +6,4 @@ pub mod constant_product;
 pub mod erc4626;
 pub mod pendle;
 pub mod uniswap_v3;
+pub mod vault;
