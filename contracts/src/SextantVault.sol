@@ -23,6 +23,8 @@ interface IERC7540Deposit {
     function requestDeposit(uint256 assets, address controller, address owner) external returns (uint256 requestId);
     function pendingDepositRequest(uint256 requestId, address controller) external view returns (uint256 assets);
     function claimableDepositRequest(uint256 requestId, address controller) external view returns (uint256 assets);
+    function deposit(uint256 assets, address receiver, address controller) external returns (uint256 shares);
+    function mint(uint256 shares, address receiver, address controller) external returns (uint256 assets);
 }
 
 /// ERC-7540 asynchronous redemptions.
@@ -35,9 +37,25 @@ interface IERC7540Redeem {
     function claimableRedeemRequest(uint256 requestId, address controller) external view returns (uint256 shares);
 }
 
-/// ERC-7575: the share token of a vault (here the vault itself).
-interface IERC7575Share {
+/// ERC-7575: the ERC-4626 vault surface without ERC-20, plus the share token (here the vault itself).
+interface IERC7575 {
     function share() external view returns (address);
+    function asset() external view returns (address);
+    function totalAssets() external view returns (uint256);
+    function convertToShares(uint256 assets) external view returns (uint256);
+    function convertToAssets(uint256 shares) external view returns (uint256);
+    function maxDeposit(address receiver) external view returns (uint256);
+    function previewDeposit(uint256 assets) external view returns (uint256);
+    function deposit(uint256 assets, address receiver) external returns (uint256);
+    function maxMint(address receiver) external view returns (uint256);
+    function previewMint(uint256 shares) external view returns (uint256);
+    function mint(uint256 shares, address receiver) external returns (uint256);
+    function maxWithdraw(address owner) external view returns (uint256);
+    function previewWithdraw(uint256 assets) external view returns (uint256);
+    function withdraw(uint256 assets, address receiver, address owner) external returns (uint256);
+    function maxRedeem(address owner) external view returns (uint256);
+    function previewRedeem(uint256 shares) external view returns (uint256);
+    function redeem(uint256 shares, address receiver, address owner) external returns (uint256);
 }
 
 /// A Sextant strategy vault: an ERC-7540 vault whose assets are managed by a strategy in a Safe.
@@ -52,7 +70,7 @@ interface IERC7575Share {
 /// Rounding favours the vault everywhere; `10 ** DECIMALS_OFFSET` virtual shares and one virtual asset blunt the
 /// first-depositor inflation attack (and a donation never moves the price: it is the posted NAV). Requests use
 /// request id 0: each controller has one pending request of each kind, plus what it can claim. See docs/vault.md.
-contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC7540Redeem, IERC7575Share {
+contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC7540Redeem {
     using SafeERC20 for IERC20;
     using Math for uint256;
 
@@ -188,7 +206,7 @@ contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC
     function supportsInterface(bytes4 id) public pure override returns (bool) {
         return id == type(IERC165).interfaceId || id == type(IERC7540Operator).interfaceId
             || id == type(IERC7540Deposit).interfaceId || id == type(IERC7540Redeem).interfaceId
-            || id == type(IERC7575Share).interfaceId;
+            || id == type(IERC7575).interfaceId;
     }
 
     function share() external view returns (address) {
