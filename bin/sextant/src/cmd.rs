@@ -9,6 +9,7 @@ pub mod optimize;
 pub mod permissions;
 pub mod pool;
 pub mod run;
+pub mod vault;
 
 /// True when the error is a closed stdout (e.g. piped into `head`), which is not a failure.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -1,4 +1,4 @@
-//! The `sextant` command line: backtests, sweeps, indicators, market data, the devnet, keys, permissions and live deployments. The only place that formats for humans.
+//! The `sextant` command line: backtests, sweeps, indicators, market data, the devnet, keys, permissions, vaults and live deployments. The only place that formats for humans.
 
 mod cmd;
 
@@ -27,6 +27,7 @@ enum Command {
     /// Uniswap v3 pools: state rebuilt from events.
     Pool(cmd::pool::Args),
     Permissions(cmd::permissions::Args),
+    Vault(cmd::vault::Args),
     Run(cmd::run::RunArgs),
     Status(cmd::run::StatusArgs),
     Teardown(cmd::run::TeardownArgs),
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Command::Key(args) => cmd::key::run(args),
         Command::Pool(args) => cmd::pool::run(args),
         Command::Permissions(args) => cmd::permissions::run(args),
+        Command::Vault(args) => cmd::vault::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Status(args) => cmd::run::status(args),
         Command::Teardown(args) => cmd::run::teardown(args),

@@ -1,7 +1,7 @@
 //! Revert decoding: `Error(string)` (with the meaning of Safe's `GSxxx` and Uniswap's short codes), `Panic(uint256)`
 //! codes, and the custom errors of the ABIs Sextant calls.
 
-use crate::bindings::{IERC20, IERC4626, ISextantRoles};
+use crate::bindings::{IERC20, IERC4626, ISextantRoles, ISextantVault};
 use alloy::sol_types::{SolInterface, SolValue};
 
 const ERROR_STRING: [u8; 4] = [0x08, 0xc3, 0x79, 0xa0];
@@ -38,6 +38,24 @@ pub fn decode_revert(data: &[u8]) -> String {
     }
     if let Ok(e) = ISextantRoles::ISextantRolesErrors::abi_decode(data) {
         return describe_module_error(&e);
+    }
+    if let Ok(e) = ISextantVault::ISextantVaultErrors::abi_decode(data) {
+        use ISextantVault::ISextantVaultErrors as V;
+        return match e {
+            V::Unauthorized(_) => "refused by the vault: this account may not do that".into(),
+            V::ZeroAmount(_) => "refused by the vault: the amount is zero".into(),
+            V::IsPaused(_) => "refused by the vault: deposit requests are paused".into(),
+            V::IsFrozen(_) => "refused by the vault: settlement is frozen by the guardian".into(),
+            V::CapExceeded(c) => format!("refused by the vault: {} would exceed the deposit cap {}", c.wanted, c.cap),
+            V::ExceedsClaimable(c) => {
+                format!("refused by the vault: asked {}, only {} is claimable", c.asked, c.claimable)
+            }
+            V::AsyncVault(_) => "refused by the vault: an asynchronous vault has no synchronous preview".into(),
+            V::FeeTooHigh(_) => "refused by the vault: fee above the maximum".into(),
+            V::NavTooLow(n) => {
+                format!("refused by the vault: NAV {} cannot pay {} of redemptions", n.nav, n.redeemAssets)
+            }
+        };
     }
     if data.len() >= 4 {
         return format!("reverted with unknown custom error 0x{} ({} bytes of data)", hex(&data[..4]), data.len());
