@@ -176,7 +176,9 @@ sol! {
         function pendingRedeemRequest(uint256 requestId, address controller) external view returns (uint256);
         function claimableRedeemRequest(uint256 requestId, address controller) external view returns (uint256);
         function deposit(uint256 assets, address receiver, address controller) external returns (uint256);
+        function deposit(uint256 assets, address receiver) external returns (uint256);
         function mint(uint256 shares, address receiver, address controller) external returns (uint256);
+        function mint(uint256 shares, address receiver) external returns (uint256);
         function redeem(uint256 shares, address receiver, address controller) external returns (uint256);
         function withdraw(uint256 assets, address receiver, address controller) external returns (uint256);
         function settle(uint256 nav) external;
@@ -186,6 +188,16 @@ sol! {
         function setDepositCap(uint256 cap) external;
         function setPaused(bool paused) external;
         function setFrozen(bool frozen) external;
+        function supportsInterface(bytes4 id) external view returns (bool);
+        function share() external view returns (address);
+        function transfer(address to, uint256 shares) external returns (bool);
+        function approve(address spender, uint256 shares) external returns (bool);
+        function convertToShares(uint256 assets) external view returns (uint256);
+        function previewDeposit(uint256 assets) external view returns (uint256);
+        function previewMint(uint256 shares) external view returns (uint256);
+        function previewWithdraw(uint256 assets) external view returns (uint256);
+        function previewRedeem(uint256 shares) external view returns (uint256);
+        function maxMint(address controller) external view returns (uint256);
         function asset() external view returns (address);
         function safe() external view returns (address);
         function owner() external view returns (address);

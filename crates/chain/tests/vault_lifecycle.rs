@@ -19,48 +19,11 @@ use common::{artifact, testnet};
 use sextant_chain::alloy::primitives::{Address, U256, keccak256};
 use sextant_chain::alloy::sol;
 use sextant_chain::alloy::sol_types::{SolCall, SolValue};
+use sextant_chain::bindings::ISextantVault as IVault;
 use sextant_devnet::{Client, rpc_call};
 use sextant_protocols::vault::VaultModel;
 
 sol! {
-    interface IVault {
-        function requestDeposit(uint256 assets, address controller, address owner) external returns (uint256);
-        function requestRedeem(uint256 shares, address controller, address owner) external returns (uint256);
-        function pendingDepositRequest(uint256 requestId, address controller) external view returns (uint256);
-        function claimableDepositRequest(uint256 requestId, address controller) external view returns (uint256);
-        function pendingRedeemRequest(uint256 requestId, address controller) external view returns (uint256);
-        function claimableRedeemRequest(uint256 requestId, address controller) external view returns (uint256);
-        function deposit(uint256 assets, address receiver, address controller) external returns (uint256);
-        function deposit(uint256 assets, address receiver) external returns (uint256);
-        function mint(uint256 shares, address receiver, address controller) external returns (uint256);
-        function redeem(uint256 shares, address receiver, address controller) external returns (uint256);
-        function withdraw(uint256 assets, address receiver, address controller) external returns (uint256);
-        function settle(uint256 nav) external;
-        function setOperator(address operator, bool approved) external returns (bool);
-        function isOperator(address controller, address operator) external view returns (bool);
-        function setFees(uint256 managementBps, uint256 performanceBps) external;
-        function setPaused(bool paused) external;
-        function setFrozen(bool frozen) external;
-        function supportsInterface(bytes4 id) external view returns (bool);
-        function share() external view returns (address);
-        function asset() external view returns (address);
-        function decimals() external view returns (uint8);
-        function totalAssets() external view returns (uint256);
-        function totalSupply() external view returns (uint256);
-        function balanceOf(address who) external view returns (uint256);
-        function convertToShares(uint256 assets) external view returns (uint256);
-        function convertToAssets(uint256 shares) external view returns (uint256);
-        function previewDeposit(uint256 assets) external view returns (uint256);
-        function previewMint(uint256 shares) external view returns (uint256);
-        function previewWithdraw(uint256 assets) external view returns (uint256);
-        function previewRedeem(uint256 shares) external view returns (uint256);
-        function maxDeposit(address controller) external view returns (uint256);
-        function maxMint(address controller) external view returns (uint256);
-        function maxRedeem(address controller) external view returns (uint256);
-        function maxWithdraw(address controller) external view returns (uint256);
-        function highWaterMark() external view returns (uint256);
-        function lastFeeAccrual() external view returns (uint256);
-    }
     interface IToken {
         function mint(address to, uint256 amount) external;
         function approve(address spender, uint256 amount) external returns (bool);
@@ -257,7 +220,11 @@ fn investors_curator_and_standards() {
     );
     model.deposit(operator, usd(50_000), bob, bob).unwrap();
     let carol_shares = model.claimable_deposit(carol).unwrap().shares;
-    net.send(carol, vault, IVault::mintCall { shares: carol_shares, receiver: carol, controller: carol }.abi_encode());
+    net.send(
+        carol,
+        vault,
+        IVault::mint_0Call { shares: carol_shares, receiver: carol, controller: carol }.abi_encode(),
+    );
     model.mint(carol, carol_shares, carol, carol).unwrap();
     for who in [alice, bob, carol] {
         assert_eq!(shares(who), model.balance_of(who));

@@ -22,6 +22,7 @@ use common::{Rng, artifact, env_or, hex, testnet, unhex};
 use sextant_chain::alloy::primitives::{Address, Bytes, U256, keccak256};
 use sextant_chain::alloy::sol;
 use sextant_chain::alloy::sol_types::{SolCall, SolValue};
+use sextant_chain::bindings::ISextantVault as IVault;
 use sextant_devnet::{Client, rpc_call};
 use sextant_protocols::vault::{VaultError, VaultModel};
 use std::collections::BTreeMap;
@@ -32,30 +33,6 @@ sol! {
         function run(Op[] ops, uint256 first) external;
         function actors(uint256 i) external view returns (address);
         function setVault(address vault) external;
-    }
-    interface IVault {
-        function requestDeposit(uint256 assets, address controller, address owner) external returns (uint256);
-        function requestRedeem(uint256 shares, address controller, address owner) external returns (uint256);
-        function deposit(uint256 assets, address receiver, address controller) external returns (uint256);
-        function mint(uint256 shares, address receiver, address controller) external returns (uint256);
-        function redeem(uint256 shares, address receiver, address controller) external returns (uint256);
-        function withdraw(uint256 assets, address receiver, address controller) external returns (uint256);
-        function settle(uint256 nav) external;
-        function setOperator(address operator, bool approved) external returns (bool);
-        function transfer(address to, uint256 shares) external returns (bool);
-        function approve(address spender, uint256 shares) external returns (bool);
-        function setFees(uint256 managementBps, uint256 performanceBps) external;
-        function setDepositCap(uint256 cap) external;
-        function setPaused(bool paused) external;
-        function setFrozen(bool frozen) external;
-        function balanceOf(address who) external view returns (uint256);
-        function maxDeposit(address controller) external view returns (uint256);
-        function maxMint(address controller) external view returns (uint256);
-        function maxRedeem(address controller) external view returns (uint256);
-        function maxWithdraw(address controller) external view returns (uint256);
-        function pendingDepositRequest(uint256 requestId, address controller) external view returns (uint256);
-        function pendingRedeemRequest(uint256 requestId, address controller) external view returns (uint256);
-        function lastFeeAccrual() external view returns (uint256);
     }
     interface IToken {
         function mint(address to, uint256 amount) external;
@@ -249,7 +226,7 @@ impl World {
                         let x = Self::amount(rng, c.assets);
                         let r = self.model.deposit(sender, x, receiver, controller);
                         (
-                            IVault::depositCall { assets: x, receiver, controller }.abi_encode(),
+                            IVault::deposit_0Call { assets: x, receiver, controller }.abi_encode(),
                             r,
                             format!("deposit({x})"),
                         )
@@ -258,7 +235,7 @@ impl World {
                         let c = self.model.claimable_deposit(controller).unwrap();
                         let x = Self::amount(rng, c.shares);
                         let r = self.model.mint(sender, x, receiver, controller);
-                        (IVault::mintCall { shares: x, receiver, controller }.abi_encode(), r, format!("mint({x})"))
+                        (IVault::mint_0Call { shares: x, receiver, controller }.abi_encode(), r, format!("mint({x})"))
                     }
                     4 => {
                         let c = self.model.claimable_redeem(controller).unwrap();

@@ -440,7 +440,7 @@ fn claim(a: ClaimArgs) -> Result<()> {
         return Ok(());
     }
     if !deposit.is_zero() {
-        let data = V::depositCall { assets: deposit, receiver, controller }.abi_encode();
+        let data = V::deposit_0Call { assets: deposit, receiver, controller }.abi_encode();
         let before = view(&s.rpc, v, &V::balanceOfCall { who: receiver })?;
         s.send(Some(v), data, "claim the deposit")?;
         let got = view(&s.rpc, v, &V::balanceOfCall { who: receiver })? - before;
