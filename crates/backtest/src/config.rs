@@ -50,6 +50,9 @@ pub struct BacktestConfig {
     /// `[permissions]`: the deployment key's on-chain permissions (`sextant permissions`); the backtest ignores it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions: Option<toml::Table>,
+    /// `[vault]`: the strategy vault `sextant run` settles; the backtest ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<toml::Table>,
 }
 
 /// `[market]`: one asset (`data` or the synthetic defaults) or several (`[[market.assets]]`), all priced in `quote`.

@@ -201,6 +201,12 @@ pub fn vault_deposit(vault: Address, assets: U256, receiver: Address) -> Call {
     Call::new(vault, U256::ZERO, data, format!("deposit {assets} into vault {vault}"))
 }
 
+/// `vault.settle(nav)` on a Sextant strategy vault (sent by its curator).
+pub fn vault_settle(vault: Address, nav: U256) -> Call {
+    let data = crate::bindings::ISextantVault::settleCall { nav }.abi_encode();
+    Call::new(vault, U256::ZERO, data, format!("settle vault {vault} at NAV {nav}"))
+}
+
 /// `vault.withdraw(assets, receiver, owner)`.
 pub fn vault_withdraw(vault: Address, assets: U256, receiver: Address, owner: Address) -> Call {
     let data = IERC4626::withdrawCall { assets, receiver, owner }.abi_encode();

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sextant_chain::alloy::primitives::{Address, U256};
 use sextant_chain::alloy::rpc::types::TransactionReceipt;
 use sextant_chain::alloy::sol_types::SolEvent;
-use sextant_chain::bindings::{IERC20, IERC4626, INonfungiblePositionManager, IUniswapV3Pool};
+use sextant_chain::bindings::{IERC20, IERC4626, INonfungiblePositionManager, ISextantVault, IUniswapV3Pool};
 use sextant_chain::calls::{self, RouterKind, SwapParams};
 use sextant_chain::{Call, ChainEntry, pool_history};
 use sextant_protocols::uniswap_v3;
@@ -292,6 +292,32 @@ impl<'a> LiveExecutor<'a> {
                 intent,
                 format!("claiming rewards on {} is not wired for live execution yet", market.protocol),
             )),
+            Intent::VaultSettle { vault, nav } => {
+                let v: Address = vault.address.parse().map_err(|_| unsupported(intent, "bad vault address"))?;
+                let asset = addr(&vault.asset)?;
+                let curator = view(self.rpc(), v, &ISextantVault::curatorCall {}).map_err(exec_err)?;
+                if curator != safe {
+                    return Err(unsupported(intent, format!("the vault's curator is {curator}, not the Safe {safe}")));
+                }
+                // Redemptions beyond the epoch's deposits come from the Safe: approve at most what they can cost.
+                // Fees (minted first) only lower the price, so pricing without them is an upper bound.
+                let nav = U256::from(nav.0);
+                let shares = view(self.rpc(), v, &ISextantVault::pendingRedeemSharesCall {}).map_err(exec_err)?;
+                let supply = view(self.rpc(), v, &ISextantVault::totalSupplyCall {}).map_err(exec_err)?;
+                let deposits = view(self.rpc(), v, &ISextantVault::pendingDepositAssetsCall {}).map_err(exec_err)?;
+                let most = shares * (nav + U256::from(1u8)) / (supply + U256::from(1_000_000u64));
+                let mut steps: Vec<Call> = Vec::new();
+                if most > deposits {
+                    steps.extend(self.approval(
+                        asset,
+                        v,
+                        most - deposits,
+                        &format!("{} to the vault", vault.asset.symbol),
+                    )?);
+                }
+                steps.push(calls::vault_settle(v, nav));
+                plain(steps)
+            }
             Intent::VaultDeposit { vault, amount } => {
                 let v: Address = vault.address.parse().map_err(|_| unsupported(intent, "bad vault address"))?;
                 let asset = addr(&vault.asset)?;

@@ -97,12 +97,39 @@ pub struct DeploymentConfig {
     /// `live.base` and `live.quote`.
     #[serde(default, skip_serializing)]
     pub pool: Option<toml::Table>,
+    /// Backtest-only (lending, leverage and fixed-yield markets); ignored here.
+    #[serde(default, skip_serializing)]
+    pub lending: Option<toml::Table>,
+    /// Backtest-only; ignored here.
+    #[serde(default, skip_serializing)]
+    pub leverage: Option<toml::Table>,
+    /// Backtest-only; ignored here.
+    #[serde(default, skip_serializing)]
+    pub fixed_yield: Option<toml::Table>,
     /// `[permissions]`: the deployment key's policy, and the module calls go through.
     #[serde(default)]
     pub permissions: crate::permissions::PermissionsConfig,
+    /// `[vault]`: a strategy vault this deployment settles (its curator and Safe are the deployment's Safe).
+    #[serde(default)]
+    pub vault: Option<VaultConfig>,
     /// The config's text (the policy is derived from it).
     #[serde(skip)]
     pub text: String,
+}
+
+/// `[vault]`: the Sextant vault whose epochs the deployment settles, at the NAV of the Safe's positions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfig {
+    /// The vault's address.
+    pub address: String,
+    /// Settle when this many seconds have passed since the last settlement (checked at every tick).
+    #[serde(default = "default_settle_every")]
+    pub settle_every_secs: u64,
+}
+
+fn default_settle_every() -> u64 {
+    86_400
 }
 
 impl DeploymentConfig {

@@ -6,7 +6,7 @@
 use crate::config::DeploymentConfig;
 use crate::{Error, Result};
 use sextant_chain::alloy::primitives::{Address, U256};
-use sextant_chain::bindings::{IERC20, INonfungiblePositionManager, IUniswapV3Pool};
+use sextant_chain::bindings::{IERC20, INonfungiblePositionManager, ISextantVault, IUniswapV3Pool};
 use sextant_chain::registry::PoolEntry;
 use sextant_chain::{ChainEntry, Registry, Rpc};
 use sextant_exec::journal::{IntentStatus, Journal, PortfolioAfter, TickRecord, now_ms};
@@ -16,7 +16,7 @@ use sextant_exec::{
 use sextant_market::{AssetView, Candle, MarketView};
 use sextant_strategies::{BuiltIn, BuiltInState, DynamicLp, IndicatorStrategy, StrategySpec};
 use sextant_strategy::{FlowOutcome, FlowStatus, LpView, PortfolioView, PositionView, RetryPolicy, Strategy, run_flow};
-use sextant_types::{ChainId, Intent, LpPositionId, PoolRef, Token};
+use sextant_types::{Amount, ChainId, Intent, LpPositionId, PoolRef, Token, VaultRef};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -82,6 +82,8 @@ pub struct Deployment<'a> {
     exec: ExecSettings,
     retry: RetryPolicy,
     log: Log<'a>,
+    /// The vault this deployment settles, and how often.
+    vault: Option<(Address, u64)>,
 }
 
 impl std::fmt::Debug for Deployment<'_> {
@@ -172,6 +174,12 @@ impl<'a> Deployment<'a> {
             tm = tm.with_module(module, derived.policy);
         }
         let info = retry_transient(|| tm.check_safe(), sextant_exec::is_transient)?;
+        let vault = match &cfg.vault {
+            None => None,
+            Some(v) => {
+                Some((check_vault(rpc, v, safe, &quote, cfg.permissions.module.is_some())?, v.settle_every_secs))
+            }
+        };
         let mut journal = Journal::open(&state)?;
         journal.bind(&[
             ("chain_id", chain_id.to_string()),
@@ -206,7 +214,7 @@ impl<'a> Deployment<'a> {
             track_timeout: Duration::from_secs(l.track_timeout_secs),
         };
         let retry = RetryPolicy { max_attempts: l.max_attempts, base_delay_ms: l.retry_base_ms, max_delay_ms: 30_000 };
-        Ok(Deployment { cfg, strategy, chain, base, quote, pool, rpc, tm, journal, live, exec, retry, log })
+        Ok(Deployment { cfg, strategy, chain, base, quote, pool, rpc, tm, journal, live, exec, retry, log, vault })
     }
 
     /// The journal.
@@ -472,6 +480,19 @@ impl<'a> Deployment<'a> {
             TickKind::Step => self.strategy.on_step(&mut state, &market, &portfolio, &mut intents),
             TickKind::Teardown => self.strategy.teardown(&mut state, &market, &portfolio, &mut intents),
         }
+        // The vault's epoch is settled first, at the NAV just observed (nothing has moved since), when it is due.
+        if let (Some((vault, every)), TickKind::Step) = (self.vault, kind) {
+            let last: u64 = view(self.rpc, vault, &ISextantVault::lastFeeAccrualCall {})?.saturating_to();
+            // the chain's clock, as the vault's is
+            let now = self.rpc.block(block)?.map_or(0, |(_, t)| t);
+            if now >= last.saturating_add(every) {
+                let nav = Amount::from_units(portfolio.equity(&market).max(0.0), &self.quote)
+                    .map_err(|e| Error::Strategy(format!("the NAV cannot be written in {}: {e}", self.quote.symbol)))?;
+                let vault_ref =
+                    VaultRef { chain: self.base.id.chain, address: vault.to_string(), asset: self.quote.clone() };
+                intents.insert(0, Intent::VaultSettle { vault: vault_ref, nav });
+            }
+        }
         let price = market.assets[0].last_close.unwrap_or(0.0);
         let quantity = portfolio.positions[0].quantity;
         let record = TickRecord {
@@ -547,4 +568,40 @@ pub fn pid_alive(pid: u32) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// Checks that `[vault]` names a Sextant vault this deployment can settle: its Safe and curator are the deployment's
+/// Safe and its asset is the quote token. Returns its address.
+fn check_vault(
+    rpc: &Rpc,
+    v: &crate::config::VaultConfig,
+    safe: Address,
+    quote: &Token,
+    module: bool,
+) -> Result<Address> {
+    let vault = sextant_chain::parse_address(&v.address).map_err(|e| Error::Config(format!("vault.address: {e}")))?;
+    if module {
+        return Err(Error::Config(
+            "[vault] with [permissions] module: the Safe settles the vault as its curator, which the derived policy \
+             does not allow yet (settle with the owner route)"
+                .into(),
+        ));
+    }
+    let not_vault =
+        |e: sextant_exec::Error| Error::Config(format!("vault.address {vault} is not a Sextant vault: {e}"));
+    let vault_safe = view(rpc, vault, &ISextantVault::safeCall {}).map_err(not_vault)?;
+    let curator = view(rpc, vault, &ISextantVault::curatorCall {}).map_err(not_vault)?;
+    let asset = view(rpc, vault, &ISextantVault::assetCall {}).map_err(not_vault)?;
+    if vault_safe != safe || curator != safe {
+        return Err(Error::Config(format!(
+            "vault {vault} belongs to Safe {vault_safe} with curator {curator}; this deployment's Safe {safe} must be both"
+        )));
+    }
+    if asset.to_string().to_lowercase() != quote.id.address.to_lowercase() {
+        return Err(Error::Config(format!(
+            "vault {vault}'s asset is {asset}, not the deployment's quote {} ({})",
+            quote.symbol, quote.id.address
+        )));
+    }
+    Ok(vault)
 }

@@ -143,6 +143,14 @@ pub enum Intent {
         /// Shares redeemed.
         shares: AmountSpec,
     },
+    /// Settle a strategy vault's open epoch at `nav` (sent by the Safe as the vault's curator): the deployment
+    /// emits it on its settlement schedule, valuing the Safe's positions; strategies do not.
+    VaultSettle {
+        /// The vault (an ERC-7540 Sextant vault whose curator and Safe are the deployment's Safe).
+        vault: VaultRef,
+        /// The net asset value, base units of the vault's asset.
+        nav: Amount,
+    },
     /// Wrap the native token (ETH -> WETH).
     Wrap {
         /// Chain whose native token is wrapped.
@@ -190,6 +198,8 @@ pub enum IntentKind {
     VaultDeposit,
     /// [`Intent::VaultRedeem`]
     VaultRedeem,
+    /// [`Intent::VaultSettle`]
+    VaultSettle,
     /// [`Intent::Wrap`]
     Wrap,
     /// [`Intent::Unwrap`]
@@ -213,6 +223,7 @@ impl Intent {
             Intent::ClaimRewards { .. } => IntentKind::ClaimRewards,
             Intent::VaultDeposit { .. } => IntentKind::VaultDeposit,
             Intent::VaultRedeem { .. } => IntentKind::VaultRedeem,
+            Intent::VaultSettle { .. } => IntentKind::VaultSettle,
             Intent::Wrap { .. } => IntentKind::Wrap,
             Intent::Unwrap { .. } => IntentKind::Unwrap,
             Intent::Hold { .. } => IntentKind::Hold,

@@ -1,0 +1,139 @@
+//! A deployment that settles a strategy vault: the devnet's Safe is the vault's Safe and curator; an investor
+//! requests a deposit; the next tick values the Safe's positions (its USDC and WETH at the pool price) and settles
+//! the epoch at that NAV through a Safe transaction, journaled like any intent; the investor claims. A redemption is
+//! settled the same way: the Safe approves exactly what it can cost and the vault takes it. Between settlements, a
+//! tick before `settle_every_secs` has passed settles nothing.
+
+mod common;
+
+use common::{KEYS, Net, RSI_LIVE};
+use sextant_chain::alloy::primitives::{Address, U256};
+use sextant_chain::alloy::sol_types::{SolCall, SolValue};
+use sextant_chain::bindings::{IERC20, ISextantVault as V};
+use sextant_chain::calls::Call;
+use sextant_exec::{LocalKey, view};
+use sextant_runtime::{Deployment, DeploymentConfig, OpenOptions, TickKind, TickReport};
+use sextant_strategy::FlowStatus;
+use sextant_types::Intent;
+
+#[test]
+fn a_deployment_settles_its_vault_at_the_safes_nav() {
+    let net = Net::up();
+    let rpc = net.rpc();
+    let safe = net.contract("Safe");
+    let usdc = net.contract("USDC");
+    let deployer = net.account("deployer");
+    let investor = net.account("trader");
+    let investor_a: Address = investor.parse().unwrap();
+    // the vault: the Safe manages its assets and settles it; the deployer owns it
+    let artifact: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(sextant_devnet::find_root().unwrap().join("contracts/out/SextantVault.json")).unwrap(),
+    )
+    .unwrap();
+    let mut code = sextant_chain::alloy::hex::decode(artifact["bytecode"].as_str().unwrap()).unwrap();
+    let owner: Address = deployer.parse().unwrap();
+    code.extend(
+        (usdc, "Devnet vault".to_string(), "dv".to_string(), safe, owner, safe, owner, owner).abi_encode_params(),
+    );
+    let client = sextant_devnet::Client { rpc: &net.devnet.rpc_url };
+    let r = client.send("deploy the vault", &deployer, None, &code, 0).unwrap();
+    let vault: Address = r["contractAddress"].as_str().unwrap().parse().unwrap();
+    let send = |from: &str, to: Address, data: Vec<u8>, what: &str| {
+        net.send(what, from, &Call { to, value: U256::ZERO, data: data.into(), label: what.to_string() });
+    };
+    let usd = |x: u64| U256::from(x) * U256::from(1_000_000u64);
+    send(&investor, usdc, IERC20::approveCall { spender: vault, amount: U256::MAX }.abi_encode(), "approve");
+    send(
+        &investor,
+        vault,
+        V::requestDepositCall { assets: usd(10_000), controller: investor_a, owner: investor_a }.abi_encode(),
+        "request a deposit",
+    );
+
+    let config = |every: u64| {
+        let text = format!("{RSI_LIVE}\n[vault]\naddress = \"{vault}\"\nsettle_every_secs = {every}\n");
+        DeploymentConfig::parse(&text, "test").unwrap()
+    };
+    let key = LocalKey::from_hex(KEYS[1]).unwrap();
+    let open = |every: u64| {
+        Deployment::open(OpenOptions {
+            config: config(every),
+            rpc: &rpc,
+            signer: &key,
+            safe,
+            state: net.state_path("vault.db"),
+            registry: net.registry(),
+            log: Box::new(|_, _| {}),
+        })
+        .unwrap()
+    };
+    let settled = |report: &TickReport| -> Option<u128> {
+        let TickReport::Stepped { outcomes, .. } = report else { return None };
+        outcomes.iter().find_map(|(intent, outcome)| match intent {
+            Intent::VaultSettle { nav, .. } => {
+                let outcome = outcome.as_ref().expect("the settlement was carried out");
+                assert!(matches!(outcome.status, FlowStatus::Completed { .. }), "{:?}", outcome.status);
+                Some(nav.0)
+            }
+            _ => None,
+        })
+    };
+
+    // First tick: due (never settled), the NAV is the Safe's equity at the tick.
+    let mut dep = open(0);
+    let report = dep.tick(TickKind::Step).unwrap();
+    let nav = settled(&report).expect("a settlement");
+    let TickReport::Stepped { record, .. } = &report else { unreachable!() };
+    assert_eq!(nav, (record.equity * 1e6).floor() as u128, "NAV = the tick's equity, in USDC base units");
+    assert!(nav > 100_000 * 1_000_000, "the Safe's USDC and WETH: {nav}");
+    assert_eq!(view(&rpc, vault, &V::epochCall {}).unwrap(), U256::from(2));
+    assert_eq!(view(&rpc, vault, &V::totalAssetsCall {}).unwrap(), U256::from(nav) + usd(10_000));
+    // the deposit is priced at the NAV and claimable
+    let claimable = view(&rpc, vault, &V::maxDepositCall { controller: investor_a }).unwrap();
+    assert_eq!(claimable, usd(10_000));
+    send(
+        &investor,
+        vault,
+        V::deposit_0Call { assets: claimable, receiver: investor_a, controller: investor_a }.abi_encode(),
+        "claim",
+    );
+    let shares = view(&rpc, vault, &V::balanceOfCall { who: investor_a }).unwrap();
+    assert!(!shares.is_zero());
+
+    // Not due yet: no settlement.
+    dep.close().unwrap();
+    let mut dep = open(86_400);
+    let report = dep.tick(TickKind::Step).unwrap();
+    assert!(settled(&report).is_none(), "settled before settle_every_secs");
+    dep.close().unwrap();
+
+    // A redemption: the next due tick settles it, the Safe approving what it costs; the investor is paid.
+    let half = shares / U256::from(2);
+    send(
+        &investor,
+        vault,
+        V::requestRedeemCall { shares: half, controller: investor_a, owner: investor_a }.abi_encode(),
+        "request a redemption",
+    );
+    let mut dep = open(0);
+    let safe_usdc = view(&rpc, usdc, &IERC20::balanceOfCall { owner: safe }).unwrap();
+    let report = dep.tick(TickKind::Step).unwrap();
+    assert!(settled(&report).is_some());
+    let owed = view(&rpc, vault, &V::maxWithdrawCall { controller: investor_a }).unwrap();
+    assert!(owed > usd(4_900) && owed < usd(5_100), "half of 10,000 at about the same price: {owed}");
+    assert_eq!(
+        view(&rpc, usdc, &IERC20::balanceOfCall { owner: safe }).unwrap(),
+        safe_usdc - owed,
+        "paid from the Safe"
+    );
+    let left = view(&rpc, usdc, &IERC20::allowanceCall { owner: safe, spender: vault }).unwrap();
+    assert!(left <= U256::from(1_000_000u64), "no more than dust left approved: {left}");
+    let before = view(&rpc, usdc, &IERC20::balanceOfCall { owner: investor_a }).unwrap();
+    send(
+        &investor,
+        vault,
+        V::redeemCall { shares: half, receiver: investor_a, controller: investor_a }.abi_encode(),
+        "claim",
+    );
+    assert_eq!(view(&rpc, usdc, &IERC20::balanceOfCall { owner: investor_a }).unwrap() - before, owed);
+}
