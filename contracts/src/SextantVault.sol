@@ -7,6 +7,7 @@ import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IER
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 /// ERC-7540 operator methods.
 interface IERC7540Operator {
@@ -70,7 +71,14 @@ interface IERC7575 {
 /// Rounding favours the vault everywhere; `10 ** DECIMALS_OFFSET` virtual shares and one virtual asset blunt the
 /// first-depositor inflation attack (and a donation never moves the price: it is the posted NAV). Requests use
 /// request id 0: each controller has one pending request of each kind, plus what it can claim. See docs/vault.md.
-contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC7540Redeem {
+contract SextantVault is
+    ERC20,
+    ReentrancyGuardTransient,
+    IERC165,
+    IERC7540Operator,
+    IERC7540Deposit,
+    IERC7540Redeem
+{
     using SafeERC20 for IERC20;
     using Math for uint256;
 
@@ -171,7 +179,9 @@ contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC
     error ExceedsClaimable(uint256 asked, uint256 claimable);
     error AsyncVault();
     error FeeTooHigh();
-    error NavTooLow(uint256 nav, uint256 redeemAssets);
+    error SafeCannotPay(uint256 needed, uint256 available);
+    error InvalidAddress();
+    error NotAllReceived(uint256 assets, uint256 received);
 
     modifier onlyOwner() {
         if (msg.sender != owner) revert Unauthorized();
@@ -188,6 +198,10 @@ contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC
         address guardian_,
         address feeRecipient_
     ) ERC20(name_, symbol_) {
+        if (
+            address(asset_) == address(0) || safe_ == address(0) || owner_ == address(0) || curator_ == address(0)
+                || guardian_ == address(0) || feeRecipient_ == address(0)
+        ) revert InvalidAddress();
         _asset = asset_;
         _decimals = IERC20Metadata(address(asset_)).decimals() + DECIMALS_OFFSET;
         safe = safe_;
@@ -277,21 +291,32 @@ contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC
         return true;
     }
 
+    /// Claims go to a real account: not the zero address, and not this vault (where they would be stranded).
+    function _receiver(address receiver) internal view {
+        if (receiver == address(0) || receiver == address(this)) revert InvalidAddress();
+    }
+
     function _authorized(address controller) internal view {
         if (msg.sender != controller && !isOperator[controller][msg.sender]) revert Unauthorized();
     }
 
     // ---------------------------------------------------------------- requests
 
-    function requestDeposit(uint256 assets, address controller, address owner_) external returns (uint256) {
+    function requestDeposit(uint256 assets, address controller, address owner_)
+        external
+        nonReentrant
+        returns (uint256)
+    {
         if (paused) revert IsPaused();
         if (assets == 0) revert ZeroAmount();
+        if (controller == address(0)) revert InvalidAddress();
         if (msg.sender != owner_ && !isOperator[owner_][msg.sender]) revert Unauthorized();
         // no native asset is taken anywhere: only the token pulled here counts, measured by the balance it adds
         uint256 before = _asset.balanceOf(address(this));
         _asset.safeTransferFrom(owner_, address(this), assets);
         uint256 received = _asset.balanceOf(address(this)) - before;
-        if (received == 0) revert ZeroAmount();
+        // ERC-7540: a request that cannot take all the assets reverts (fee-on-transfer tokens are not supported)
+        if (received != assets) revert NotAllReceived(assets, received);
         uint256 wanted = _totalAssets + pendingDepositAssets + received;
         if (wanted > depositCap) revert CapExceeded(depositCap, wanted);
         _settleRequests(controller);
@@ -303,8 +328,13 @@ contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC
         return 0;
     }
 
-    function requestRedeem(uint256 shares, address controller, address owner_) external returns (uint256) {
+    function requestRedeem(uint256 shares, address controller, address owner_)
+        external
+        nonReentrant
+        returns (uint256)
+    {
         if (shares == 0) revert ZeroAmount();
+        if (controller == address(0)) revert InvalidAddress();
         if (msg.sender != owner_ && !isOperator[owner_][msg.sender]) {
             _spendAllowance(owner_, msg.sender, shares);
         }
@@ -338,7 +368,12 @@ contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC
 
     // ---------------------------------------------------------------- claims
 
-    function deposit(uint256 assets, address receiver, address controller) public returns (uint256 shares) {
+    function deposit(uint256 assets, address receiver, address controller)
+        public
+        nonReentrant
+        returns (uint256 shares)
+    {
+        _receiver(receiver);
         _authorized(controller);
         _settleRequests(controller);
         Claim storage c = _claimableDeposits[controller];
@@ -355,7 +390,8 @@ contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC
         return deposit(assets, receiver, msg.sender);
     }
 
-    function mint(uint256 shares, address receiver, address controller) public returns (uint256 assets) {
+    function mint(uint256 shares, address receiver, address controller) public nonReentrant returns (uint256 assets) {
+        _receiver(receiver);
         _authorized(controller);
         _settleRequests(controller);
         Claim storage c = _claimableDeposits[controller];
@@ -364,6 +400,8 @@ contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC
         assets = shares == c.shares ? c.assets : shares.mulDiv(c.assets, c.shares, Math.Rounding.Ceil);
         c.assets -= assets;
         c.shares -= shares;
+        // a claim whose assets are used up has nothing left to claim: its rounding dust stays with the vault
+        if (c.assets == 0) c.shares = 0;
         _transfer(address(this), receiver, shares);
         emit Deposit(controller, receiver, assets, shares);
     }
@@ -372,7 +410,12 @@ contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC
         return mint(shares, receiver, msg.sender);
     }
 
-    function redeem(uint256 shares, address receiver, address controller) external returns (uint256 assets) {
+    function redeem(uint256 shares, address receiver, address controller)
+        external
+        nonReentrant
+        returns (uint256 assets)
+    {
+        _receiver(receiver);
         _authorized(controller);
         _settleRequests(controller);
         Claim storage c = _claimableRedeems[controller];
@@ -386,7 +429,12 @@ contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC
         emit Withdraw(msg.sender, receiver, controller, assets, shares);
     }
 
-    function withdraw(uint256 assets, address receiver, address controller) external returns (uint256 shares) {
+    function withdraw(uint256 assets, address receiver, address controller)
+        external
+        nonReentrant
+        returns (uint256 shares)
+    {
+        _receiver(receiver);
         _authorized(controller);
         _settleRequests(controller);
         Claim storage c = _claimableRedeems[controller];
@@ -395,6 +443,8 @@ contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC
         shares = assets == c.assets ? c.shares : assets.mulDiv(c.shares, c.assets, Math.Rounding.Ceil);
         c.assets -= assets;
         c.shares -= shares;
+        // a claim whose shares are used up has nothing left to claim: its rounding dust stays reserved here
+        if (c.shares == 0) c.assets = 0;
         reservedAssets -= assets;
         _asset.safeTransfer(receiver, assets);
         emit Withdraw(msg.sender, receiver, controller, assets, shares);
@@ -403,7 +453,7 @@ contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC
     // ---------------------------------------------------------------- settlement
 
     /// Settles the open epoch at `nav`, the assets the Safe holds for the vault now (before this epoch's flows).
-    function settle(uint256 nav) external {
+    function settle(uint256 nav) external nonReentrant {
         if (msg.sender != curator) revert Unauthorized();
         if (frozen) revert IsFrozen();
         // 1. fees at the rates in force since the last settlement, as shares
@@ -414,7 +464,12 @@ contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC
         uint256 redeemShares = pendingRedeemShares;
         uint256 depositShares = depositAssets.mulDiv(supply, nav + 1, Math.Rounding.Floor);
         uint256 redeemAssets = redeemShares.mulDiv(nav + 1, supply, Math.Rounding.Floor);
-        if (redeemAssets > nav + depositAssets) revert NavTooLow(nav, redeemAssets);
+        // Redemptions beyond the deposits come from the Safe: say so plainly when it cannot pay them now.
+        if (redeemAssets > depositAssets) {
+            uint256 needed = redeemAssets - depositAssets;
+            uint256 available = Math.min(_asset.balanceOf(safe), _asset.allowance(safe, address(this)));
+            if (needed > available) revert SafeCannotPay(needed, available);
+        }
         settlements[epoch] = Settlement(depositAssets, depositShares, redeemShares, redeemAssets);
         emit Settled(epoch, nav, feeShares, depositAssets, depositShares, redeemShares, redeemAssets, highWaterMark);
         epoch += 1;
@@ -528,6 +583,7 @@ contract SextantVault is ERC20, IERC165, IERC7540Operator, IERC7540Deposit, IERC
     }
 
     function setRole(string calldata role, address account) external onlyOwner {
+        if (account == address(0)) revert InvalidAddress();
         bytes32 r = keccak256(bytes(role));
         if (r == keccak256("owner")) owner = account;
         else if (r == keccak256("curator")) curator = account;

@@ -234,7 +234,9 @@ sol! {
         error ExceedsClaimable(uint256 asked, uint256 claimable);
         error AsyncVault();
         error FeeTooHigh();
-        error NavTooLow(uint256 nav, uint256 redeemAssets);
+        error SafeCannotPay(uint256 needed, uint256 available);
+        error InvalidAddress();
+        error NotAllReceived(uint256 assets, uint256 received);
     }
 
     /// Sextant's permissions module (`contracts/src/SextantRoles.sol`). Its configuration functions and

@@ -52,9 +52,15 @@ pub fn decode_revert(data: &[u8]) -> String {
             }
             V::AsyncVault(_) => "refused by the vault: an asynchronous vault has no synchronous preview".into(),
             V::FeeTooHigh(_) => "refused by the vault: fee above the maximum".into(),
-            V::NavTooLow(n) => {
-                format!("refused by the vault: NAV {} cannot pay {} of redemptions", n.nav, n.redeemAssets)
-            }
+            V::SafeCannotPay(c) => format!(
+                "refused by the vault: the Safe can pay {} (balance or allowance), the redemptions need {}",
+                c.available, c.needed
+            ),
+            V::InvalidAddress(_) => "refused by the vault: a zero address, or the vault itself as receiver".into(),
+            V::NotAllReceived(n) => format!(
+                "refused by the vault: {} arrived of the {} requested (fee-on-transfer tokens are not supported)",
+                n.received, n.assets
+            ),
         };
     }
     if data.len() >= 4 {

@@ -322,7 +322,7 @@ fn investors_curator_and_standards() {
     t += 10;
     net.time(t);
     net.send(alice, vault, IVault::redeemCall { shares: half, receiver: alice, controller: alice }.abi_encode());
-    let paid = model.redeem(alice, half, alice).unwrap();
+    let paid = model.redeem(alice, half, alice, alice).unwrap();
     assert_eq!(bal(alice) - cash_before, paid);
     assert_eq!(paid, owed);
     let dave_assets = model.claimable_deposit(dave).unwrap().assets;

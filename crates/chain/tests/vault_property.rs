@@ -62,7 +62,8 @@ fn revert_selector(e: VaultError) -> Option<[u8; 4]> {
         VaultError::CapExceeded => "CapExceeded(uint256,uint256)",
         VaultError::ExceedsClaimable => "ExceedsClaimable(uint256,uint256)",
         VaultError::FeeTooHigh => "FeeTooHigh()",
-        VaultError::NavTooLow => "NavTooLow(uint256,uint256)",
+        VaultError::SafeCannotPay => "SafeCannotPay(uint256,uint256)",
+        VaultError::InvalidAddress => "InvalidAddress()",
         VaultError::Token => return None,
     }))
 }
@@ -171,7 +172,11 @@ impl World {
             0 => {
                 let owner_i = inv(rng);
                 let who = if rng.below(5) == 0 { inv(rng) } else { owner_i };
-                let controller = if rng.below(4) == 0 { a(inv(rng)) } else { a(owner_i) };
+                let controller = match rng.below(40) {
+                    0 => Address::ZERO,
+                    k if k < 10 => a(inv(rng)),
+                    _ => a(owner_i),
+                };
                 let owner = a(owner_i);
                 let sender = a(who);
                 let assets = Self::amount(rng, self.tokens.bal(owner) / U256::from(4));
@@ -218,7 +223,12 @@ impl World {
                 let c_i = inv(rng);
                 let who = if rng.below(6) == 0 { inv(rng) } else { c_i };
                 let controller = a(c_i);
-                let receiver = a(if rng.below(3) == 0 { inv(rng) } else { c_i });
+                let receiver = match rng.below(40) {
+                    0 => vault,
+                    1 => Address::ZERO,
+                    k if k < 14 => a(inv(rng)),
+                    _ => a(c_i),
+                };
                 let sender = a(who);
                 let (data, r, what) = match kind {
                     2 => {
@@ -240,7 +250,7 @@ impl World {
                     4 => {
                         let c = self.model.claimable_redeem(controller).unwrap();
                         let x = Self::amount(rng, c.shares);
-                        let r = self.model.redeem(sender, x, controller);
+                        let r = self.model.redeem(sender, x, receiver, controller);
                         if let Ok(assets) = r {
                             self.tokens.mov(vault, receiver, assets);
                         }
@@ -249,7 +259,7 @@ impl World {
                     _ => {
                         let c = self.model.claimable_redeem(controller).unwrap();
                         let x = Self::amount(rng, c.assets);
-                        let r = self.model.withdraw(sender, x, controller);
+                        let r = self.model.withdraw(sender, x, receiver, controller);
                         if r.is_ok() {
                             self.tokens.mov(vault, receiver, x);
                         }

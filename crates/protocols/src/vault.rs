@@ -39,8 +39,10 @@ pub enum VaultError {
     ExceedsClaimable,
     /// `FeeTooHigh()`.
     FeeTooHigh,
-    /// `NavTooLow(nav, redeemAssets)`.
-    NavTooLow,
+    /// `SafeCannotPay(needed, available)`: the Safe's balance or allowance is short of the epoch's net redemptions.
+    SafeCannotPay,
+    /// `InvalidAddress()`: a zero controller, a zero or vault receiver.
+    InvalidAddress,
     /// An ERC-20 failure (balance or allowance too small), or arithmetic the contract would panic on.
     Token,
 }
@@ -55,7 +57,8 @@ impl fmt::Display for VaultError {
             VaultError::CapExceeded => "deposit cap exceeded",
             VaultError::ExceedsClaimable => "more than is claimable",
             VaultError::FeeTooHigh => "fee above the maximum",
-            VaultError::NavTooLow => "NAV too low for the redemptions",
+            VaultError::SafeCannotPay => "the Safe cannot pay the redemptions now",
+            VaultError::InvalidAddress => "invalid address (zero, or the vault itself)",
             VaultError::Token => "token balance or allowance too small",
         };
         f.write_str(s)
@@ -264,6 +267,9 @@ impl VaultModel {
 
     /// ERC-20 `transfer` of shares by `sender`.
     pub fn erc20_transfer(&mut self, sender: Address, to: Address, shares: U256) -> R<()> {
+        if to == Address::ZERO {
+            return Err(VaultError::Token);
+        }
         self.transfer(sender, to, shares)
     }
 
@@ -280,6 +286,13 @@ impl VaultModel {
     /// `isOperator`.
     pub fn is_operator(&self, controller: Address, operator: Address) -> bool {
         self.operators.get(&(controller, operator)).copied().unwrap_or(false)
+    }
+
+    fn receiver_ok(&self, receiver: Address) -> R<()> {
+        if receiver == Address::ZERO || receiver == self.vault {
+            return Err(VaultError::InvalidAddress);
+        }
+        Ok(())
     }
 
     fn authorized(&self, sender: Address, controller: Address) -> R<()> {
@@ -307,6 +320,9 @@ impl VaultModel {
         if assets.is_zero() {
             return Err(VaultError::ZeroAmount);
         }
+        if controller == Address::ZERO {
+            return Err(VaultError::InvalidAddress);
+        }
         if sender != owner && !self.is_operator(owner, sender) {
             return Err(VaultError::Unauthorized);
         }
@@ -331,6 +347,9 @@ impl VaultModel {
     pub fn request_redeem(&mut self, sender: Address, shares: U256, controller: Address, owner: Address) -> R<()> {
         if shares.is_zero() {
             return Err(VaultError::ZeroAmount);
+        }
+        if controller == Address::ZERO {
+            return Err(VaultError::InvalidAddress);
         }
         let saved = self.clone();
         let result = (|| {
@@ -419,6 +438,7 @@ impl VaultModel {
     /// `deposit(assets, receiver, controller)`: claims shares for `assets` of settled deposits.
     pub fn deposit(&mut self, sender: Address, assets: U256, receiver: Address, controller: Address) -> R<U256> {
         self.claim(|v| {
+            v.receiver_ok(receiver)?;
             v.authorized(sender, controller)?;
             v.settle_requests(controller)?;
             let c = v.claimable_deposits.get(&controller).copied().unwrap_or_default();
@@ -440,6 +460,7 @@ impl VaultModel {
     /// `mint(shares, receiver, controller)`: claims exactly `shares`, for the assets they cost (rounded up).
     pub fn mint(&mut self, sender: Address, shares: U256, receiver: Address, controller: Address) -> R<U256> {
         self.claim(|v| {
+            v.receiver_ok(receiver)?;
             v.authorized(sender, controller)?;
             v.settle_requests(controller)?;
             let c = v.claimable_deposits.get(&controller).copied().unwrap_or_default();
@@ -459,8 +480,9 @@ impl VaultModel {
     }
 
     /// `redeem(shares, receiver, controller)`: claims the assets of `shares` of settled redemptions.
-    pub fn redeem(&mut self, sender: Address, shares: U256, controller: Address) -> R<U256> {
+    pub fn redeem(&mut self, sender: Address, shares: U256, receiver: Address, controller: Address) -> R<U256> {
         self.claim(|v| {
+            v.receiver_ok(receiver)?;
             v.authorized(sender, controller)?;
             v.settle_requests(controller)?;
             let c = v.claimable_redeems.get(&controller).copied().unwrap_or_default();
@@ -479,8 +501,9 @@ impl VaultModel {
     }
 
     /// `withdraw(assets, receiver, controller)`: claims exactly `assets`, for the shares they cost (rounded up).
-    pub fn withdraw(&mut self, sender: Address, assets: U256, controller: Address) -> R<U256> {
+    pub fn withdraw(&mut self, sender: Address, assets: U256, receiver: Address, controller: Address) -> R<U256> {
         self.claim(|v| {
+            v.receiver_ok(receiver)?;
             v.authorized(sender, controller)?;
             v.settle_requests(controller)?;
             let c = v.claimable_redeems.get(&controller).copied().unwrap_or_default();
@@ -491,7 +514,10 @@ impl VaultModel {
                 return Err(VaultError::ExceedsClaimable);
             }
             let shares = if assets == c.assets { c.shares } else { md_up(assets, c.shares, c.assets)? };
-            v.claimable_redeems.insert(controller, Claim { assets: c.assets - assets, shares: sub(c.shares, shares)? });
+            let left = Claim { assets: c.assets - assets, shares: sub(c.shares, shares)? };
+            // a claim whose shares are used up has nothing left: its dust assets stay reserved
+            let left = if left.shares.is_zero() { Claim::default() } else { left };
+            v.claimable_redeems.insert(controller, left);
             v.reserved_assets = sub(v.reserved_assets, assets)?;
             v.asset_balance = sub(v.asset_balance, assets)?;
             Ok(shares)
@@ -549,15 +575,15 @@ impl VaultModel {
             let redeem_shares = self.pending_redeem_shares;
             let deposit_shares = md(deposit_assets, supply, nav + u(1))?;
             let redeem_assets = md(redeem_shares, nav + u(1), supply)?;
-            if redeem_assets > nav + deposit_assets {
-                return Err(VaultError::NavTooLow);
+            if redeem_assets > deposit_assets && redeem_assets - deposit_assets > safe_assets.min(safe_allowance) {
+                return Err(VaultError::SafeCannotPay);
             }
             let settlement = Settlement { deposit_assets, deposit_shares, redeem_shares, redeem_assets };
             self.settlements.insert(self.epoch, settlement);
             self.epoch += 1;
             self.pending_deposit_assets = U256::ZERO;
             self.pending_redeem_shares = U256::ZERO;
-            self.total_assets = nav + deposit_assets - redeem_assets;
+            self.total_assets = sub(nav.checked_add(deposit_assets).ok_or(VaultError::Token)?, redeem_assets)?;
             self.reserved_assets += redeem_assets;
             let vault = self.vault;
             if !deposit_shares.is_zero() {
