@@ -166,6 +166,7 @@ contract SextantVault is
         uint256 highWaterMark
     );
     event FeesScheduled(uint256 managementFeeBps, uint256 performanceFeeBps);
+    event Seeded(uint256 nav, uint256 shares);
     event RoleSet(string role, address account);
     event DepositCapSet(uint256 cap);
     event Paused(bool paused);
@@ -456,6 +457,14 @@ contract SextantVault is
     function settle(uint256 nav) external nonReentrant {
         if (msg.sender != curator) revert Unauthorized();
         if (frozen) revert IsFrozen();
+        // 0. Value no shareholder owns (a Safe that held assets before its vault, or what is left after every share
+        //    was redeemed) becomes the Safe's own shares at the empty vault's price, not a gift to the next investors.
+        if (totalSupply() == 0 && nav > 0) {
+            uint256 seeded = nav.mulDiv(VIRTUAL_SHARES, _totalAssets + 1, Math.Rounding.Floor);
+            lastFeeAccrual = block.timestamp;
+            if (seeded > 0) _mint(safe, seeded);
+            emit Seeded(nav, seeded);
+        }
         // 1. fees at the rates in force since the last settlement, as shares
         uint256 feeShares = _chargeFees(nav);
         // 2. this epoch's flows, all at one price

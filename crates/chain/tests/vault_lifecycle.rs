@@ -88,7 +88,7 @@ fn investors_curator_and_standards() {
             .abi_encode_params(),
     );
     let t0: u64 = net.u(vault, IVault::lastFeeAccrualCall {}.abi_encode()).to();
-    let mut model = VaultModel::new(vault, owner, curator, guardian, fees, t0);
+    let mut model = VaultModel::new(vault, safe, owner, curator, guardian, fees, t0);
     let usd = |x: u64| U256::from(x) * U256::from(1_000_000u64);
     for who in [alice, bob, carol, dave, safe] {
         net.send(deployer, usdc, IToken::mintCall { to: who, amount: usd(1_000_000) }.abi_encode());

@@ -130,6 +130,8 @@ pub struct SettleReport {
 pub struct VaultModel {
     /// The vault's own address (it holds shares for claims and in escrow).
     pub vault: Address,
+    /// The Safe that manages the assets (it is given the shares of value no shareholder owns).
+    pub safe: Address,
     /// Share balances.
     pub balances: BTreeMap<Address, U256>,
     /// Share allowances (owner, spender).
@@ -194,6 +196,7 @@ impl VaultModel {
     /// A vault as its constructor leaves it, deployed at `now`.
     pub fn new(
         vault: Address,
+        safe: Address,
         owner: Address,
         curator: Address,
         guardian: Address,
@@ -202,6 +205,7 @@ impl VaultModel {
     ) -> Self {
         let mut v = VaultModel {
             vault,
+            safe,
             balances: BTreeMap::new(),
             allowances: BTreeMap::new(),
             total_supply: U256::ZERO,
@@ -569,6 +573,15 @@ impl VaultModel {
         }
         let saved = self.clone();
         let result = (|| {
+            // value no shareholder owns becomes the Safe's shares at the empty vault's price
+            if self.total_supply.is_zero() && !nav.is_zero() {
+                let seeded = md(nav, u(VIRTUAL_SHARES), self.total_assets + u(1))?;
+                self.last_fee_accrual = now;
+                let safe = self.safe;
+                if !seeded.is_zero() {
+                    self.mint_to(safe, seeded);
+                }
+            }
             let fee_shares = self.charge_fees(nav, now)?;
             let supply = self.total_supply + u(VIRTUAL_SHARES);
             let deposit_assets = self.pending_deposit_assets;

@@ -88,6 +88,9 @@ fn a_deployment_settles_its_vault_at_the_safes_nav() {
     assert!(nav > 100_000 * 1_000_000, "the Safe's USDC and WETH: {nav}");
     assert_eq!(view(&rpc, vault, &V::epochCall {}).unwrap(), U256::from(2));
     assert_eq!(view(&rpc, vault, &V::totalAssetsCall {}).unwrap(), U256::from(nav) + usd(10_000));
+    // the Safe's own capital, there before the vault, is the Safe's shares (at one share per asset unit)
+    let seeded = view(&rpc, vault, &V::balanceOfCall { who: safe }).unwrap();
+    assert_eq!(seeded, U256::from(nav) * U256::from(1_000_000u64));
     // the deposit is priced at the NAV and claimable
     let claimable = view(&rpc, vault, &V::maxDepositCall { controller: investor_a }).unwrap();
     assert_eq!(claimable, usd(10_000));
