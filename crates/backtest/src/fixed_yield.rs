@@ -328,10 +328,7 @@ impl<'a, S: Strategy> FixedYieldEngine<'a, S> {
             let (index, last) = snap.index;
             if t > last {
                 let apy = self.data.floating.at(last).map_or(0.0, |p| p.supply_apy + p.reward_apy);
-                let rate = aave_v3::rate_of_apy(apy.max(0.0));
-                let next = aave_v3::linear_interest(rate, ((t - last) / 1000) as u64)
-                    .and_then(|g| aave_v3::ray_mul(g, index))
-                    .unwrap_or(index);
+                let next = aave_v3::grow_liquidity_index(index, apy, ((t - last) / 1000) as u64).unwrap_or(index);
                 snap.index = (next, t);
             }
             let fp = self.data.floating.at(t).copied();

@@ -19,8 +19,9 @@ use crate::flows::{Atomic, run_intents};
 use crate::metrics::compute_metrics;
 use alloy_primitives::U256;
 use serde::{Deserialize, Serialize};
-use sextant_data::rates::{RateCurve, apy_of_apr};
+use sextant_data::rates::RateCurve;
 use sextant_market::{LendingProtocol, LendingView, MarketView, RatePoint, RateSeries};
+use sextant_protocols::aave_v3::apy_of_apr;
 use sextant_protocols::{aave_v3, compound_v3, erc4626::Vault};
 use sextant_strategies::rotator::{GAS_CLAIM, gas_units};
 use sextant_strategy::{Decision, ExecError, ExecErrorKind, LendingPositionView, PortfolioView, RetryPolicy, Strategy};
@@ -573,15 +574,12 @@ impl<'a, S: Strategy> LendingEngine<'a, S> {
             let years = (t - from) as f64 / YEAR_MS;
             match &mut slot.position {
                 Position::AaveV3 { index, .. } => {
-                    let rate = aave_v3::rate_of_apy(apy.max(0.0));
-                    if let Some(next) = aave_v3::linear_interest(rate, secs).and_then(|g| aave_v3::ray_mul(g, *index)) {
+                    if let Some(next) = aave_v3::grow_liquidity_index(*index, apy, secs) {
                         *index = next;
                     }
                 }
                 Position::CompoundV3 { index, .. } => {
-                    let per_sec = (apy.max(0.0).ln_1p() / compound_v3::SECONDS_PER_YEAR as f64 * 1e18) as u128;
-                    let step = u128::from(*index) * per_sec * u128::from(secs) / u128::from(compound_v3::FACTOR_SCALE);
-                    *index = index.saturating_add(u64::try_from(step).unwrap_or(u64::MAX));
+                    *index = compound_v3::grow_index(*index, compound_v3::rate_of_apy(apy), secs).unwrap_or(u64::MAX);
                 }
                 Position::Erc4626 { vault, .. } => {
                     let growth = (1.0 + apy.max(-0.99)).powf(years) - 1.0;

@@ -199,10 +199,8 @@ impl RateCurve {
     }
 }
 
-/// APY from an APR compounded every second.
-pub fn apy_of_apr(apr: f64) -> f64 {
-    ((apr / 31_536_000.0).ln_1p() * 31_536_000.0).exp_m1()
-}
+/// APY from an APR compounded every second (the protocols' convention, kept in one place).
+pub use sextant_protocols::aave_v3::apy_of_apr;
 
 /// One synthetic lending market.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -126,8 +126,18 @@ pub fn compounded_interest(rate_ray: U256, elapsed_secs: u64) -> Option<U256> {
 
 /// An annual rate in ray as the APY it compounds to per second (what Aave's interface shows), as f64.
 pub fn apy_of_rate(rate_ray: U256) -> f64 {
-    let r = f64::from(rate_ray) / 1e27;
-    ((r / SECONDS_PER_YEAR as f64).ln_1p() * SECONDS_PER_YEAR as f64).exp_m1()
+    apy_of_apr(f64::from(rate_ray) / 1e27)
+}
+
+/// The APY an annual rate (a fraction) compounds to when it accrues every second.
+pub fn apy_of_apr(apr: f64) -> f64 {
+    ((apr / SECONDS_PER_YEAR as f64).ln_1p() * SECONDS_PER_YEAR as f64).exp_m1()
+}
+
+/// A liquidity index grown for `elapsed_secs` at a supply rate that compounds per second to `apy`
+/// (`calculateLinearInterest` at [`rate_of_apy`]); `None` where the contract would revert.
+pub fn grow_liquidity_index(index: U256, apy: f64, elapsed_secs: u64) -> Option<U256> {
+    ray_mul(linear_interest(rate_of_apy(apy.max(0.0)), elapsed_secs)?, index)
 }
 
 /// The annual rate in ray whose per-second compounding gives `apy` (the inverse of [`apy_of_rate`]).

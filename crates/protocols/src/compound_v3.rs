@@ -107,6 +107,18 @@ pub fn principal_value_borrow(index: u64, present: U256) -> Option<u128> {
     u128::try_from((present.checked_mul(U256::from(BASE_INDEX_SCALE))? + i - U256::from(1u8)) / i).ok()
 }
 
+/// An index grown by a per-second rate over `elapsed` seconds, as `accruedInterestIndices` does
+/// (`index + index * rate * elapsed / 1e18`); `None` when it leaves 64 bits.
+pub fn grow_index(index: u64, rate_per_sec: u64, elapsed: u64) -> Option<u64> {
+    let step = U256::from(index) * U256::from(rate_per_sec) * U256::from(elapsed) / U256::from(FACTOR_SCALE);
+    index.checked_add(u64::try_from(step).ok()?)
+}
+
+/// The per-second rate (factor units) that compounds to `apy` over a year.
+pub fn rate_of_apy(apy: f64) -> u64 {
+    (apy.max(0.0).ln_1p() / SECONDS_PER_YEAR as f64 * 1e18) as u64
+}
+
 impl Comet {
     /// A market just initialised at `now` (`initializeStorage`: both indexes one).
     pub fn new(supply: RateCurve, borrow: RateCurve, now: u64) -> Self {
@@ -142,12 +154,8 @@ impl Comet {
             let u = self.utilization();
             let supply_rate = self.supply.rate(u)?;
             let borrow_rate = self.borrow.rate(u)?;
-            let grow = |index: u64, rate: u64| -> Option<u64> {
-                let step = U256::from(index) * U256::from(rate) * U256::from(elapsed) / U256::from(FACTOR_SCALE);
-                index.checked_add(u64::try_from(step).ok()?)
-            };
-            self.base_supply_index = grow(self.base_supply_index, supply_rate)?;
-            self.base_borrow_index = grow(self.base_borrow_index, borrow_rate)?;
+            self.base_supply_index = grow_index(self.base_supply_index, supply_rate, elapsed)?;
+            self.base_borrow_index = grow_index(self.base_borrow_index, borrow_rate, elapsed)?;
             self.last_accrual = now;
         }
         Some(())
