@@ -138,6 +138,32 @@ sol! {
         function withdraw(address asset, uint256 amount, address to) external returns (uint256);
         function borrow(address asset, uint256 amount, uint256 interestRateMode, uint16 referralCode, address onBehalfOf) external;
         function repay(address asset, uint256 amount, uint256 interestRateMode, address onBehalfOf) external returns (uint256);
+        function getReserveData(address asset) external view returns (AaveReserveData memory);
+    }
+
+    /// `DataTypes.ReserveData` of Aave v3.0-3.1 (what `getReserveData` returns).
+    #[sol(all_derives)]
+    struct AaveReserveData {
+        uint256 configuration;
+        uint128 liquidityIndex;
+        uint128 currentLiquidityRate;
+        uint128 variableBorrowIndex;
+        uint128 currentVariableBorrowRate;
+        uint128 currentStableBorrowRate;
+        uint40 lastUpdateTimestamp;
+        uint16 id;
+        address aTokenAddress;
+        address stableDebtTokenAddress;
+        address variableDebtTokenAddress;
+        address interestRateStrategyAddress;
+        uint128 accruedToTreasury;
+        uint128 unbacked;
+        uint128 isolationModeTotalDebt;
+    }
+
+    /// Aave's scaled-balance tokens (aTokens and debt tokens).
+    interface IAaveScaledToken {
+        function scaledBalanceOf(address user) external view returns (uint256);
     }
 
     /// Safe 1.4.1 (the calls an owner key makes and the events that say how an execution went).

@@ -57,6 +57,14 @@ pub enum Error {
         /// Raw revert data, when the failure is a revert that carried some.
         revert_data: Option<alloy::primitives::Bytes>,
     },
+    /// A read succeeded but its answer makes no sense (undecodable, or a state the contract cannot be in).
+    #[error("cannot read {what}: {reason}")]
+    Read {
+        /// What was read.
+        what: String,
+        /// Why it is unusable.
+        reason: String,
+    },
     /// An intent cannot be turned into calls on this chain.
     #[error("cannot encode {intent}: {reason}")]
     Unsupported {

@@ -5,6 +5,7 @@
 pub mod bindings;
 pub mod calls;
 mod error;
+pub mod lending;
 pub mod pool_history;
 pub mod registry;
 pub mod revert;

@@ -20,12 +20,18 @@
 //! bit for bit. Withdraw and repay return the same amounts; a liquidation repays the same debt, hands the liquidator
 //! the same collateral and the treasury the same fee.
 //!
+//! Every 20th step, Sextant's position reader (`sextant_chain::lending`, which values a vault's Aave positions from
+//! `getReserveData` and scaled balances) must equal each aToken's and debt token's `balanceOf`.
+//!
 //! Steps: `SEXTANT_AAVE_STEPS` (default 400), seed `SEXTANT_AAVE_SEED`.
 
+#[path = "support/aave.rs"]
+mod aave;
 mod common;
 
+use aave::{IOracle, Listing, deploy, deploy_market};
 use common::{Rng, hex, testnet, unhex, word};
-use sextant_chain::alloy::primitives::{Address, Bytes, U256, keccak256};
+use sextant_chain::alloy::primitives::{Address, U256, keccak256};
 use sextant_chain::alloy::sol;
 use sextant_chain::alloy::sol_types::{SolCall, SolValue};
 use sextant_devnet::abi::{Value, encode};
@@ -35,26 +41,8 @@ use sextant_protocols::aave_v3::{
     RateStrategy, Reserve, ReserveConfig, WAD,
 };
 use std::collections::BTreeMap;
-use std::path::Path;
 
 sol! {
-    struct InitReserveInput {
-        address aTokenImpl;
-        address stableDebtTokenImpl;
-        address variableDebtTokenImpl;
-        uint8 underlyingAssetDecimals;
-        address interestRateStrategyAddress;
-        address underlyingAsset;
-        address treasury;
-        address incentivesController;
-        string aTokenName;
-        string aTokenSymbol;
-        string variableDebtTokenName;
-        string variableDebtTokenSymbol;
-        string stableDebtTokenName;
-        string stableDebtTokenSymbol;
-        bytes params;
-    }
     struct ReserveData {
         uint256 configuration;
         uint128 liquidityIndex;
@@ -71,25 +59,6 @@ sol! {
         uint128 accruedToTreasury;
         uint128 unbacked;
         uint128 isolationModeTotalDebt;
-    }
-    interface IProvider {
-        function setACLAdmin(address admin) external;
-        function setACLManager(address manager) external;
-        function setPoolImpl(address implementation) external;
-        function setPoolConfiguratorImpl(address implementation) external;
-        function setPriceOracle(address oracle) external;
-        function getPool() external view returns (address);
-        function getPoolConfigurator() external view returns (address);
-    }
-    interface IACLManager {
-        function addPoolAdmin(address admin) external;
-    }
-    interface IConfigurator {
-        function initReserves(InitReserveInput[] input) external;
-        function configureReserveAsCollateral(address asset, uint256 ltv, uint256 liquidationThreshold, uint256 liquidationBonus) external;
-        function setReserveBorrowing(address asset, bool enabled) external;
-        function setReserveFactor(address asset, uint256 newReserveFactor) external;
-        function setLiquidationProtocolFee(address asset, uint256 newFee) external;
     }
     interface IPool {
         function supply(address asset, uint256 amount, address onBehalfOf, uint16 referralCode) external;
@@ -113,9 +82,6 @@ sol! {
         function approve(address spender, uint256 amount) external returns (bool);
         function mint(address to, uint256 amount) external;
         function balanceOf(address who) external view returns (uint256);
-    }
-    interface IOracle {
-        function setAssetPrice(address asset, uint256 price) external;
     }
 }
 
@@ -223,49 +189,6 @@ impl Chain {
             .map(|r| unhex(r.unwrap_or_else(|e| panic!("a view reverted: {e}")).as_str().unwrap()))
             .collect()
     }
-}
-
-/// Deploys creation code from `from`; the new contract's address.
-fn deploy(client: &Client, from: &str, what: &str, code: &[u8]) -> Address {
-    let r = client.send(what, from, None, code, 0).unwrap_or_else(|e| panic!("deploying {what}: {e}"));
-    r["contractAddress"].as_str().unwrap().parse().unwrap()
-}
-
-/// The creation code of the hardhat artifact at `rel` (under `artifacts`), with every library placeholder of its
-/// `linkReferences` (byte offsets into the code) replaced by the library's address; libraries not yet in `libs` are
-/// deployed first, linked the same way.
-fn linked_code(
-    client: &Client,
-    from: &str,
-    artifacts: &Path,
-    rel: &str,
-    libs: &mut BTreeMap<String, Address>,
-) -> Vec<u8> {
-    let text = std::fs::read_to_string(artifacts.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let mut code = v["bytecode"].as_str().unwrap().trim_start_matches("0x").to_string();
-    if let Some(refs) = v["linkReferences"].as_object() {
-        for (source, names) in refs {
-            for (name, places) in names.as_object().unwrap() {
-                let address = match libs.get(name) {
-                    Some(a) => *a,
-                    None => {
-                        let lib = linked_code(client, from, artifacts, &format!("{source}/{name}.json"), libs);
-                        let a = deploy(client, from, name, &lib);
-                        libs.insert(name.clone(), a);
-                        a
-                    }
-                };
-                for place in places.as_array().unwrap() {
-                    let start = 2 * usize::try_from(place["start"].as_u64().unwrap()).unwrap();
-                    assert_eq!(place["length"], 20);
-                    code.replace_range(start..start + 40, &hex(address.as_slice()));
-                }
-            }
-        }
-    }
-    assert!(code.bytes().all(|c| c.is_ascii_hexdigit()), "{rel}: unlinked placeholders left");
-    unhex(&code)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -444,6 +367,35 @@ fn check_state(
     balances
 }
 
+/// Sextant's reader of Aave positions (`sextant_chain::lending::aave_position`, what a vault's NAV counts) equals
+/// the aToken's and the variable debt token's `balanceOf` for every user and reserve at `block`. Returns how many
+/// (supply, debt) balances were non-zero.
+fn check_reader(rpc: &sextant_chain::Rpc, chain: &Chain, d: &Deployed, at: (u64, u64), what: &str) -> (usize, usize) {
+    let (block, now) = at;
+    let mut calls: Vec<(Address, Vec<u8>)> = Vec::new();
+    for &user in &d.users {
+        for i in 0..d.assets.len() {
+            calls.push((d.a_tokens[i], IScaled::balanceOfCall { user }.abi_encode()));
+            calls.push((d.debt_tokens[i], IScaled::balanceOfCall { user }.abi_encode()));
+        }
+    }
+    let ret = chain.views(block, &calls);
+    let mut it = ret.iter();
+    let mut seen = (0, 0);
+    for (k, &user) in d.users.iter().enumerate() {
+        for (i, &asset) in d.assets.iter().enumerate() {
+            let p = sextant_chain::lending::aave_position(rpc, d.pool, asset, user, block, now)
+                .unwrap_or_else(|e| panic!("{what}: reading user {k}'s reserve {i}: {e}"))
+                .expect("the pool lists the asset");
+            assert_eq!(p.supplied, word(it.next().unwrap(), 0), "{what}: user {k}'s supply in reserve {i}");
+            assert_eq!(p.debt, word(it.next().unwrap(), 0), "{what}: user {k}'s debt in reserve {i}");
+            seen.0 += usize::from(!p.supplied.is_zero());
+            seen.1 += usize::from(!p.debt.is_zero());
+        }
+    }
+    seen
+}
+
 /// A price of reserve `k` between `a` and `b` at which the account's health factor is just below `target` (wad), by
 /// bisection on the model (the health factor is monotonic in one price); None when the range does not cross it.
 fn price_for_health(
@@ -498,59 +450,9 @@ fn the_rust_pool_equals_the_aave_v3_pool_bit_for_bit() {
     let sender = |who: Address, what: &str, to: Address, data: Vec<u8>| {
         client.send(what, &who.to_string(), Some(&to.to_string()), &data, 0).unwrap_or_else(|e| panic!("{what}: {e}"));
     };
-    let view = |to: Address, data: Vec<u8>| client.view(&to.to_string(), &data).unwrap();
     let root = sextant_devnet::find_root().unwrap();
-    let artifacts = root.join("node_modules/@aave/core-v3/artifacts");
-    let mut libs = BTreeMap::new();
-    let mut code = |rel: &str| linked_code(&client, &from, &artifacts, rel, &mut libs);
 
     // --- the market, as a listing would build it ---------------------------------------------------------------
-    let mut provider_code =
-        code("contracts/protocol/configuration/PoolAddressesProvider.sol/PoolAddressesProvider.json");
-    provider_code.extend(("Sextant differential".to_string(), admin).abi_encode_params());
-    let provider = deploy(&client, &from, "PoolAddressesProvider", &provider_code);
-    send("setACLAdmin", provider, IProvider::setACLAdminCall { admin }.abi_encode());
-    let mut acl_code = code("contracts/protocol/configuration/ACLManager.sol/ACLManager.json");
-    acl_code.extend(provider.abi_encode());
-    let acl = deploy(&client, &from, "ACLManager", &acl_code);
-    send("setACLManager", provider, IProvider::setACLManagerCall { manager: acl }.abi_encode());
-    send("addPoolAdmin", acl, IACLManager::addPoolAdminCall { admin }.abi_encode());
-    let mut pool_code = code("contracts/protocol/pool/Pool.sol/Pool.json");
-    pool_code.extend(provider.abi_encode());
-    let pool_impl = deploy(&client, &from, "Pool", &pool_code);
-    send("setPoolImpl", provider, IProvider::setPoolImplCall { implementation: pool_impl }.abi_encode());
-    let pool =
-        IProvider::getPoolCall::abi_decode_returns(&view(provider, IProvider::getPoolCall {}.abi_encode())).unwrap();
-    let configurator_impl = deploy(
-        &client,
-        &from,
-        "PoolConfigurator",
-        &code("contracts/protocol/pool/PoolConfigurator.sol/PoolConfigurator.json"),
-    );
-    send(
-        "setPoolConfiguratorImpl",
-        provider,
-        IProvider::setPoolConfiguratorImplCall { implementation: configurator_impl }.abi_encode(),
-    );
-    let configurator = IProvider::getPoolConfiguratorCall::abi_decode_returns(&view(
-        provider,
-        IProvider::getPoolConfiguratorCall {}.abi_encode(),
-    ))
-    .unwrap();
-    let oracle =
-        deploy(&client, &from, "PriceOracle", &code("contracts/mocks/oracle/PriceOracle.sol/PriceOracle.json"));
-    send("setPriceOracle", provider, IProvider::setPriceOracleCall { oracle }.abi_encode());
-    let mut token_impl = |name: &str| {
-        let mut c = code(&format!("contracts/protocol/tokenization/{name}.sol/{name}.json"));
-        c.extend(pool.abi_encode());
-        deploy(&client, &from, name, &c)
-    };
-    let a_token_impl = token_impl("AToken");
-    let stable_impl = token_impl("StableDebtToken");
-    let variable_impl = token_impl("VariableDebtToken");
-    let strategy_code =
-        code("contracts/protocol/pool/DefaultReserveInterestRateStrategy.sol/DefaultReserveInterestRateStrategy.json");
-
     // WETH-, USDC- and WBTC-like reserves. USDC pays no liquidation protocol fee; WBTC has a base rate.
     let specs: [(&str, ReserveConfig, u64); 3] = [
         (
@@ -604,8 +506,7 @@ fn the_rust_pool_equals_the_aave_v3_pool_bit_for_bit() {
             .as_str()
             .unwrap(),
     );
-    let mut assets = Vec::new();
-    let mut inputs = Vec::new();
+    let mut listings = Vec::new();
     for (symbol, config, price) in &specs {
         let mut c = token_code.clone();
         c.extend(encode(&[
@@ -614,96 +515,36 @@ fn the_rust_pool_equals_the_aave_v3_pool_bit_for_bit() {
             Value::Uint(config.decimals.into()),
         ]));
         let asset = deploy(&client, &from, symbol, &c);
-        let s = &config.strategy;
-        let mut c = strategy_code.clone();
-        c.extend(
-            (
-                provider,
-                s.optimal_usage_ratio,
-                s.base_variable_borrow_rate,
-                s.variable_rate_slope1,
-                s.variable_rate_slope2,
-                s.stable_rate_slope1,
-                s.stable_rate_slope2,
-                s.base_stable_rate_offset,
-                s.stable_rate_excess_offset,
-                s.optimal_stable_to_total_debt_ratio,
-            )
-                .abi_encode_params(),
-        );
-        let strategy = deploy(&client, &from, "DefaultReserveInterestRateStrategy", &c);
-        send("setAssetPrice", oracle, IOracle::setAssetPriceCall { asset, price: u(*price) }.abi_encode());
-        inputs.push(InitReserveInput {
-            aTokenImpl: a_token_impl,
-            stableDebtTokenImpl: stable_impl,
-            variableDebtTokenImpl: variable_impl,
-            underlyingAssetDecimals: config.decimals,
-            interestRateStrategyAddress: strategy,
-            underlyingAsset: asset,
-            treasury,
-            incentivesController: Address::ZERO,
-            aTokenName: format!("Aave {symbol}"),
-            aTokenSymbol: format!("a{symbol}"),
-            variableDebtTokenName: format!("Variable debt {symbol}"),
-            variableDebtTokenSymbol: format!("variableDebt{symbol}"),
-            stableDebtTokenName: format!("Stable debt {symbol}"),
-            stableDebtTokenSymbol: format!("stableDebt{symbol}"),
-            params: Bytes::new(),
-        });
-        assets.push(asset);
+        listings.push(Listing { asset, symbol: (*symbol).to_string(), config: *config, price: u(*price) });
     }
-    send("initReserves", configurator, IConfigurator::initReservesCall { input: inputs }.abi_encode());
+    let listed = deploy_market(&client, admin, &listings, treasury);
+    let (pool, oracle) = (listed.pool, listed.oracle);
+    let assets: Vec<Address> = listings.iter().map(|l| l.asset).collect();
     let mut reserves = Vec::new();
-    let (mut a_tokens, mut debt_tokens) = (Vec::new(), Vec::new());
-    for (&asset, (symbol, config, _)) in assets.iter().zip(&specs) {
-        let set = |what: &str, data: Vec<u8>| send(&format!("{what} {symbol}"), configurator, data);
-        set(
-            "configureReserveAsCollateral",
-            IConfigurator::configureReserveAsCollateralCall {
-                asset,
-                ltv: u(config.ltv_bps),
-                liquidationThreshold: u(config.liquidation_threshold_bps),
-                liquidationBonus: u(config.liquidation_bonus_bps),
-            }
-            .abi_encode(),
-        );
-        set("setReserveBorrowing", IConfigurator::setReserveBorrowingCall { asset, enabled: true }.abi_encode());
-        set(
-            "setReserveFactor",
-            IConfigurator::setReserveFactorCall { asset, newReserveFactor: u(config.reserve_factor_bps) }.abi_encode(),
-        );
-        set(
-            "setLiquidationProtocolFee",
-            IConfigurator::setLiquidationProtocolFeeCall { asset, newFee: u(config.liquidation_protocol_fee_bps) }
-                .abi_encode(),
-        );
-        let data = IPool::getReserveDataCall::abi_decode_returns(&view(
-            pool,
-            IPool::getReserveDataCall { asset }.abi_encode(),
-        ))
-        .unwrap();
-        a_tokens.push(data.aTokenAddress);
-        debt_tokens.push(data.variableDebtTokenAddress);
+    for (i, l) in listings.iter().enumerate() {
         // the chain's reserve starts where ReserveLogic.init left it: its last update is the model's `now`
-        reserves.push(Reserve::new(*config, data.lastUpdateTimestamp.to::<u64>()).unwrap());
+        reserves.push(Reserve::new(l.config, listed.listed_at[i]).unwrap());
         for &who in users.iter().chain([&liquidator]) {
-            let plenty = U256::from(10u8).pow(U256::from(config.decimals + 24));
-            send("mint", asset, IToken::mintCall { to: who, amount: plenty }.abi_encode());
-            sender(who, "approve", asset, IToken::approveCall { spender: pool, amount: U256::MAX }.abi_encode());
+            let plenty = U256::from(10u8).pow(U256::from(l.config.decimals + 24));
+            send("mint", l.asset, IToken::mintCall { to: who, amount: plenty }.abi_encode());
+            sender(who, "approve", l.asset, IToken::approveCall { spender: pool, amount: U256::MAX }.abi_encode());
         }
     }
+    let (a_tokens, debt_tokens) = (listed.a_tokens, listed.debt_tokens);
     let base_prices: Vec<U256> = specs.iter().map(|s| u(s.2)).collect();
     let mut market = Market { reserves, prices: base_prices.clone() };
     let d = Deployed { pool, oracle, assets, a_tokens, debt_tokens, treasury, liquidator, users };
     let n = d.assets.len();
     let mut accounts_model: Vec<Vec<Holding>> = vec![vec![Holding::default(); n]; d.users.len()];
     let mut treasury_scaled = vec![U256::ZERO; n];
-    eprintln!("deployed Aave v3 in {:.1?} ({} libraries linked)", started.elapsed(), libs.len());
+    eprintln!("deployed Aave v3 in {:.1?} ({} libraries linked)", started.elapsed(), listed.libraries);
 
     let latest = chain.rpc("eth_getBlockByNumber", serde_json::json!(["latest", false]));
     let mut now = json_u64(&latest["timestamp"]) + 1;
     let block = chain.mine_at(now);
     let mut before = check_state(&chain, &d, (block, now), &market, &accounts_model, &treasury_scaled, "start");
+    let reader = sextant_chain::Rpc::new(&url, std::time::Duration::from_secs(30)).unwrap();
+    let mut read_positions = (0, 0);
 
     // --- the history ---------------------------------------------------------------------------------------------
     let transfer_topic = keccak256("Transfer(address,address,uint256)");
@@ -994,6 +835,11 @@ fn the_rust_pool_equals_the_aave_v3_pool_bit_for_bit() {
             treasury_scaled[coll] += aave_v3::ray_div(l.protocol_fee, index).unwrap();
         }
         let after = check_state(&chain, &d, (block, now), &market, &accounts_model, &treasury_scaled, &what);
+        if step % 20 == 19 {
+            let (supplies, debts) = check_reader(&reader, &chain, &d, (block, now), &what);
+            read_positions.0 += supplies;
+            read_positions.1 += debts;
+        }
         if let (Ok(out), Ok(o)) = (&chain_result, &model_result) {
             match (action, o) {
                 (Action::Withdraw { .. } | Action::Repay { .. }, Outcome::Amount(a)) => {
@@ -1055,4 +901,9 @@ fn the_rust_pool_equals_the_aave_v3_pool_bit_for_bit() {
          {whole_collateral} taking the whole collateral, {fees} paying the treasury a fee"
     );
     assert!(half_close > 0 && full_close > 0, "both close factors must be exercised");
+    eprintln!(
+        "  position reader: {} supplies and {} debts equal to balanceOf (every 20th step)",
+        read_positions.0, read_positions.1
+    );
+    assert!(read_positions.0 > 0 && read_positions.1 > 0, "the reader must see supplies and debts");
 }

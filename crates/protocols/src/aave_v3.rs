@@ -124,6 +124,24 @@ pub fn compounded_interest(rate_ray: U256, elapsed_secs: u64) -> Option<U256> {
     RAY.checked_add(rate_ray.checked_mul(exp)? / year)?.checked_add(second_term)?.checked_add(third_term)
 }
 
+/// `ReserveLogic.getNormalizedIncome` from a reserve's stored liquidity index, current liquidity rate and last
+/// update: the index at `now`, linear interest since the update. `None` where the contract reverts (`now` before the
+/// update, overflow).
+pub fn normalized_income(index: U256, rate_ray: U256, last_update: u64, now: u64) -> Option<U256> {
+    if now == last_update {
+        return Some(index);
+    }
+    ray_mul(linear_interest(rate_ray, now.checked_sub(last_update)?)?, index)
+}
+
+/// `ReserveLogic.getNormalizedDebt`: the variable borrow index at `now`, compounded interest since the last update.
+pub fn normalized_debt(index: U256, rate_ray: U256, last_update: u64, now: u64) -> Option<U256> {
+    if now == last_update {
+        return Some(index);
+    }
+    ray_mul(compounded_interest(rate_ray, now.checked_sub(last_update)?)?, index)
+}
+
 /// An annual rate in ray as the APY it compounds to per second (what Aave's interface shows), as f64.
 pub fn apy_of_rate(rate_ray: U256) -> f64 {
     apy_of_apr(f64::from(rate_ray) / 1e27)
@@ -427,21 +445,12 @@ impl Reserve {
 
     /// `getNormalizedIncome`: the liquidity index at `now` (linear interest since the last update).
     pub fn normalized_income(&self, now: u64) -> Option<U256> {
-        if now == self.last_update {
-            return Some(self.liquidity_index);
-        }
-        ray_mul(linear_interest(self.current_liquidity_rate, now.checked_sub(self.last_update)?)?, self.liquidity_index)
+        normalized_income(self.liquidity_index, self.current_liquidity_rate, self.last_update, now)
     }
 
     /// `getNormalizedDebt`: the variable borrow index at `now` (compounded interest since the last update).
     pub fn normalized_debt(&self, now: u64) -> Option<U256> {
-        if now == self.last_update {
-            return Some(self.variable_borrow_index);
-        }
-        ray_mul(
-            compounded_interest(self.current_variable_borrow_rate, now.checked_sub(self.last_update)?)?,
-            self.variable_borrow_index,
-        )
+        normalized_debt(self.variable_borrow_index, self.current_variable_borrow_rate, self.last_update, now)
     }
 
     /// Total supplied, aTokens at `now`.

@@ -126,6 +126,10 @@ pub struct VaultConfig {
     /// Settle when this many seconds have passed since the last settlement (checked at every tick).
     #[serde(default = "default_settle_every")]
     pub settle_every_secs: u64,
+    /// An Aave v3 pool where the Safe supplies or borrows the deployment's base or quote token: its positions there
+    /// (supplies with interest, less debts) count in the NAV.
+    #[serde(default)]
+    pub aave_pool: Option<String>,
 }
 
 fn default_settle_every() -> u64 {

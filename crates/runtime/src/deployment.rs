@@ -83,7 +83,7 @@ pub struct Deployment<'a> {
     retry: RetryPolicy,
     log: Log<'a>,
     /// The vault this deployment settles, and how often.
-    vault: Option<(Address, u64)>,
+    vault: Option<VaultSettings>,
 }
 
 impl std::fmt::Debug for Deployment<'_> {
@@ -177,7 +177,15 @@ impl<'a> Deployment<'a> {
         let vault = match &cfg.vault {
             None => None,
             Some(v) => {
-                Some((check_vault(rpc, v, safe, &quote, cfg.permissions.module.is_some())?, v.settle_every_secs))
+                let aave_pool = match &v.aave_pool {
+                    Some(a) => Some(check_aave_pool(rpc, a, safe, [&base, &quote])?),
+                    None => None,
+                };
+                Some(VaultSettings {
+                    address: check_vault(rpc, v, safe, &quote, cfg.permissions.module.is_some())?,
+                    every: v.settle_every_secs,
+                    aave_pool,
+                })
             }
         };
         let mut journal = Journal::open(&state)?;
@@ -265,6 +273,35 @@ impl<'a> Deployment<'a> {
     pub fn observe_now(&self) -> Result<(MarketView, PortfolioView)> {
         let next = self.journal.first_and_last_tick()?.1.map_or(0, |t| t.tick + 1);
         self.observe(next).map(|(_, view, portfolio)| (view, portfolio))
+    }
+
+    /// The vault's NAV in quote base units: the portfolio's equity (tokens at the pool price, LP positions with their
+    /// fees) plus the Safe's positions in the Aave pool, if one is named (supplies less debts in the quote token,
+    /// exactly; in the base token at the pool price), floored at zero.
+    fn nav(
+        &self,
+        market: &MarketView,
+        portfolio: &PortfolioView,
+        settings: &VaultSettings,
+        block: u64,
+        now: u64,
+    ) -> Result<Amount> {
+        let mut value = portfolio.equity(market);
+        if let Some(pool) = settings.aave_pool {
+            let price = market.assets[0].last_close.unwrap_or(0.0);
+            for (token, price) in [(&self.quote, 1.0), (&self.base, price)] {
+                let asset: Address =
+                    token.id.address.parse().map_err(|_| Error::Config(format!("{} has no address", token.symbol)))?;
+                // a token the pool does not list is simply not lent there
+                if let Some(p) =
+                    sextant_chain::lending::aave_position(self.rpc, pool, asset, self.tm.safe(), block, now)?
+                {
+                    value += p.net_units() / token.scale() * price;
+                }
+            }
+        }
+        Amount::from_units(value.max(0.0), &self.quote)
+            .map_err(|e| Error::Strategy(format!("the NAV cannot be written in {}: {e}", self.quote.symbol)))
     }
 
     /// Reads the market and the Safe's holdings: (block, view, portfolio).
@@ -481,13 +518,13 @@ impl<'a> Deployment<'a> {
             TickKind::Teardown => self.strategy.teardown(&mut state, &market, &portfolio, &mut intents),
         }
         // The vault's epoch is settled first, at the NAV just observed (nothing has moved since), when it is due.
-        if let (Some((vault, every)), TickKind::Step) = (self.vault, kind) {
+        if let (Some(settings), TickKind::Step) = (&self.vault, kind) {
+            let vault = settings.address;
             let last: u64 = view(self.rpc, vault, &ISextantVault::lastFeeAccrualCall {})?.saturating_to();
             // the chain's clock, as the vault's is
             let now = self.rpc.block(block)?.map_or(0, |(_, t)| t);
-            if now >= last.saturating_add(every) {
-                let nav = Amount::from_units(portfolio.equity(&market).max(0.0), &self.quote)
-                    .map_err(|e| Error::Strategy(format!("the NAV cannot be written in {}: {e}", self.quote.symbol)))?;
+            if now >= last.saturating_add(settings.every) {
+                let nav = self.nav(&market, &portfolio, settings, block, now)?;
                 let vault_ref =
                     VaultRef { chain: self.base.id.chain, address: vault.to_string(), asset: self.quote.clone() };
                 intents.insert(0, Intent::VaultSettle { vault: vault_ref, nav });
@@ -568,6 +605,38 @@ pub fn pid_alive(pid: u32) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// Checks that `vault.aave_pool` is an Aave v3 pool listing the deployment's base or quote token.
+fn check_aave_pool(rpc: &Rpc, text: &str, safe: Address, tokens: [&Token; 2]) -> Result<Address> {
+    let pool = sextant_chain::parse_address(text).map_err(|e| Error::Config(format!("vault.aave_pool: {e}")))?;
+    let block = rpc.block_number()?;
+    let now = rpc.block(block)?.map_or(0, |(_, t)| t);
+    let mut listed = 0;
+    for token in tokens {
+        let asset: Address =
+            token.id.address.parse().map_err(|_| Error::Config(format!("{} has no address", token.symbol)))?;
+        let p = sextant_chain::lending::aave_position(rpc, pool, asset, safe, block, now)
+            .map_err(|e| Error::Config(format!("vault.aave_pool {pool} is not an Aave v3 pool: {e}")))?;
+        listed += usize::from(p.is_some());
+    }
+    if listed == 0 {
+        return Err(Error::Config(format!(
+            "vault.aave_pool {pool} lists neither {} nor {}: no position there could count in the NAV",
+            tokens[0].symbol, tokens[1].symbol
+        )));
+    }
+    Ok(pool)
+}
+
+/// The vault a deployment settles.
+#[derive(Debug, Clone, Copy)]
+struct VaultSettings {
+    address: Address,
+    /// Seconds between settlements.
+    every: u64,
+    /// An Aave v3 pool whose positions of the Safe count in the NAV.
+    aave_pool: Option<Address>,
 }
 
 /// Checks that `[vault]` names a Sextant vault this deployment can settle: its Safe and curator are the deployment's
