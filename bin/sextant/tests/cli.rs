@@ -242,10 +242,12 @@ fn optimize_ranks_a_grid() {
         "2",
         "--json",
         json.to_str().unwrap(),
+        "--out",
+        dir.path().join("grid.jsonl").to_str().unwrap(),
     ]);
     assert!(out.contains("6 points"), "{out}");
-    let points: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let points = points.as_array().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let points = doc["ranked"].as_array().unwrap();
     assert_eq!(points.len(), 6);
     let sharpe: Vec<f64> = points.iter().map(|p| p["metrics"]["sharpe"].as_f64().unwrap()).collect();
     assert!(sharpe.windows(2).all(|w| w[0] >= w[1]), "ranked best first: {sharpe:?}");
@@ -377,8 +379,12 @@ fn an_lp_backtest_stopped_and_resumed_ends_identical_to_an_uninterrupted_one() {
 
 #[test]
 fn lp_configs_optimize_on_their_pool_and_rank_by_lp_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("lp.jsonl");
     let out = ok(&[
         "optimize",
+        "--out",
+        results.to_str().unwrap(),
         "examples/lp-blue-chip.toml",
         "--grid",
         "width_ticks=400,1200;recenter_at=0.6,1.0",
@@ -451,7 +457,17 @@ fn the_stable_rotator_backtests_with_its_markets_and_decision_log() {
     assert!(std::fs::read(path("resumed.json")).unwrap() == std::fs::read(path("r.json")).unwrap());
 
     // A grid over the rotator's parameters.
-    let grid = ok(&["optimize", "examples/stable-rotator.toml", "--grid", "horizon_days=7,30", "--metric", "cagr"]);
+    let results = tempfile::NamedTempFile::new().unwrap();
+    let grid = ok(&[
+        "optimize",
+        "examples/stable-rotator.toml",
+        "--grid",
+        "horizon_days=7,30",
+        "--metric",
+        "cagr",
+        "--out",
+        results.path().to_str().unwrap(),
+    ]);
     assert!(grid.contains("2 points") && grid.contains("horizon_days=30"), "{grid}");
 }
 

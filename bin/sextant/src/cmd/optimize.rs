@@ -1,43 +1,128 @@
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use sextant_backtest::Metrics;
 use sextant_backtest::report::{format_lp_metric, format_metric};
-use sextant_backtest::sweep::{SweepData, grid_points, parse_grid, run_sweep};
+use sextant_backtest::sweep::{
+    Constraint, Leaderboard, Objective, Scored, Search, Shard, Space, Sweep, SweepData, SweepHeader, merge, parse_grid,
+    read_results, score,
+};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
-/// Run a parameter grid over a config in parallel and print the best points, ranked.
+/// Run a parameter sweep over a config in parallel, stream every point to a results file, and print the best.
 ///
 /// Grid syntax: axes separated by `;`, each `key=values`; values are a comma list and/or inclusive ranges
 /// `lo..hi:step`. Bare keys are [strategy] parameters; name other tables in full (risk.cooldown_bars=0,5).
-/// Example: --grid "period=7,14,21;oversold=20..35:5" tries 12 points.
+/// Example: --grid "period=7,14,21;oversold=20..35:5" tries 12 points; --search random --samples 500 draws 500
+/// points from a larger grid.
+///
+/// Every finished point is appended to the results file (JSON lines) as it completes: Ctrl-C stops the sweep after
+/// the points under way and keeps everything finished; --resume finishes it. --shard i/n runs a deterministic slice
+/// (on as many machines as you like); `sextant optimize merge` joins the slices into exactly the unsharded results.
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
+    #[command(subcommand)]
+    sub: Option<Sub>,
     /// Strategy config (TOML) whose values the grid overrides.
-    config: PathBuf,
+    #[arg(required = true)]
+    config: Option<PathBuf>,
     /// The grid, e.g. "period=7,14,21;oversold=20..35:5".
+    #[arg(long, required = true)]
+    grid: Option<String>,
+    /// How points are chosen: every grid point, or random draws from the grid.
+    #[arg(long, value_enum, default_value_t = SearchKind::Grid)]
+    search: SearchKind,
+    /// Random search: how many points to draw.
+    #[arg(long, default_value_t = 100)]
+    samples: usize,
+    /// Random search: seed of the draws (the same seed draws the same points).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Metric to rank by (higher is better, except max_drawdown, volatility and the costs). Several, comma
+    /// separated, also print their Pareto front (e.g. sharpe,max_drawdown).
+    #[arg(long, default_value = "sharpe", value_delimiter = ',')]
+    metric: Vec<String>,
+    /// A bound a point must meet to be ranked, e.g. "n_trades>=10" or "max_drawdown<=0.3" (repeatable).
+    #[arg(long = "constraint", value_name = "METRIC<OP>VALUE")]
+    constraints: Vec<String>,
+    /// Run only slice i of n of the sweep (points i-1, i-1+n, ...), e.g. 2/8.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Results file (JSON lines: a header, then one line per point in index order)
+    /// [default: CONFIG-STEM.sweep.jsonl, or CONFIG-STEM.shard-I-of-N.jsonl].
     #[arg(long)]
-    grid: String,
+    out: Option<PathBuf>,
+    /// Finish an interrupted sweep: keep the points already in the results file, run the rest.
+    #[arg(long, conflicts_with = "fresh")]
+    resume: bool,
+    /// Start over even if the results file holds an unfinished run of this sweep.
+    #[arg(long)]
+    fresh: bool,
     /// Worker threads [default: all cores].
     #[arg(long)]
     jobs: Option<usize>,
-    /// Metric to rank by (higher is better, except max_drawdown, volatility and the costs).
-    #[arg(long, default_value = "sharpe")]
-    metric: String,
-    /// How many of the best points to print.
+    /// How many of the best points to print and keep in --json.
     #[arg(long, default_value_t = 10)]
     top: usize,
-    /// Write every point's parameters and metrics, ranked, as JSON to this file.
+    /// Write the ranked best points (and the Pareto front) as JSON to this file.
     #[arg(long, value_name = "OUT")]
     json: Option<PathBuf>,
+    /// Write every point (its axis values, metrics, whether it meets the constraints) as CSV to this file.
+    #[arg(long, value_name = "OUT")]
+    csv: Option<PathBuf>,
+}
+
+#[derive(clap::Subcommand)]
+enum Sub {
+    /// Merge the results files of a sharded sweep (one per shard, any order) into one, equal point for point to
+    /// the unsharded sweep's.
+    Merge {
+        /// Where to write the merged results.
+        #[arg(long)]
+        out: PathBuf,
+        /// The shards' results files.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SearchKind {
+    Grid,
+    Random,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let name = a.config.display().to_string();
-    let text = std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {name}"))?;
+    if let Some(Sub::Merge { out, inputs }) = a.sub {
+        let report = merge(&inputs, &out)?;
+        println!(
+            "{} of {} points merged from {} files into {}",
+            report.points,
+            report.total,
+            inputs.len(),
+            out.display()
+        );
+        if report.points < report.total {
+            eprintln!("some shards are unfinished: run them again with --resume, then merge again");
+        }
+        return Ok(());
+    }
+    let (Some(config_path), Some(grid)) = (a.config.as_ref(), a.grid.as_ref()) else {
+        bail!("a config and --grid are required");
+    };
+    let name = config_path.display().to_string();
+    let text = std::fs::read_to_string(config_path).with_context(|| format!("cannot read {name}"))?;
     let base: toml::Table = toml::from_str(&text).with_context(|| format!("{name}: invalid TOML"))?;
-    let config = sextant_backtest::BacktestConfig::load(&a.config)?;
-    let axes = parse_grid(&a.grid)?;
-    let total = grid_points(&axes).len();
+    let config = sextant_backtest::BacktestConfig::load(config_path)?;
+    let search = match a.search {
+        SearchKind::Grid => Search::Grid,
+        SearchKind::Random => Search::Random { samples: a.samples, seed: a.seed },
+    };
+    let space = Space::new(parse_grid(grid)?, search)?;
+    let shard = a.shard.as_deref().map(Shard::parse).transpose()?.unwrap_or(Shard::ALL);
     let lending = if config.is_lending() { Some(config.load_lending()?) } else { None };
     let (markets, pool) = if config.is_lp() {
         (Vec::new(), Some(config.load_pool()?))
@@ -51,17 +136,100 @@ pub fn run(a: Args) -> Result<()> {
         (None, Some(lending)) => SweepData::Lending(lending),
         (None, None) => SweepData::Markets(&markets),
     };
+    let names = data.metric_names();
+    let objectives: Vec<Objective> =
+        a.metric.iter().map(|m| Objective::new(m.trim(), &names)).collect::<Result<_, _>>()?;
+    let constraints: Vec<Constraint> =
+        a.constraints.iter().map(|c| Constraint::parse(c, &names)).collect::<Result<_, _>>()?;
     let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-    let bar = ProgressBar::new(total as u64).with_style(
+    let dir = config_path.parent().map(PathBuf::from).unwrap_or_default();
+    let sweep = Sweep { base: &base, dir: &dir, space: &space, shard, data, jobs };
+    sweep.check()?;
+
+    let header = SweepHeader::new(&base, grid, &space, shard);
+    // The default file is named after the sweep, so different sweeps of one config never overwrite each other.
+    let stem = config_path.file_stem().map_or("sweep".into(), |s| s.to_string_lossy().to_string());
+    let out = a.out.clone().unwrap_or_else(|| {
+        let id = &header.id()[..6];
+        PathBuf::from(if shard == Shard::ALL {
+            format!("{stem}.{id}.sweep.jsonl")
+        } else {
+            format!("{stem}.{id}.shard-{}-of-{}.jsonl", shard.index, shard.count)
+        })
+    });
+    let mine = shard.points(space.len()).count();
+    // What the results file holds already: this sweep's points (resumed, or kept unless --fresh), or something else
+    // (kept unless --fresh).
+    let previous_path = match existing(&out, &header) {
+        Existing::Same(done) if a.resume => {
+            let kept = out.with_extension("jsonl.previous");
+            std::fs::rename(&out, &kept).with_context(|| format!("cannot move {} aside", out.display()))?;
+            eprintln!("resuming: {done} of {mine} points already in {}", out.display());
+            Some(kept)
+        }
+        _ if a.resume => bail!("--resume: {} holds no run of this sweep to resume", out.display()),
+        Existing::Same(done) if done < mine && !a.fresh => bail!(
+            "{} holds an unfinished run of this sweep ({done} of {mine} points): --resume to finish it, --fresh to \
+             start over",
+            out.display()
+        ),
+        Existing::Other if !a.fresh => bail!(
+            "{} already exists and is not this sweep's results: choose another --out, or --fresh to replace it",
+            out.display()
+        ),
+        _ => None,
+    };
+    let mut previous: Box<dyn Iterator<Item = sextant_backtest::Result<(usize, String)>>> = match &previous_path {
+        Some(p) => read_results(p)?.1,
+        None => Box::new(std::iter::empty()),
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // a second Ctrl-C ends the process at once
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let bar = ProgressBar::new(mine as u64).with_style(
         ProgressStyle::with_template("{spinner} optimize [{bar:40}] {pos}/{len} points ({per_sec}, eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let dir = a.config.parent().map(PathBuf::from).unwrap_or_default();
-    let points = run_sweep(&base, &dir, &axes, data, &a.metric, jobs, &|| bar.inc(1))?;
+    let file = std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    writeln!(w, "{}", serde_json::to_string(&header)?)?;
+    let mut board = Leaderboard::new(objectives.clone(), a.top.max(1));
+    let mut scoring_error: Option<anyhow::Error> = None;
+    let outcome = sweep.run(&mut previous, &stop, &|| bar.inc(1), &mut |_, line| {
+        writeln!(w, "{line}").map_err(|e| sextant_backtest::Error::Grid(format!("{}: {e}", out.display())))?;
+        match score(line, &objectives, &constraints) {
+            Ok(s) => board.push(s),
+            Err(e) => scoring_error = Some(e.into()),
+        }
+        Ok(())
+    });
+    w.flush()?;
+    drop(w);
     bar.finish_and_clear();
+    let outcome = outcome?;
+    if let Some(e) = scoring_error {
+        return Err(e);
+    }
+    if let Some(p) = &previous_path {
+        std::fs::remove_file(p).ok();
+    }
 
     let mut o = std::io::stdout().lock();
-    writeln!(o, "{total} points of {name} on {jobs} threads, ranked by {}", a.metric)?;
+    let of = if shard == Shard::ALL {
+        String::new()
+    } else {
+        format!(" (shard {}/{} of {})", shard.index, shard.count, space.len())
+    };
+    let search_text = match search {
+        Search::Grid => String::new(),
+        Search::Random { seed, .. } => format!(" drawn at random (seed {seed})"),
+    };
+    let metric_names: Vec<&str> = objectives.iter().map(|o| o.metric.as_str()).collect();
+    writeln!(o, "{mine} points{of} of {name}{search_text} on {jobs} threads, ranked by {}", metric_names.join(", "))?;
     let shown: &[&str] = if pool.is_some() {
         &["fees_earned", "value_vs_hold", "time_in_range", "rebalances", "total_return", "final_equity"]
     } else if lending.is_some() {
@@ -69,26 +237,139 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         &["total_return", "sharpe", "max_drawdown", "n_trades", "final_equity"]
     };
-    let mut columns: Vec<&str> = vec![a.metric.as_str()];
-    columns.extend(shown.iter().filter(|c| **c != a.metric));
+    let mut columns: Vec<&str> = metric_names.clone();
+    columns.extend(shown.iter().filter(|c| !metric_names.contains(c)));
+    table(&mut o, &board.best, &columns)?;
+    if objectives.len() > 1 {
+        writeln!(o, "Pareto front of {} ({} points):", metric_names.join(", "), board.front.len())?;
+        let mut front = board.front.clone();
+        front.sort_by(|x, y| {
+            let (p, q) = (x.values[0], y.values[0]);
+            if objectives[0].higher { q.total_cmp(&p) } else { p.total_cmp(&q) }
+        });
+        table(&mut o, &front, &columns)?;
+    }
+    if board.infeasible > 0 || board.failed > 0 || !constraints.is_empty() {
+        let list: Vec<String> = constraints.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "{} points meet the constraints ({}), {} do not, {} failed to run",
+            board.seen - board.infeasible - board.failed,
+            if list.is_empty() { "none".to_string() } else { list.join(", ") },
+            board.infeasible,
+            board.failed
+        );
+    }
+    eprintln!("results: {} ({} points run, {} kept from before)", out.display(), outcome.evaluated, outcome.reused);
+    if outcome.stopped {
+        eprintln!(
+            "stopped: {} of {mine} points done; run the same command with --resume to finish",
+            outcome.evaluated + outcome.reused
+        );
+    }
+    if let Some(path) = &a.json {
+        let parse = |v: &[Scored]| -> Vec<serde_json::Value> {
+            v.iter().map(|s| serde_json::from_str(&s.line).unwrap_or(serde_json::Value::Null)).collect()
+        };
+        let doc = serde_json::json!({
+            "config": name,
+            "grid": grid,
+            "search": search,
+            "points": board.seen,
+            "shard": shard,
+            "objectives": metric_names,
+            "constraints": constraints.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "infeasible": board.infeasible,
+            "failed": board.failed,
+            "ranked": parse(&board.best),
+            "pareto_front": parse(&board.front),
+        });
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &doc)?;
+        eprintln!("json written to {}", path.display());
+    }
+    if let Some(path) = &a.csv {
+        write_csv(&out, path, &space, &names, &constraints)?;
+        eprintln!("csv written to {}", path.display());
+    }
+    if outcome.stopped {
+        std::process::exit(130);
+    }
+    Ok(())
+}
+
+/// What a results file already holds.
+enum Existing {
+    /// Nothing (no file, or an empty one).
+    None,
+    /// This many points of this sweep's shard.
+    Same(usize),
+    /// Something else.
+    Other,
+}
+
+fn existing(path: &Path, header: &SweepHeader) -> Existing {
+    match std::fs::metadata(path) {
+        Err(_) => return Existing::None,
+        Ok(m) if m.len() == 0 => return Existing::None,
+        Ok(_) => {}
+    }
+    match read_results(path) {
+        // a line cut short at the end: the points before it count
+        Ok((h, points)) if h == *header => Existing::Same(points.take_while(Result::is_ok).count()),
+        _ => Existing::Other,
+    }
+}
+
+fn table(o: &mut impl Write, points: &[Scored], columns: &[&str]) -> Result<()> {
     write!(o, "{:>4}  {:<32}", "rank", "params")?;
-    for c in &columns {
+    for c in columns {
         write!(o, " {c:>14}")?;
     }
     writeln!(o)?;
-    for (i, p) in points.iter().take(a.top).enumerate() {
+    for (i, p) in points.iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(&p.line)?;
         write!(o, "{:>4}  {:<32}", i + 1, p.params)?;
-        for c in &columns {
-            let v = p.get(c).unwrap_or(f64::NAN);
-            let text = if p.metrics.get(c).is_some() { format_metric(c, v) } else { format_lp_metric(c, v) };
+        for c in columns {
+            let x = sextant_backtest::sweep::line_metric(&v, c);
+            let text = if Metrics::NAMES.contains(c) { format_metric(c, x) } else { format_lp_metric(c, x) };
             write!(o, " {text:>14}")?;
         }
         writeln!(o)?;
     }
-    if let Some(path) = &a.json {
-        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &points)?;
-        writeln!(o, "json written to {}", path.display())?;
+    Ok(())
+}
+
+/// Every point of the results file as a CSV row: index, one column per axis, every metric, feasible, error.
+fn write_csv(results: &Path, path: &Path, space: &Space, metrics: &[&str], constraints: &[Constraint]) -> Result<()> {
+    let (_, points) = read_results(results)?;
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let quote =
+        |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+    let mut head: Vec<String> = vec!["index".into()];
+    head.extend(space.axes.iter().map(|a| quote(a.key.strip_prefix("strategy.").unwrap_or(&a.key))));
+    head.extend(metrics.iter().map(|m| (*m).to_string()));
+    head.extend(["feasible".into(), "error".into()]);
+    writeln!(w, "{}", head.join(","))?;
+    for p in points {
+        let (index, line) = p?;
+        let v: serde_json::Value = serde_json::from_str(&line)?;
+        let mut row: Vec<String> = vec![index.to_string()];
+        row.extend(space.point(index).iter().map(|(_, value)| match value {
+            toml::Value::String(s) => quote(s),
+            other => other.to_string(),
+        }));
+        for m in metrics {
+            let x = sextant_backtest::sweep::line_metric(&v, m);
+            row.push(if x.is_nan() { String::new() } else { x.to_string() });
+        }
+        let error = v["error"].as_str();
+        let feasible =
+            error.is_none() && constraints.iter().all(|c| c.holds(sextant_backtest::sweep::line_metric(&v, &c.metric)));
+        row.push(feasible.to_string());
+        row.push(quote(error.unwrap_or_default()));
+        writeln!(w, "{}", row.join(","))?;
     }
+    w.flush()?;
     Ok(())
 }
