@@ -210,3 +210,41 @@ fn constraints_and_the_pareto_front() {
     let e = fails(&["optimize", "examples/rsi.toml", "--grid", "period=5,6", "--constraint", "n_trades=>3"]);
     assert!(e.contains("expected metric>=value"), "{e}");
 }
+
+/// `--walk-forward` prints each fold (its windows, the chosen point, in- and out-of-sample objective) and the
+/// stitched out-of-sample result; `--json` has the same folds and the stitched equity curve.
+#[test]
+fn walk_forward_reports_folds_and_the_out_of_sample_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("wf.json");
+    let out = ok(&[
+        "optimize",
+        "examples/ma-cross.toml",
+        "--grid",
+        "fast=5..20:5;slow=30..90:15",
+        "--walk-forward",
+        "train=104w,test=26w",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        out.starts_with("walk-forward of examples/ma-cross.toml: 13 folds (train 728d, test 182d, step 182d)"),
+        "{out}"
+    );
+    assert!(out.contains("out of sample, stitched: total return"), "{out}");
+    assert!(out.contains("in sample on average"), "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&read(&json)).unwrap();
+    let folds = doc["folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 13);
+    for (f, line) in folds.iter().zip(out.lines().skip(2)) {
+        assert!(line.contains(f["chosen"].as_str().unwrap()), "{line}");
+        assert!(f["train_start_ms"].as_i64() < f["test_start_ms"].as_i64());
+    }
+    let equity = doc["equity"].as_array().unwrap();
+    assert!(equity.first().unwrap()["timestamp_ms"].as_i64() >= folds[0]["test_start_ms"].as_i64());
+    let e =
+        fails(&["optimize", "examples/ma-cross.toml", "--grid", "fast=5,10", "--walk-forward", "train=520w,test=52w"]);
+    assert!(e.contains("less than one training window plus one test window"), "{e}");
+    let e = fails(&["optimize", "examples/ma-cross.toml", "--grid", "fast=5,10", "--walk-forward", "train=52w"]);
+    assert!(e.contains("needs train= and test="), "{e}");
+}

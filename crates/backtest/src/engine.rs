@@ -7,7 +7,9 @@ use crate::sim::{Side, SimExecutor, swap_side};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sextant_market::{MarketFeed, SeriesFeed};
-use sextant_strategy::{FlowOutcome, FlowStatus, PortfolioView, PositionView, RetryPolicy, Strategy, run_flow};
+use sextant_strategy::{
+    ExecError, ExecErrorKind, FlowOutcome, FlowStatus, PortfolioView, PositionView, RetryPolicy, Strategy, run_flow,
+};
 use sextant_types::Intent;
 use std::collections::BTreeMap;
 
@@ -162,6 +164,8 @@ pub struct Engine<'a, S: Strategy> {
     costs: Costs,
     initial_cash: f64,
     retry: RetryPolicy,
+    /// Bars before this time only warm the strategy up: it steps, its intents are dropped, no equity is recorded.
+    trade_from_ms: i64,
 }
 
 impl<'a, S: Strategy> Engine<'a, S> {
@@ -169,7 +173,15 @@ impl<'a, S: Strategy> Engine<'a, S> {
     pub fn new(strategy: &'a S, markets: &'a [Market], costs: Costs, initial_cash: f64) -> Self {
         // The simulator has no wall clock: retries happen within the same fill, without delay.
         let retry = RetryPolicy { max_attempts: costs.max_attempts, base_delay_ms: 0, max_delay_ms: 0 };
-        Engine { strategy, markets, costs, initial_cash, retry }
+        Engine { strategy, markets, costs, initial_cash, retry, trade_from_ms: i64::MIN }
+    }
+
+    /// Bars before `time_ms` only warm the strategy up (its indicators fill, its intents are dropped, the books
+    /// and the equity curve start at the first bar at or after `time_ms`): how a walk-forward's test window starts
+    /// flat with indicators computed from the bars before it.
+    pub fn trading_from(mut self, time_ms: i64) -> Self {
+        self.trade_from_ms = time_ms;
+        self
     }
 
     fn feed(&self) -> SeriesFeed<'a> {
@@ -256,6 +268,16 @@ impl<'a, S: Strategy> Engine<'a, S> {
                 self.fill_due(snap, step, FillAt::Open, &prices, view.timestamp_ms);
             }
             self.strategy.on_step(&mut snap.strategy, &view, &snap.portfolio, &mut intents);
+            if view.timestamp_ms < self.trade_from_ms {
+                // warm-up: each intent is refused at once, so the strategy's books stay as if it had been told no
+                for intent in intents.drain(..) {
+                    let error = ExecError::new(ExecErrorKind::Unsupported, "warm-up: no trading before the window");
+                    let outcome = FlowOutcome { intent, status: FlowStatus::Failed { error }, attempts: 0 };
+                    self.strategy.on_outcome(&mut snap.strategy, &outcome);
+                }
+                snap.next_step = step + 1;
+                continue;
+            }
             for intent in intents.drain(..) {
                 if matches!(intent, Intent::Hold { .. }) {
                     snap.flows.holds += 1;

@@ -14,6 +14,7 @@ pub mod report;
 mod run;
 pub mod sim;
 pub mod sweep;
+pub mod walk_forward;
 
 pub use config::{BacktestConfig, Costs, Market};
 pub use engine::{BacktestResult, CostTotals, Engine, EquityPoint, FillAt, FlowStats, Pending, Snapshot, Trade};
@@ -24,5 +25,5 @@ pub use lp::{LpBacktestResult, LpEngine, LpMetrics, LpRecord, LpSnapshot, PoolMa
 pub use metrics::Metrics;
 pub use run::{
     build_fixed_yield, build_leverage, build_lp_strategy, build_rotator, build_strategy, run_backtest,
-    run_fixed_yield_backtest, run_lending_backtest, run_leverage_backtest, run_lp_backtest,
+    run_backtest_from, run_fixed_yield_backtest, run_lending_backtest, run_leverage_backtest, run_lp_backtest,
 };

@@ -29,6 +29,16 @@ pub fn run_backtest(config: &BacktestConfig, markets: &[Market]) -> Result<Backt
     Ok(Engine::new(&strategy, markets, config.costs(), config.portfolio.initial_cash).run())
 }
 
+/// As [`run_backtest`], trading only from `time_ms`: the bars before it warm the strategy up
+/// ([`Engine::trading_from`]).
+///
+/// # Errors
+/// When the strategy parameters are out of range.
+pub fn run_backtest_from(config: &BacktestConfig, markets: &[Market], time_ms: i64) -> Result<BacktestResult> {
+    let strategy = build_strategy(config)?;
+    Ok(Engine::new(&strategy, markets, config.costs(), config.portfolio.initial_cash).trading_from(time_ms).run())
+}
+
 /// The LP strategy a config describes, on `market`'s pool.
 ///
 /// # Errors

@@ -6,6 +6,7 @@ use sextant_backtest::sweep::{
     Constraint, Leaderboard, Objective, Scored, Search, Shard, Space, Sweep, SweepData, SweepHeader, merge, parse_grid,
     read_results, score,
 };
+use sextant_backtest::walk_forward::{WalkForward, Windows};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -73,6 +74,11 @@ pub struct Args {
     /// Write every point (its axis values, metrics, whether it meets the constraints) as CSV to this file.
     #[arg(long, value_name = "OUT")]
     csv: Option<PathBuf>,
+    /// Walk-forward instead of one sweep: optimise on each training window, run the chosen point on the test window
+    /// that follows, and stitch the test windows into one out-of-sample result, e.g. "train=90d,test=30d" or
+    /// "train=52w,test=13w,step=4w" (units m, h, d, w; step defaults to the test length).
+    #[arg(long, value_name = "train=D,test=D[,step=D]", conflicts_with_all = ["shard", "resume", "csv"])]
+    walk_forward: Option<String>,
 }
 
 #[derive(clap::Subcommand)]
@@ -145,6 +151,23 @@ pub fn run(a: Args) -> Result<()> {
     let dir = config_path.parent().map(PathBuf::from).unwrap_or_default();
     let sweep = Sweep { base: &base, dir: &dir, space: &space, shard, data, jobs };
     sweep.check()?;
+    if let Some(spec) = &a.walk_forward {
+        if pool.is_some() || lending.is_some() {
+            bail!("--walk-forward runs on candle data; {name} is an LP or lending config");
+        }
+        let wf = WalkForward {
+            base: &base,
+            dir: &dir,
+            space: &space,
+            markets: &markets,
+            windows: Windows::parse(spec)?,
+            objective: objectives[0].clone(),
+            constraints: &constraints,
+            jobs,
+            initial_cash: config.portfolio.initial_cash,
+        };
+        return walk_forward(&wf, &name, a.json.as_deref());
+    }
 
     let header = SweepHeader::new(&base, grid, &space, shard);
     // The default file is named after the sweep, so different sweeps of one config never overwrite each other.
@@ -371,5 +394,90 @@ fn write_csv(results: &Path, path: &Path, space: &Space, metrics: &[&str], const
         writeln!(w, "{}", row.join(","))?;
     }
     w.flush()?;
+    Ok(())
+}
+
+/// Runs a walk-forward and prints each fold and the stitched out-of-sample result.
+fn walk_forward(wf: &WalkForward<'_>, name: &str, json: Option<&Path>) -> Result<()> {
+    let folds = {
+        let times = wf.markets.iter().flat_map(|m| m.series.candles.first().zip(m.series.candles.last()));
+        let (s, e) = times.fold((i64::MAX, i64::MIN), |(s, e), (a, b)| (s.min(a.timestamp_ms), e.max(b.timestamp_ms)));
+        wf.windows.folds(s, e).len()
+    };
+    let per_fold = wf.space.len();
+    let bar = ProgressBar::new((folds * per_fold) as u64).with_style(
+        ProgressStyle::with_template("{spinner} walk-forward [{bar:40}] {pos}/{len} points ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let r = wf.run(&stop, &|_, _, n| bar.inc(n as u64));
+    bar.finish_and_clear();
+    let r = r?;
+    let style = wf.markets.first().map(|m| m.series.time_style).unwrap_or_default();
+    let day = |ms: i64| {
+        let t = sextant_data::time::format_time(ms, style);
+        t.get(..10).unwrap_or(&t).to_string()
+    };
+    let metric = &r.objective;
+    let fmt = |x: f64| format_metric(metric, x);
+    let mut o = std::io::stdout().lock();
+    let days = |ms: i64| ms as f64 / 86_400_000.0;
+    writeln!(
+        o,
+        "walk-forward of {name}: {} folds (train {}d, test {}d, step {}d), {per_fold} points each, chosen by {metric}",
+        r.folds.len(),
+        days(r.windows.train_ms),
+        days(r.windows.test_ms),
+        days(r.windows.step_ms)
+    )?;
+    writeln!(
+        o,
+        "{:>4}  {:<10}  {:<10}  {:<10}  {:<28} {:>12} {:>12} {:>12}",
+        "fold", "train from", "test from", "test to", "chosen", "in-sample", "out-sample", "test return"
+    )?;
+    for (k, f) in r.folds.iter().enumerate() {
+        let ret = f.test_metrics.map_or(f64::NAN, |m| m.total_return);
+        writeln!(
+            o,
+            "{:>4}  {:<10}  {:<10}  {:<10}  {:<28} {:>12} {:>12} {:>12}",
+            k + 1,
+            day(f.train_start_ms),
+            day(f.test_start_ms),
+            day(f.test_end_ms - 1),
+            f.chosen.as_deref().unwrap_or("(none feasible: cash)"),
+            fmt(f.in_sample),
+            fmt(f.out_of_sample),
+            format_metric("total_return", ret)
+        )?;
+    }
+    let m = &r.metrics;
+    writeln!(
+        o,
+        "out of sample, stitched: total return {}, sharpe {}, max drawdown {}, {} trades, final equity {}",
+        format_metric("total_return", m.total_return),
+        format_metric("sharpe", m.sharpe),
+        format_metric("max_drawdown", m.max_drawdown),
+        m.n_trades,
+        format_metric("final_equity", m.final_equity)
+    )?;
+    writeln!(
+        o,
+        "{metric}: {} in sample on average, {} out of sample: the gap is {}",
+        fmt(r.mean_in_sample),
+        fmt(r.mean_out_of_sample),
+        fmt(r.mean_in_sample - r.mean_out_of_sample)
+    )?;
+    if let Some(path) = json {
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &r)?;
+        eprintln!("json written to {}", path.display());
+    }
+    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+        std::process::exit(130);
+    }
     Ok(())
 }
