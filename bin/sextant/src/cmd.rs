@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod backtest;
+pub mod batch;
 pub mod data;
 pub mod devnet;
 pub mod indicator;
@@ -9,6 +10,7 @@ pub mod optimize;
 pub mod permissions;
 pub mod pool;
 pub mod run;
+pub mod stress;
 pub mod vault;
 
 /// True when the error is a closed stdout (e.g. piped into `head`), which is not a failure.

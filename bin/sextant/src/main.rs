@@ -17,6 +17,7 @@ struct Cli {
 enum Command {
     Backtest(cmd::backtest::Args),
     Optimize(cmd::optimize::Args),
+    Stress(cmd::stress::Args),
     Indicator(cmd::indicator::Args),
     /// Market data tools: synthetic markets.
     Data(cmd::data::Args),
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Backtest(args) => cmd::backtest::run(args),
         Command::Optimize(args) => cmd::optimize::run(args),
+        Command::Stress(args) => cmd::stress::run(args),
         Command::Indicator(args) => cmd::indicator::run(args),
         Command::Data(args) => cmd::data::run(args),
         Command::Devnet(args) => cmd::devnet::run(args),

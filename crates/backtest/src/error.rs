@@ -30,6 +30,9 @@ pub enum Error {
     /// A parameter grid is malformed.
     #[error("grid: {0}")]
     Grid(String),
+    /// A stress run cannot be made.
+    #[error("stress: {0}")]
+    Stress(String),
 }
 
 /// Result alias for this crate.

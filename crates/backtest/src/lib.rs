@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod report;
 mod run;
 pub mod sim;
+pub mod stress;
 pub mod sweep;
 pub mod walk_forward;
 

@@ -594,3 +594,94 @@ fn allocation_chart(r: &crate::lending::LendingBacktestResult, style: TimeStyle)
     svg.push_str("</svg>");
     svg
 }
+
+/// The fan chart of a stress run: equity over initial cash at each curve point, the 5-95 % and 25-75 % bands, the
+/// median and the worst path.
+fn fan_chart(s: &crate::stress::StressSummary, times: &[i64], style: TimeStyle) -> String {
+    let (w, h, pad_l, pad_b) = (960.0, 320.0, 70.0, 24.0);
+    let mut svg = format!(r#"<svg viewBox="0 0 {w} {h}" role="img" aria-label="equity fan chart">"#);
+    let n = s.fan.len().min(times.len());
+    if n < 2 {
+        svg.push_str("</svg>");
+        return svg;
+    }
+    let mut y0 = f64::MAX;
+    let mut y1 = f64::MIN;
+    for v in s.fan.iter().flatten().chain(&s.worst_curve).filter(|v| v.is_finite()) {
+        y0 = y0.min(*v);
+        y1 = y1.max(*v);
+    }
+    if y1 - y0 < 1e-12 {
+        y1 = y0 + 1.0;
+    }
+    let f = Frame { w, h, pad_l, pad_b, x: (times[0] as f64, times[n - 1] as f64), y: (y0, y1) };
+    f.grid(&mut svg, |v| format!("{:+.0}%", (v - 1.0) * 100.0));
+    f.time_axis(&mut svg, style);
+    let band = |lo: usize, hi: usize| {
+        let upper: Vec<(i64, f64)> = (0..n).map(|i| (times[i], s.fan[i][hi])).collect();
+        let lower: Vec<(i64, f64)> = (0..n).rev().map(|i| (times[i], s.fan[i][lo])).collect();
+        let mut d = f.path(&upper);
+        d.push_str(&f.path(&lower).replacen('M', "L", 1));
+        d.push('Z');
+        d
+    };
+    let _ = write!(svg, r##"<path d="{}" fill="#1f5fbf" fill-opacity="0.15" stroke="none"/>"##, band(0, 4));
+    let _ = write!(svg, r##"<path d="{}" fill="#1f5fbf" fill-opacity="0.3" stroke="none"/>"##, band(1, 3));
+    let median: Vec<(i64, f64)> = (0..n).map(|i| (times[i], s.fan[i][2])).collect();
+    let _ = write!(svg, r##"<path d="{}" fill="none" stroke="#1f5fbf" stroke-width="2"/>"##, f.path(&median));
+    if s.worst_curve.len() >= n {
+        let worst: Vec<(i64, f64)> = (0..n).map(|i| (times[i], s.worst_curve[i])).collect();
+        let _ = write!(
+            svg,
+            r##"<path d="{}" fill="none" stroke="#c0392b" stroke-width="1.5" stroke-dasharray="4 3"/>"##,
+            f.path(&worst)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// A stress run's HTML report: probabilities, the metric percentiles, the fan chart of equity with the worst path.
+/// One file, no scripts, no network.
+pub fn stress_html_report(s: &crate::stress::StressSummary, times: &[i64], style: TimeStyle, title: &str) -> String {
+    let mut html = String::with_capacity(32 * 1024);
+    let _ = write!(
+        html,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{t}</title><style>
+body{{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1040px}}
+table{{border-collapse:collapse;font-size:13px}}td,th{{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}}
+th{{background:#f5f5f5}}td:first-child,th:first-child{{text-align:left}}
+svg{{width:100%;height:auto;border:1px solid #eee;margin-bottom:12px}}h2{{margin-top:28px}}
+</style></head><body><h1>{t}</h1>"#,
+        t = escape(title)
+    );
+    let _ = write!(
+        html,
+        "<p>{} paths{}. Probability of a loss <b>{:.1}%</b>; of ruin (a drawdown of {:.0}% or more) <b>{:.1}%</b>.</p>",
+        s.paths,
+        if s.failed > 0 { format!(" ({} failed to run)", s.failed) } else { String::new() },
+        100.0 * s.p_loss,
+        100.0 * s.ruin_drawdown,
+        100.0 * s.p_ruin
+    );
+    if let Some((index, ret, dd)) = s.worst {
+        let _ = write!(
+            html,
+            "<p>Worst path: #{index}, total return {}, max drawdown {} (dashed red below).</p>",
+            format_metric("total_return", ret),
+            format_metric("max_drawdown", dd)
+        );
+    }
+    html.push_str("<h2>Equity across paths</h2><p>Median line; bands from the 25th to the 75th and the 5th to the 95th percentile.</p>");
+    html.push_str(&fan_chart(s, times, style));
+    html.push_str("<h2>Metrics</h2><table><tr><th>metric</th><th>p5</th><th>p25</th><th>median</th><th>p75</th><th>p95</th><th>mean</th></tr>");
+    for (name, p, mean) in &s.metrics {
+        let _ = write!(html, "<tr><td>{name}</td>");
+        for v in p.iter().chain([mean]) {
+            let _ = write!(html, "<td>{}</td>", format_metric(name, *v));
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</table></body></html>\n");
+    html
+}

@@ -381,9 +381,11 @@ impl std::fmt::Display for Constraint {
 pub struct SweepHeader {
     /// Format version.
     pub sextant_sweep: u32,
+    /// `sweep` (points of a grid) or `stress` (Monte-Carlo paths).
+    pub kind: String,
     /// FNV-1a hash of the base config's canonical TOML.
     pub config_hash: String,
-    /// The grid as given.
+    /// What varies: the grid as given, or a stress run's paths and scenarios.
     pub grid: String,
     /// How points are chosen.
     pub search: Search,
@@ -398,7 +400,8 @@ impl SweepHeader {
     pub fn new(base: &toml::Table, grid: &str, space: &Space, shard: Shard) -> Self {
         SweepHeader {
             sextant_sweep: 1,
-            config_hash: format!("{:016x}", fnv1a(&toml::to_string(base).unwrap_or_default())),
+            kind: "sweep".into(),
+            config_hash: config_hash(base),
             grid: grid.to_string(),
             search: space.search,
             points: space.len(),
@@ -416,6 +419,11 @@ impl SweepHeader {
     pub fn same_sweep(&self, other: &SweepHeader) -> bool {
         SweepHeader { shard: other.shard, ..self.clone() } == *other
     }
+}
+
+/// A config's identity in results headers: FNV-1a of its canonical TOML, in hex.
+pub fn config_hash(base: &toml::Table) -> String {
+    format!("{:016x}", fnv1a(&toml::to_string(base).unwrap_or_default()))
 }
 
 /// FNV-1a, 64 bits.
@@ -509,10 +517,7 @@ impl Sweep<'_> {
         })
     }
 
-    /// Runs the shard's points in index order, in parallel chunks, handing each point's line to `emit` as soon as
-    /// its chunk is done (so the caller can stream them to disk). Points found in `previous` (lines of an earlier
-    /// run of this sweep, in index order) are handed on as they were instead of run again. When `stop` is set, the
-    /// points under way finish, are handed on, and the run returns with `stopped`; nothing finished is lost.
+    /// Runs the shard's points in index order (see [`run_indexed`]).
     ///
     /// # Errors
     /// What `emit` or `previous` return; a thread pool that cannot start.
@@ -523,61 +528,94 @@ impl Sweep<'_> {
         progress: &(dyn Fn() + Sync),
         emit: &mut dyn FnMut(usize, &str) -> Result<()>,
     ) -> Result<SweepOutcome> {
-        use std::sync::atomic::Ordering;
         let pool = self.pool()?;
-        let chunk_len = 64 * self.jobs.max(1);
-        let mut indices = self.shard.points(self.space.len()).peekable();
-        let mut previous = previous.peekable();
-        let mut outcome = SweepOutcome { evaluated: 0, reused: 0, stopped: false };
-        while indices.peek().is_some() {
-            if stop.load(Ordering::SeqCst) {
-                outcome.stopped = true;
+        run_indexed(
+            &pool,
+            self.jobs,
+            self.shard,
+            self.space.len(),
+            &|i| self.evaluate(i),
+            previous,
+            stop,
+            progress,
+            emit,
+        )
+    }
+}
+
+/// Runs the points of a shard of `len` in index order, in parallel chunks on `pool`, handing each point's line
+/// (`evaluate(index)`) to `emit` as soon as its chunk is done (so the caller can stream them to disk). Points found
+/// in `previous` (lines of an earlier run of the same job, in index order) are handed on as they were instead of
+/// run again. When `stop` is set, the points under way finish, are handed on, and the run returns with `stopped`;
+/// nothing finished is lost. Sweeps and stress runs share it.
+///
+/// # Errors
+/// What `emit` or `previous` return.
+#[allow(clippy::too_many_arguments)]
+pub fn run_indexed(
+    pool: &rayon::ThreadPool,
+    jobs: usize,
+    shard: Shard,
+    len: usize,
+    evaluate: &(dyn Fn(usize) -> String + Sync),
+    previous: &mut dyn Iterator<Item = Result<(usize, String)>>,
+    stop: &std::sync::atomic::AtomicBool,
+    progress: &(dyn Fn() + Sync),
+    emit: &mut dyn FnMut(usize, &str) -> Result<()>,
+) -> Result<SweepOutcome> {
+    use std::sync::atomic::Ordering;
+    let chunk_len = 64 * jobs.max(1);
+    let mut indices = shard.points(len).peekable();
+    let mut previous = previous.peekable();
+    let mut outcome = SweepOutcome { evaluated: 0, reused: 0, stopped: false };
+    while indices.peek().is_some() {
+        if stop.load(Ordering::SeqCst) {
+            outcome.stopped = true;
+            break;
+        }
+        let chunk: Vec<usize> = indices.by_ref().take(chunk_len).collect();
+        let last = *chunk.last().unwrap_or(&0);
+        // earlier results for this chunk's points
+        let mut reused: Vec<(usize, String)> = Vec::new();
+        while let Some(Ok((i, _))) = previous.peek() {
+            if *i > last {
                 break;
             }
-            let chunk: Vec<usize> = indices.by_ref().take(chunk_len).collect();
-            let last = *chunk.last().unwrap_or(&0);
-            // earlier results for this chunk's points
-            let mut reused: Vec<(usize, String)> = Vec::new();
-            while let Some(Ok((i, _))) = previous.peek() {
-                if *i > last {
-                    break;
-                }
-                let (i, line) = previous.next().unwrap_or_else(|| unreachable!())?;
-                if self.shard.owns(i) {
-                    reused.push((i, line));
-                }
-            }
-            if let Some(Err(_)) = previous.peek() {
-                return Err(previous.next().and_then(|r| r.err()).unwrap_or_else(|| Error::Grid("previous".into())));
-            }
-            let todo: Vec<usize> = chunk.iter().copied().filter(|i| !reused.iter().any(|(j, _)| j == i)).collect();
-            let done: Vec<Option<String>> = pool.install(|| {
-                todo.par_iter()
-                    .map(|&i| {
-                        if stop.load(Ordering::SeqCst) {
-                            return None;
-                        }
-                        let line = self.evaluate(i);
-                        progress();
-                        Some(line)
-                    })
-                    .collect()
-            });
-            let mut lines: Vec<(usize, String)> =
-                todo.into_iter().zip(done).filter_map(|(i, line)| line.map(|l| (i, l))).collect();
-            outcome.evaluated += lines.len();
-            outcome.reused += reused.len();
-            for _ in &reused {
-                progress();
-            }
-            lines.extend(reused);
-            lines.sort_by_key(|(i, _)| *i);
-            for (i, line) in &lines {
-                emit(*i, line)?;
+            let (i, line) = previous.next().unwrap_or_else(|| unreachable!())?;
+            if shard.owns(i) {
+                reused.push((i, line));
             }
         }
-        Ok(outcome)
+        if let Some(Err(_)) = previous.peek() {
+            return Err(previous.next().and_then(|r| r.err()).unwrap_or_else(|| Error::Grid("previous".into())));
+        }
+        let todo: Vec<usize> = chunk.iter().copied().filter(|i| !reused.iter().any(|(j, _)| j == i)).collect();
+        let done: Vec<Option<String>> = pool.install(|| {
+            todo.par_iter()
+                .map(|&i| {
+                    if stop.load(Ordering::SeqCst) {
+                        return None;
+                    }
+                    let line = evaluate(i);
+                    progress();
+                    Some(line)
+                })
+                .collect()
+        });
+        let mut lines: Vec<(usize, String)> =
+            todo.into_iter().zip(done).filter_map(|(i, line)| line.map(|l| (i, l))).collect();
+        outcome.evaluated += lines.len();
+        outcome.reused += reused.len();
+        for _ in &reused {
+            progress();
+        }
+        lines.extend(reused);
+        lines.sort_by_key(|(i, _)| *i);
+        for (i, line) in &lines {
+            emit(*i, line)?;
+        }
     }
+    Ok(outcome)
 }
 
 /// A point's line, scored: its objective values and whether it meets the constraints.
@@ -780,7 +818,7 @@ pub fn merge(inputs: &[std::path::PathBuf], out: &std::path::Path) -> Result<Mer
             && !SweepHeader::same_sweep(first, &h)
         {
             return Err(Error::Grid(format!(
-                "{} is from a different sweep than {} (config, grid or search differ)",
+                "{} is from a different sweep than {} (config, grid, search or paths differ)",
                 path.display(),
                 inputs[0].display()
             )));

@@ -1,5 +1,5 @@
+use super::batch;
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use sextant_backtest::Metrics;
 use sextant_backtest::report::{format_lp_metric, format_metric};
 use sextant_backtest::sweep::{
@@ -9,8 +9,6 @@ use sextant_backtest::sweep::{
 use sextant_backtest::walk_forward::{WalkForward, Windows};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 /// Run a parameter sweep over a config in parallel, stream every point to a results file, and print the best.
 ///
@@ -170,59 +168,15 @@ pub fn run(a: Args) -> Result<()> {
     }
 
     let header = SweepHeader::new(&base, grid, &space, shard);
-    // The default file is named after the sweep, so different sweeps of one config never overwrite each other.
-    let stem = config_path.file_stem().map_or("sweep".into(), |s| s.to_string_lossy().to_string());
-    let out = a.out.clone().unwrap_or_else(|| {
-        let id = &header.id()[..6];
-        PathBuf::from(if shard == Shard::ALL {
-            format!("{stem}.{id}.sweep.jsonl")
-        } else {
-            format!("{stem}.{id}.shard-{}-of-{}.jsonl", shard.index, shard.count)
-        })
-    });
+    let out = a.out.clone().unwrap_or_else(|| batch::default_out(config_path, &header, "sweep"));
     let mine = shard.points(space.len()).count();
-    // What the results file holds already: this sweep's points (resumed, or kept unless --fresh), or something else
-    // (kept unless --fresh).
-    let previous_path = match existing(&out, &header) {
-        Existing::Same(done) if a.resume => {
-            let kept = out.with_extension("jsonl.previous");
-            std::fs::rename(&out, &kept).with_context(|| format!("cannot move {} aside", out.display()))?;
-            eprintln!("resuming: {done} of {mine} points already in {}", out.display());
-            Some(kept)
-        }
-        _ if a.resume => bail!("--resume: {} holds no run of this sweep to resume", out.display()),
-        Existing::Same(done) if done < mine && !a.fresh => bail!(
-            "{} holds an unfinished run of this sweep ({done} of {mine} points): --resume to finish it, --fresh to \
-             start over",
-            out.display()
-        ),
-        Existing::Other if !a.fresh => bail!(
-            "{} already exists and is not this sweep's results: choose another --out, or --fresh to replace it",
-            out.display()
-        ),
-        _ => None,
-    };
-    let mut previous: Box<dyn Iterator<Item = sextant_backtest::Result<(usize, String)>>> = match &previous_path {
-        Some(p) => read_results(p)?.1,
-        None => Box::new(std::iter::empty()),
-    };
-
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // a second Ctrl-C ends the process at once
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
-        signal_hook::flag::register(signal, Arc::clone(&stop))?;
-    }
-    let bar = ProgressBar::new(mine as u64).with_style(
-        ProgressStyle::with_template("{spinner} optimize [{bar:40}] {pos}/{len} points ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let file = std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    writeln!(w, "{}", serde_json::to_string(&header)?)?;
+    let mut results = batch::Results::open(&out, &header, mine, a.resume, a.fresh)?;
+    let stop = batch::stop_flag()?;
+    let bar = batch::progress("optimize", mine);
     let mut board = Leaderboard::new(objectives.clone(), a.top.max(1));
     let mut scoring_error: Option<anyhow::Error> = None;
-    let outcome = sweep.run(&mut previous, &stop, &|| bar.inc(1), &mut |_, line| {
+    let w = &mut results.writer;
+    let outcome = sweep.run(&mut results.previous, &stop, &|| bar.inc(1), &mut |_, line| {
         writeln!(w, "{line}").map_err(|e| sextant_backtest::Error::Grid(format!("{}: {e}", out.display())))?;
         match score(line, &objectives, &constraints) {
             Ok(s) => board.push(s),
@@ -230,15 +184,11 @@ pub fn run(a: Args) -> Result<()> {
         }
         Ok(())
     });
-    w.flush()?;
-    drop(w);
     bar.finish_and_clear();
+    results.close()?;
     let outcome = outcome?;
     if let Some(e) = scoring_error {
         return Err(e);
-    }
-    if let Some(p) = &previous_path {
-        std::fs::remove_file(p).ok();
     }
 
     let mut o = std::io::stdout().lock();
@@ -320,29 +270,6 @@ pub fn run(a: Args) -> Result<()> {
     Ok(())
 }
 
-/// What a results file already holds.
-enum Existing {
-    /// Nothing (no file, or an empty one).
-    None,
-    /// This many points of this sweep's shard.
-    Same(usize),
-    /// Something else.
-    Other,
-}
-
-fn existing(path: &Path, header: &SweepHeader) -> Existing {
-    match std::fs::metadata(path) {
-        Err(_) => return Existing::None,
-        Ok(m) if m.len() == 0 => return Existing::None,
-        Ok(_) => {}
-    }
-    match read_results(path) {
-        // a line cut short at the end: the points before it count
-        Ok((h, points)) if h == *header => Existing::Same(points.take_while(Result::is_ok).count()),
-        _ => Existing::Other,
-    }
-}
-
 fn table(o: &mut impl Write, points: &[Scored], columns: &[&str]) -> Result<()> {
     write!(o, "{:>4}  {:<32}", "rank", "params")?;
     for c in columns {
@@ -405,15 +332,8 @@ fn walk_forward(wf: &WalkForward<'_>, name: &str, json: Option<&Path>) -> Result
         wf.windows.folds(s, e).len()
     };
     let per_fold = wf.space.len();
-    let bar = ProgressBar::new((folds * per_fold) as u64).with_style(
-        ProgressStyle::with_template("{spinner} walk-forward [{bar:40}] {pos}/{len} points ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
-        signal_hook::flag::register(signal, Arc::clone(&stop))?;
-    }
+    let bar = batch::progress("walk-forward", folds * per_fold);
+    let stop = batch::stop_flag()?;
     let r = wf.run(&stop, &|_, _, n| bar.inc(n as u64));
     bar.finish_and_clear();
     let r = r?;

@@ -1,0 +1,115 @@
+//! What `optimize` and `stress` share as batch jobs: the results file (named after the job, never overwritten by
+//! another job, resumed or refused when it holds an unfinished run), Ctrl-C as a stop flag, the progress bar.
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use sextant_backtest::sweep::{PointLines, Shard, SweepHeader, read_results};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// The default results file: `STEM.ID.sweep.jsonl` / `STEM.ID.shard-I-of-N.jsonl` (`kind` for sweep), `ID` the
+/// job's digest, so different jobs of one config never overwrite each other.
+pub fn default_out(config: &Path, header: &SweepHeader, kind: &str) -> PathBuf {
+    let stem = config.file_stem().map_or("job".into(), |s| s.to_string_lossy().to_string());
+    let id = &header.id()[..6];
+    let shard = header.shard;
+    PathBuf::from(if shard == Shard::ALL {
+        format!("{stem}.{id}.{kind}.jsonl")
+    } else {
+        format!("{stem}.{id}.{kind}-shard-{}-of-{}.jsonl", shard.index, shard.count)
+    })
+}
+
+/// What a results file already holds.
+enum Existing {
+    None,
+    /// This many points of this job's shard.
+    Same(usize),
+    Other,
+}
+
+fn existing(path: &Path, header: &SweepHeader) -> Existing {
+    match std::fs::metadata(path) {
+        Err(_) => return Existing::None,
+        Ok(m) if m.len() == 0 => return Existing::None,
+        Ok(_) => {}
+    }
+    match read_results(path) {
+        // a line cut short at the end: the points before it count
+        Ok((h, points)) if h == *header => Existing::Same(points.take_while(Result::is_ok).count()),
+        _ => Existing::Other,
+    }
+}
+
+/// A results file open for writing, with what an earlier run of the same job left in it.
+pub struct Results {
+    pub writer: std::io::BufWriter<std::fs::File>,
+    /// The earlier run's points, in index order (empty unless resuming).
+    pub previous: PointLines,
+    kept: Option<PathBuf>,
+}
+
+impl Results {
+    /// Opens `path` for this job: with `resume`, the points already there are handed back to be reused; an
+    /// unfinished run of this job, or anything else, is refused unless `fresh`.
+    pub fn open(path: &Path, header: &SweepHeader, mine: usize, resume: bool, fresh: bool) -> Result<Self> {
+        let kept = match existing(path, header) {
+            Existing::Same(done) if resume => {
+                let kept = path.with_extension("jsonl.previous");
+                std::fs::rename(path, &kept).with_context(|| format!("cannot move {} aside", path.display()))?;
+                eprintln!("resuming: {done} of {mine} points already in {}", path.display());
+                Some(kept)
+            }
+            _ if resume => bail!("--resume: {} holds no run of this job to resume", path.display()),
+            Existing::Same(done) if done < mine && !fresh => bail!(
+                "{} holds an unfinished run of this job ({done} of {mine} points): --resume to finish it, --fresh to \
+                 start over",
+                path.display()
+            ),
+            Existing::Other if !fresh => bail!(
+                "{} already exists and is not this job's results: choose another --out, or --fresh to replace it",
+                path.display()
+            ),
+            _ => None,
+        };
+        let previous: PointLines = match &kept {
+            Some(p) => read_results(p)?.1,
+            None => Box::new(std::iter::empty()),
+        };
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut writer = std::io::BufWriter::new(file);
+        writeln!(writer, "{}", serde_json::to_string(header)?)?;
+        Ok(Results { writer, previous, kept })
+    }
+
+    /// Flushes the file and removes the earlier run's copy.
+    pub fn close(mut self) -> Result<()> {
+        self.writer.flush()?;
+        if let Some(p) = &self.kept {
+            std::fs::remove_file(p).ok();
+        }
+        Ok(())
+    }
+}
+
+/// A flag Ctrl-C (and SIGTERM) sets; a second Ctrl-C ends the process at once.
+pub fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    Ok(stop)
+}
+
+/// A progress bar over `len` points with rate and ETA.
+pub fn progress(what: &str, len: usize) -> ProgressBar {
+    ProgressBar::new(len as u64).with_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} {what} [{{bar:40}}] {{pos}}/{{len}} ({{per_sec}}, eta {{eta}})"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    )
+}
