@@ -83,7 +83,7 @@ fn shards_merge_into_exactly_the_unsharded_sweep() {
     assert!(e.contains("different sweep"), "{e}");
     // another sweep's results are not overwritten unless asked
     let e = fails(&["optimize", "examples/rsi.toml", "--grid", "period=5,6", "--out", &p("grid-whole.jsonl")]);
-    assert!(e.contains("is not this sweep's results") && e.contains("--fresh"), "{e}");
+    assert!(e.contains("is not this job's results") && e.contains("--fresh"), "{e}");
     ok(&["optimize", "examples/rsi.toml", "--grid", "period=5,6", "--out", &p("grid-whole.jsonl"), "--fresh"]);
     assert_eq!(read(Path::new(&p("grid-whole.jsonl"))).lines().count(), 3);
     let e = fails(&["optimize", "examples/rsi.toml", "--grid", "period=5,6", "--shard", "4/3"]);
@@ -134,7 +134,7 @@ fn ctrl_c_keeps_finished_points_and_resume_finishes_exactly() {
     let cut_args = args(&cut);
     let a: Vec<&str> = cut_args.iter().map(String::as_str).collect();
     let e = fails(&a);
-    assert!(e.contains("unfinished run of this sweep") && e.contains("--resume"), "{e}");
+    assert!(e.contains("unfinished run of this job") && e.contains("--resume"), "{e}");
     assert_eq!(read(Path::new(&cut)), kept, "a refused run leaves the file alone");
     let mut resume = a.clone();
     resume.push("--resume");
@@ -148,7 +148,7 @@ fn ctrl_c_keeps_finished_points_and_resume_finishes_exactly() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("0 points run, 553 kept from before"));
     assert_eq!(read(Path::new(&cut)), read(Path::new(&whole)));
     let e = fails(&["optimize", "examples/rsi.toml", "--grid", "period=5,6", "--out", &cut, "--resume"]);
-    assert!(e.contains("holds no run of this sweep to resume"), "{e}");
+    assert!(e.contains("holds no run of this job to resume"), "{e}");
 }
 
 /// Constraints drop points from the ranking (and mark them in the CSV); several metrics print their Pareto front,
@@ -207,6 +207,31 @@ fn constraints_and_the_pareto_front() {
         let f: Vec<&str> = row.split(',').collect();
         assert_eq!(f[feasible] == "true", f[trades].parse::<f64>().unwrap() >= 12.0, "{row}");
     }
+    // the HTML report: a heatmap cell per (oversold, period) pair, a sensitivity chart per axis
+    let html = p("r.html");
+    ok(&[
+        "optimize",
+        "examples/rsi.toml",
+        "--grid",
+        "period=5..16;oversold=20..35:5",
+        "--constraint",
+        "n_trades>=12",
+        "--out",
+        &out,
+        "--resume",
+        "--report",
+        &html,
+        "--heatmap",
+        "oversold,period",
+    ]);
+    let text = read(Path::new(&html));
+    assert_eq!(text.matches("<rect ").count(), 48, "4 x 12 cells");
+    assert!(text.contains("Best sharpe by oversold and period"), "heatmap axes as asked");
+    assert_eq!(text.matches("<h3>").count(), 2, "one sensitivity chart per axis");
+    assert!(text.contains("oversold=20 period=5: "), "cells name their point");
+    let e =
+        fails(&["optimize", "examples/rsi.toml", "--grid", "period=5,6", "--report", &html, "--heatmap", "period,rsi"]);
+    assert!(e.contains("rsi is not an axis"), "{e}");
     let e = fails(&["optimize", "examples/rsi.toml", "--grid", "period=5,6", "--constraint", "n_trades=>3"]);
     assert!(e.contains("expected metric>=value"), "{e}");
 }

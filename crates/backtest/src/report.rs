@@ -685,3 +685,195 @@ svg{{width:100%;height:auto;border:1px solid #eee;margin-bottom:12px}}h2{{margin
     html.push_str("</table></body></html>\n");
     html
 }
+
+/// What a sweep's HTML report draws, accumulated point by point (memory in the axes' sizes, not the points').
+pub struct SweepReport {
+    axes: Vec<crate::sweep::Axis>,
+    objective: crate::sweep::Objective,
+    heat: (usize, usize),
+    /// Best objective per (x, y) cell of the heatmap.
+    cells: Vec<Option<f64>>,
+    /// Per axis and value: (best, sum, count) of the objective.
+    marginals: Vec<Vec<(Option<f64>, f64, usize)>>,
+    points: usize,
+    ranked: usize,
+}
+
+impl SweepReport {
+    /// A report over `axes` ranked by `objective`, its heatmap on axes `heat` (indexes; equal when there is one).
+    pub fn new(axes: &[crate::sweep::Axis], objective: crate::sweep::Objective, heat: (usize, usize)) -> Self {
+        let (nx, ny) = (axes[heat.0].values.len(), axes[heat.1].values.len());
+        SweepReport {
+            axes: axes.to_vec(),
+            objective,
+            heat,
+            cells: vec![None; nx * ny],
+            marginals: axes.iter().map(|a| vec![(None, 0.0, 0); a.values.len()]).collect(),
+            points: 0,
+            ranked: 0,
+        }
+    }
+
+    fn better(&self, a: f64, b: Option<f64>) -> bool {
+        b.is_none_or(|b| if self.objective.higher { a > b } else { a < b })
+    }
+
+    /// Takes point `coordinates` (its value index on each axis) with its objective value, when it ran and met the
+    /// constraints.
+    pub fn push(&mut self, coordinates: &[usize], value: Option<f64>) {
+        self.points += 1;
+        let Some(v) = value.filter(|v| v.is_finite()) else { return };
+        self.ranked += 1;
+        let cell = coordinates[self.heat.0] * self.axes[self.heat.1].values.len() + coordinates[self.heat.1];
+        if self.better(v, self.cells[cell]) {
+            self.cells[cell] = Some(v);
+        }
+        for (k, &c) in coordinates.iter().enumerate() {
+            let best = self.marginals[k][c].0;
+            let better = self.better(v, best);
+            let m = &mut self.marginals[k][c];
+            if better {
+                m.0 = Some(v);
+            }
+            m.1 += v;
+            m.2 += 1;
+        }
+    }
+
+    /// The HTML: the heatmap of the best objective over the two axes, and for every axis the best and the mean
+    /// objective at each of its values (the parameter sensitivity).
+    pub fn html(&self, title: &str) -> String {
+        let name = |k: usize| {
+            let key = &self.axes[k].key;
+            escape(key.strip_prefix("strategy.").unwrap_or(key))
+        };
+        let metric = &self.objective.metric;
+        let mut html = String::with_capacity(64 * 1024);
+        let _ = write!(
+            html,
+            r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{t}</title><style>
+body{{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1040px}}
+svg{{width:100%;height:auto;border:1px solid #eee;margin-bottom:12px}}h2{{margin-top:28px}}
+</style></head><body><h1>{t}</h1><p>{p} points, {r} ranked (ran and met the constraints); objective <b>{metric}</b>
+({dir} is better).</p>"#,
+            t = escape(title),
+            p = self.points,
+            r = self.ranked,
+            dir = if self.objective.higher { "higher" } else { "lower" }
+        );
+        // heatmap
+        let (hx, hy) = self.heat;
+        let (nx, ny) = (self.axes[hx].values.len(), self.axes[hy].values.len());
+        let known: Vec<f64> = self.cells.iter().flatten().copied().collect();
+        let (lo, hi) = known.iter().fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+        let _ = write!(html, "<h2>Best {metric} by {} and {}</h2>", name(hx), name(hy));
+        let (cw, ch, pad_l, pad_t) =
+            ((860.0 / nx as f64).clamp(8.0, 80.0), (420.0 / ny as f64).clamp(8.0, 40.0), 90.0, 10.0);
+        let (w, h) = (pad_l + cw * nx as f64 + 10.0, pad_t + ch * ny as f64 + 40.0);
+        let _ = write!(html, r#"<svg viewBox="0 0 {w:.0} {h:.0}" role="img" aria-label="heatmap">"#);
+        for i in 0..nx {
+            for j in 0..ny {
+                let (x, y) = (pad_l + cw * i as f64, pad_t + ch * (ny - 1 - j) as f64);
+                let (fill, text) = match self.cells[i * ny + j] {
+                    Some(v) => {
+                        let mut t = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+                        if !self.objective.higher {
+                            t = 1.0 - t;
+                        }
+                        // red (worst) to green (best)
+                        let (r, g) = ((220.0 * (1.0 - t) + 30.0) as u8, (180.0 * t + 40.0) as u8);
+                        (format!("rgb({r},{g},70)"), format_metric(metric, v))
+                    }
+                    None => ("#eee".to_string(), "n/a".to_string()),
+                };
+                let _ = write!(
+                    html,
+                    r#"<rect x="{x:.1}" y="{y:.1}" width="{cw:.1}" height="{ch:.1}" fill="{fill}"><title>{}={} {}={}: {text}</title></rect>"#,
+                    name(hx),
+                    self.axes[hx].values[i],
+                    name(hy),
+                    self.axes[hy].values[j]
+                );
+            }
+        }
+        let every = |n: usize| n.div_ceil(12).max(1);
+        for i in (0..nx).step_by(every(nx)) {
+            let _ = write!(
+                html,
+                r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle" fill="#555">{}</text>"##,
+                pad_l + cw * (i as f64 + 0.5),
+                pad_t + ch * ny as f64 + 14.0,
+                self.axes[hx].values[i]
+            );
+        }
+        for j in (0..ny).step_by(every(ny)) {
+            let _ = write!(
+                html,
+                r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end" fill="#555">{}</text>"##,
+                pad_l - 6.0,
+                pad_t + ch * (ny as f64 - j as f64 - 0.5) + 4.0,
+                self.axes[hy].values[j]
+            );
+        }
+        let _ = write!(
+            html,
+            r##"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text></svg>"##,
+            pad_l + cw * nx as f64 / 2.0,
+            h - 6.0,
+            name(hx)
+        );
+        let _ = write!(html, "<p>Rows: {} (bottom to top). Hover a cell for its value.</p>", name(hy));
+        // sensitivity: best and mean per axis value
+        html.push_str("<h2>Parameter sensitivity</h2><p>For each value of a parameter, the best (solid) and the mean (dashed) objective over every other parameter.</p>");
+        for (k, axis) in self.axes.iter().enumerate() {
+            let m = &self.marginals[k];
+            let best: Vec<f64> = m.iter().map(|c| c.0.unwrap_or(f64::NAN)).collect();
+            let mean: Vec<f64> = m.iter().map(|c| if c.2 > 0 { c.1 / c.2 as f64 } else { f64::NAN }).collect();
+            let finite: Vec<f64> = best.iter().chain(&mean).copied().filter(|v| v.is_finite()).collect();
+            if finite.is_empty() {
+                continue;
+            }
+            let (y0, mut y1) = finite.iter().fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+            if y1 - y0 < 1e-12 {
+                y1 = y0 + 1.0;
+            }
+            let (w, h, pad_l, pad_b) = (960.0, 200.0, 70.0, 30.0);
+            let n = axis.values.len();
+            let sx = |i: usize| pad_l + (i as f64 + 0.5) / n as f64 * (w - pad_l - 10.0);
+            let sy = |v: f64| 10.0 + (y1 - v) / (y1 - y0) * (h - pad_b - 20.0);
+            let _ =
+                write!(html, r#"<h3>{}</h3><svg viewBox="0 0 {w} {h}" role="img" aria-label="sensitivity">"#, name(k));
+            for q in 0..=2 {
+                let v = y0 + (y1 - y0) * f64::from(q) / 2.0;
+                let _ = write!(
+                    html,
+                    r##"<line x1="{pad_l}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="#555">{}</text>"##,
+                    w - 10.0,
+                    pad_l - 6.0,
+                    sy(v) + 4.0,
+                    format_metric(metric, v),
+                    y = sy(v)
+                );
+            }
+            for (series, dash) in [(&best, ""), (&mean, r#" stroke-dasharray="5 4""#)] {
+                let mut d = String::new();
+                for (i, v) in series.iter().enumerate().filter(|(_, v)| v.is_finite()) {
+                    let _ = write!(d, "{}{:.1},{:.1}", if d.is_empty() { "M" } else { "L" }, sx(i), sy(*v));
+                }
+                let _ = write!(html, r##"<path d="{d}" fill="none" stroke="#1f5fbf" stroke-width="1.8"{dash}/>"##);
+            }
+            for i in (0..n).step_by(every(n)) {
+                let _ = write!(
+                    html,
+                    r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle" fill="#555">{}</text>"##,
+                    sx(i),
+                    h - 10.0,
+                    axis.values[i]
+                );
+            }
+            html.push_str("</svg>");
+        }
+        html.push_str("</body></html>\n");
+        html
+    }
+}

@@ -1,7 +1,7 @@
 use super::batch;
 use anyhow::{Context, Result, bail};
 use sextant_backtest::Metrics;
-use sextant_backtest::report::{format_lp_metric, format_metric};
+use sextant_backtest::report::{SweepReport, format_lp_metric, format_metric};
 use sextant_backtest::sweep::{
     Constraint, Leaderboard, Objective, Scored, Search, Shard, Space, Sweep, SweepData, SweepHeader, merge, parse_grid,
     read_results, score,
@@ -72,10 +72,17 @@ pub struct Args {
     /// Write every point (its axis values, metrics, whether it meets the constraints) as CSV to this file.
     #[arg(long, value_name = "OUT")]
     csv: Option<PathBuf>,
+    /// Write an HTML report: a heatmap of the best objective over two parameters and each parameter's
+    /// sensitivity.
+    #[arg(long, value_name = "OUT")]
+    report: Option<PathBuf>,
+    /// The two parameters of the report's heatmap, e.g. "period,oversold" [default: the first two axes].
+    #[arg(long, value_name = "X,Y")]
+    heatmap: Option<String>,
     /// Walk-forward instead of one sweep: optimise on each training window, run the chosen point on the test window
     /// that follows, and stitch the test windows into one out-of-sample result, e.g. "train=90d,test=30d" or
     /// "train=52w,test=13w,step=4w" (units m, h, d, w; step defaults to the test length).
-    #[arg(long, value_name = "train=D,test=D[,step=D]", conflicts_with_all = ["shard", "resume", "csv"])]
+    #[arg(long, value_name = "train=D,test=D[,step=D]", conflicts_with_all = ["shard", "resume", "csv", "report"])]
     walk_forward: Option<String>,
 }
 
@@ -149,6 +156,7 @@ pub fn run(a: Args) -> Result<()> {
     let dir = config_path.parent().map(PathBuf::from).unwrap_or_default();
     let sweep = Sweep { base: &base, dir: &dir, space: &space, shard, data, jobs };
     sweep.check()?;
+    let heat = heat_axes(&space, a.heatmap.as_deref())?;
     if let Some(spec) = &a.walk_forward {
         if pool.is_some() || lending.is_some() {
             bail!("--walk-forward runs on candle data; {name} is an LP or lending config");
@@ -263,6 +271,17 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(path) = &a.csv {
         write_csv(&out, path, &space, &names, &constraints)?;
         eprintln!("csv written to {}", path.display());
+    }
+    if let Some(path) = &a.report {
+        let mut report = SweepReport::new(&space.axes, objectives[0].clone(), heat);
+        for p in read_results(&out)?.1 {
+            let (index, line) = p?;
+            let s = score(&line, &objectives[..1], &constraints)?;
+            report.push(&space.coordinates(index), s.feasible.then_some(s.values[0]));
+        }
+        let title = format!("Sweep of {name}: {grid}");
+        std::fs::write(path, report.html(&title)).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
     }
     if outcome.stopped {
         std::process::exit(130);
@@ -400,4 +419,23 @@ fn walk_forward(wf: &WalkForward<'_>, name: &str, json: Option<&Path>) -> Result
         std::process::exit(130);
     }
     Ok(())
+}
+
+/// The heatmap's axes: named in `spec` ("period,oversold"), or the first two (the only one twice).
+fn heat_axes(space: &Space, spec: Option<&str>) -> Result<(usize, usize)> {
+    let find = |name: &str| {
+        let name = name.trim();
+        space
+            .axes
+            .iter()
+            .position(|a| a.key == name || a.key.strip_prefix("strategy.") == Some(name))
+            .with_context(|| format!("--heatmap: {name} is not an axis of the grid"))
+    };
+    match spec {
+        Some(text) => {
+            let (x, y) = text.split_once(',').context("--heatmap expects two parameters, e.g. period,oversold")?;
+            Ok((find(x)?, find(y)?))
+        }
+        None => Ok((0, usize::from(space.axes.len() > 1))),
+    }
 }
