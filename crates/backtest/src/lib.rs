@@ -15,6 +15,7 @@ mod run;
 pub mod sim;
 pub mod stress;
 pub mod sweep;
+pub mod tpe;
 pub mod walk_forward;
 
 pub use config::{BacktestConfig, Costs, Market};

@@ -115,6 +115,14 @@ pub enum Search {
         /// Seed.
         seed: u64,
     },
+    /// `samples` points chosen by a tree-structured Parzen estimator ([`crate::tpe`]) from the results so far, in
+    /// small batches: sequential, so not shardable; a resumed run proposes the same points again.
+    Tpe {
+        /// How many points.
+        samples: usize,
+        /// Seed.
+        seed: u64,
+    },
 }
 
 /// The points of a sweep, addressable by index without materialising them (memory stays flat in their number).
@@ -132,7 +140,7 @@ impl Space {
     /// # Errors
     /// A random search with no samples or more than [`MAX_POINTS`].
     pub fn new(axes: Vec<Axis>, search: Search) -> Result<Self> {
-        if let Search::Random { samples, .. } = search
+        if let Search::Random { samples, .. } | Search::Tpe { samples, .. } = search
             && !(1..=MAX_POINTS).contains(&samples)
         {
             return Err(Error::Grid(format!("samples must be between 1 and {MAX_POINTS}, got {samples}")));
@@ -144,8 +152,29 @@ impl Space {
     pub fn len(&self) -> usize {
         match self.search {
             Search::Grid => self.axes.iter().map(|a| a.values.len()).product(),
-            Search::Random { samples, .. } => samples,
+            Search::Random { samples, .. } | Search::Tpe { samples, .. } => samples,
         }
+    }
+
+    /// Points in the whole grid (every combination), whatever the search.
+    pub fn grid_len(&self) -> usize {
+        self.axes.iter().map(|a| a.values.len()).product()
+    }
+
+    /// The value index on each axis of grid point `index` (the last axis fastest).
+    pub fn grid_coordinates(&self, index: usize) -> Vec<usize> {
+        let mut rest = index;
+        let mut out = vec![0; self.axes.len()];
+        for (k, axis) in self.axes.iter().enumerate().rev() {
+            out[k] = rest % axis.values.len();
+            rest /= axis.values.len();
+        }
+        out
+    }
+
+    /// The overrides of a point given by its coordinates.
+    pub fn point_at(&self, coordinates: &[usize]) -> Vec<(String, toml::Value)> {
+        coordinates.iter().zip(&self.axes).map(|(&i, axis)| (axis.key.clone(), axis.values[i].clone())).collect()
     }
 
     /// Whether there are no points.
@@ -153,18 +182,12 @@ impl Space {
         self.len() == 0
     }
 
-    /// The value index on each axis of point `index` (a grid enumerates with the last axis fastest).
+    /// The value index on each axis of point `index` (a grid enumerates with the last axis fastest). A TPE
+    /// search's points depend on the results before them: its lines carry their coordinates, and here its index
+    /// is read as a grid index.
     pub fn coordinates(&self, index: usize) -> Vec<usize> {
         match self.search {
-            Search::Grid => {
-                let mut rest = index;
-                let mut out = vec![0; self.axes.len()];
-                for (k, axis) in self.axes.iter().enumerate().rev() {
-                    out[k] = rest % axis.values.len();
-                    rest /= axis.values.len();
-                }
-                out
-            }
+            Search::Grid | Search::Tpe { .. } => self.grid_coordinates(index),
             Search::Random { seed, .. } => self
                 .axes
                 .iter()
@@ -181,11 +204,7 @@ impl Space {
 
     /// Point `index` as (key, value) overrides in axis order.
     pub fn point(&self, index: usize) -> Vec<(String, toml::Value)> {
-        self.coordinates(index)
-            .into_iter()
-            .zip(&self.axes)
-            .map(|(i, axis)| (axis.key.clone(), axis.values[i].clone()))
-            .collect()
+        self.point_at(&self.coordinates(index))
     }
 }
 
@@ -465,9 +484,24 @@ impl Sweep<'_> {
     /// The first point (by index) whose overrides do not fit the config.
     pub fn check(&self) -> Result<()> {
         let pool = self.pool()?;
-        let indices: Vec<usize> = self.shard.points(self.space.len()).collect();
+        let indices: Vec<usize> = match self.space.search {
+            Search::Tpe { .. } => {
+                // any grid point may be proposed: check a spread of them (the rest fail as points if they must)
+                let n = self.space.grid_len();
+                let k = n.min(4096);
+                (0..k).map(|i| i * n / k).collect()
+            }
+            _ => self.shard.points(self.space.len()).collect(),
+        };
+        let tpe = matches!(self.space.search, Search::Tpe { .. });
         let errors: Vec<(usize, Error)> = pool.install(|| {
-            indices.par_iter().filter_map(|&i| apply(self.base, &self.space.point(i)).err().map(|e| (i, e))).collect()
+            indices
+                .par_iter()
+                .filter_map(|&i| {
+                    let c = if tpe { self.space.grid_coordinates(i) } else { self.space.coordinates(i) };
+                    apply(self.base, &self.space.point_at(&c)).err().map(|e| (i, e))
+                })
+                .collect()
         });
         match errors.into_iter().min_by_key(|(i, _)| *i) {
             Some((_, e)) => Err(e),
@@ -481,14 +515,22 @@ impl Sweep<'_> {
 
     /// Evaluates point `index`: its JSON line (`index`, `params`, `metrics`, `lp` for LP strategies, or `error`).
     pub fn evaluate(&self, index: usize) -> String {
-        let point = self.space.point(index);
+        self.evaluate_at(index, &self.space.coordinates(index))
+    }
+
+    /// Evaluates the point at `coordinates` as point `index`; its line also carries the coordinates.
+    pub fn evaluate_at(&self, index: usize, coordinates: &[usize]) -> String {
+        let point = self.space.point_at(coordinates);
         let params = describe(&point);
         let line = match self.run_point(&point) {
-            Ok((metrics, Some(lp))) => {
-                serde_json::json!({ "index": index, "params": params, "metrics": metrics, "lp": lp })
+            Ok((metrics, Some(lp))) => serde_json::json!({ "index": index, "params": params, "coords": coordinates,
+                "metrics": metrics, "lp": lp }),
+            Ok((metrics, None)) => {
+                serde_json::json!({ "index": index, "params": params, "coords": coordinates, "metrics": metrics })
             }
-            Ok((metrics, None)) => serde_json::json!({ "index": index, "params": params, "metrics": metrics }),
-            Err(e) => serde_json::json!({ "index": index, "params": params, "error": e.to_string() }),
+            Err(e) => {
+                serde_json::json!({ "index": index, "params": params, "coords": coordinates, "error": e.to_string() })
+            }
         };
         line.to_string()
     }
@@ -540,6 +582,106 @@ impl Sweep<'_> {
             progress,
             emit,
         )
+    }
+
+    /// Runs a TPE search (`Search::Tpe`): batches of `2 x jobs` points, each batch proposed from every result
+    /// before it (by `objective`; points that fail or break `constraints` count as bad), evaluated in parallel and
+    /// handed to `emit` in index order. Points in `previous` are reused after checking the search proposes them
+    /// again (the same seed, config and earlier results propose the same points).
+    ///
+    /// # Errors
+    /// Not a TPE space, a shard, previous results this search would not have proposed, what `emit` returns.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_tpe(
+        &self,
+        objective: &Objective,
+        constraints: &[Constraint],
+        previous: &mut dyn Iterator<Item = Result<(usize, String)>>,
+        stop: &std::sync::atomic::AtomicBool,
+        progress: &(dyn Fn() + Sync),
+        emit: &mut dyn FnMut(usize, &str) -> Result<()>,
+    ) -> Result<SweepOutcome> {
+        use std::sync::atomic::Ordering;
+        let Search::Tpe { samples, seed } = self.space.search else {
+            return Err(Error::Grid("run_tpe needs a TPE search".into()));
+        };
+        if self.shard != Shard::ALL {
+            return Err(Error::Grid("a TPE search is sequential: it cannot be sharded (use --search random)".into()));
+        }
+        let pool = self.pool()?;
+        let numeric: Vec<bool> =
+            self.space.axes.iter().map(|a| a.values.iter().all(|v| v.is_integer() || v.is_float())).collect();
+        let sizes: Vec<usize> = self.space.axes.iter().map(|a| a.values.len()).collect();
+        let tpe = crate::tpe::Tpe::new(sizes, numeric, samples);
+        let mut reuse: std::collections::BTreeMap<usize, String> = std::collections::BTreeMap::new();
+        for p in previous {
+            let (i, line) = p?;
+            reuse.insert(i, line);
+        }
+        let mut history: Vec<(Vec<usize>, f64)> = Vec::with_capacity(samples);
+        let mut outcome = SweepOutcome { evaluated: 0, reused: 0, stopped: false };
+        let batch = 2 * self.jobs.max(1);
+        let mut next = 0;
+        while next < samples {
+            if stop.load(Ordering::SeqCst) {
+                outcome.stopped = true;
+                break;
+            }
+            let count = batch.min(samples - next);
+            let mut rng = crate::stress::PathRng::for_path(seed, next);
+            let proposals = tpe.propose(&history, count, &mut rng);
+            let mut lines: Vec<Option<String>> = (0..count).map(|k| reuse.remove(&(next + k))).collect();
+            for (k, line) in lines.iter().enumerate() {
+                let Some(line) = line else { continue };
+                let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+                let coords: Vec<usize> = v["coords"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|x| x.as_u64().map(|x| x as usize)).collect())
+                    .unwrap_or_default();
+                if coords != proposals[k] {
+                    return Err(Error::Grid(format!(
+                        "point {} of the results file is not what this search proposes: not the same TPE run",
+                        next + k
+                    )));
+                }
+                outcome.reused += 1;
+                progress();
+            }
+            let todo: Vec<usize> = (0..count).filter(|k| lines[*k].is_none()).collect();
+            let done: Vec<Option<String>> = pool.install(|| {
+                todo.par_iter()
+                    .map(|&k| {
+                        if stop.load(Ordering::SeqCst) {
+                            return None;
+                        }
+                        let line = self.evaluate_at(next + k, &proposals[k]);
+                        progress();
+                        Some(line)
+                    })
+                    .collect()
+            });
+            for (k, line) in todo.into_iter().zip(done) {
+                outcome.evaluated += usize::from(line.is_some());
+                lines[k] = line;
+            }
+            for (k, line) in lines.iter().enumerate() {
+                let Some(line) = line else { continue };
+                let s = score(line, std::slice::from_ref(objective), constraints)?;
+                let value = if s.feasible && s.values[0].is_finite() {
+                    if objective.higher { s.values[0] } else { -s.values[0] }
+                } else {
+                    f64::NAN
+                };
+                history.push((proposals[k].clone(), value));
+                emit(next + k, line)?;
+            }
+            if lines.iter().any(Option::is_none) {
+                outcome.stopped = true;
+                break;
+            }
+            next += count;
+        }
+        Ok(outcome)
     }
 }
 

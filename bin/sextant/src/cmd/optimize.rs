@@ -31,13 +31,14 @@ pub struct Args {
     /// The grid, e.g. "period=7,14,21;oversold=20..35:5".
     #[arg(long, required = true)]
     grid: Option<String>,
-    /// How points are chosen: every grid point, or random draws from the grid.
+    /// How points are chosen: every grid point, random draws from the grid, or a model-based search (a
+    /// tree-structured Parzen estimator that proposes each batch from the results so far; not shardable).
     #[arg(long, value_enum, default_value_t = SearchKind::Grid)]
     search: SearchKind,
-    /// Random search: how many points to draw.
+    /// Random and TPE search: how many points to run.
     #[arg(long, default_value_t = 100)]
     samples: usize,
-    /// Random search: seed of the draws (the same seed draws the same points).
+    /// Random and TPE search: seed of the draws (the same seed draws the same points).
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Metric to rank by (higher is better, except max_drawdown, volatility and the costs). Several, comma
@@ -104,6 +105,7 @@ enum Sub {
 enum SearchKind {
     Grid,
     Random,
+    Tpe,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -131,6 +133,7 @@ pub fn run(a: Args) -> Result<()> {
     let search = match a.search {
         SearchKind::Grid => Search::Grid,
         SearchKind::Random => Search::Random { samples: a.samples, seed: a.seed },
+        SearchKind::Tpe => Search::Tpe { samples: a.samples, seed: a.seed },
     };
     let space = Space::new(parse_grid(grid)?, search)?;
     let shard = a.shard.as_deref().map(Shard::parse).transpose()?.unwrap_or(Shard::ALL);
@@ -157,6 +160,11 @@ pub fn run(a: Args) -> Result<()> {
     let sweep = Sweep { base: &base, dir: &dir, space: &space, shard, data, jobs };
     sweep.check()?;
     let heat = heat_axes(&space, a.heatmap.as_deref())?;
+    if matches!(search, Search::Tpe { .. }) && shard != Shard::ALL {
+        bail!(
+            "--search tpe is sequential (each batch learns from the ones before): it cannot be sharded; use --search random"
+        );
+    }
     if let Some(spec) = &a.walk_forward {
         if pool.is_some() || lending.is_some() {
             bail!("--walk-forward runs on candle data; {name} is an LP or lending config");
@@ -184,14 +192,20 @@ pub fn run(a: Args) -> Result<()> {
     let mut board = Leaderboard::new(objectives.clone(), a.top.max(1));
     let mut scoring_error: Option<anyhow::Error> = None;
     let w = &mut results.writer;
-    let outcome = sweep.run(&mut results.previous, &stop, &|| bar.inc(1), &mut |_, line| {
+    let mut emit = |_: usize, line: &str| {
         writeln!(w, "{line}").map_err(|e| sextant_backtest::Error::Grid(format!("{}: {e}", out.display())))?;
         match score(line, &objectives, &constraints) {
             Ok(s) => board.push(s),
             Err(e) => scoring_error = Some(e.into()),
         }
         Ok(())
-    });
+    };
+    let outcome = match search {
+        Search::Tpe { .. } => {
+            sweep.run_tpe(&objectives[0], &constraints, &mut results.previous, &stop, &|| bar.inc(1), &mut emit)
+        }
+        _ => sweep.run(&mut results.previous, &stop, &|| bar.inc(1), &mut emit),
+    };
     bar.finish_and_clear();
     results.close()?;
     let outcome = outcome?;
@@ -208,6 +222,7 @@ pub fn run(a: Args) -> Result<()> {
     let search_text = match search {
         Search::Grid => String::new(),
         Search::Random { seed, .. } => format!(" drawn at random (seed {seed})"),
+        Search::Tpe { seed, .. } => format!(" chosen by TPE (seed {seed})"),
     };
     let metric_names: Vec<&str> = objectives.iter().map(|o| o.metric.as_str()).collect();
     writeln!(o, "{mine} points{of} of {name}{search_text} on {jobs} threads, ranked by {}", metric_names.join(", "))?;
@@ -277,7 +292,7 @@ pub fn run(a: Args) -> Result<()> {
         for p in read_results(&out)?.1 {
             let (index, line) = p?;
             let s = score(&line, &objectives[..1], &constraints)?;
-            report.push(&space.coordinates(index), s.feasible.then_some(s.values[0]));
+            report.push(&line_coordinates(&line, &space, index), s.feasible.then_some(s.values[0]));
         }
         let title = format!("Sweep of {name}: {grid}");
         std::fs::write(path, report.html(&title)).with_context(|| format!("cannot write {}", path.display()))?;
@@ -324,7 +339,7 @@ fn write_csv(results: &Path, path: &Path, space: &Space, metrics: &[&str], const
         let (index, line) = p?;
         let v: serde_json::Value = serde_json::from_str(&line)?;
         let mut row: Vec<String> = vec![index.to_string()];
-        row.extend(space.point(index).iter().map(|(_, value)| match value {
+        row.extend(space.point_at(&line_coordinates(&line, space, index)).iter().map(|(_, value)| match value {
             toml::Value::String(s) => quote(s),
             other => other.to_string(),
         }));
@@ -438,4 +453,15 @@ fn heat_axes(space: &Space, spec: Option<&str>) -> Result<(usize, usize)> {
         }
         None => Ok((0, usize::from(space.axes.len() > 1))),
     }
+}
+
+/// A point's coordinates: as its line carries them, else from its index.
+fn line_coordinates(line: &str, space: &Space, index: usize) -> Vec<usize> {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v["coords"].as_array().map(|a| a.iter().filter_map(|x| x.as_u64().map(|x| x as usize)).collect()))
+        .filter(|c: &Vec<usize>| {
+            c.len() == space.axes.len() && c.iter().zip(&space.axes).all(|(i, a)| *i < a.values.len())
+        })
+        .unwrap_or_else(|| space.coordinates(index))
 }
