@@ -3,7 +3,7 @@
 //! that merge back into exactly the unsharded results.
 
 use crate::lp::{LpEngine, LpMetrics, PoolMarket};
-use crate::{BacktestConfig, Error, Market, Metrics, Result, build_lp_strategy, run_backtest};
+use crate::{BacktestConfig, Error, Market, Metrics, Result, build_lp_strategy};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -464,6 +464,8 @@ pub struct Sweep<'a> {
     pub data: SweepData<'a>,
     /// Worker threads.
     pub jobs: usize,
+    /// Indicator series shared by every point over candle markets: each computed once.
+    indicators: Option<std::sync::Arc<sextant_strategies::IndicatorCache>>,
 }
 
 /// How a run ended.
@@ -477,7 +479,26 @@ pub struct SweepOutcome {
     pub stopped: bool,
 }
 
-impl Sweep<'_> {
+impl<'a> Sweep<'a> {
+    /// A sweep of `space` over `data`; over candle markets, every point's indicators come from one cache over the
+    /// markets' closes (computed once per distinct indicator, not once per point).
+    pub fn new(
+        base: &'a toml::Table,
+        dir: &'a std::path::Path,
+        space: &'a Space,
+        shard: Shard,
+        data: SweepData<'a>,
+        jobs: usize,
+    ) -> Self {
+        let indicators = match data {
+            SweepData::Markets(markets) => Some(std::sync::Arc::new(sextant_strategies::IndicatorCache::new(
+                markets.iter().map(|m| m.series.candles.iter().map(|c| c.close).collect()).collect(),
+            ))),
+            _ => None,
+        };
+        Sweep { base, dir, space, shard, data, jobs, indicators }
+    }
+
     /// Checks every point of the shard like a config, in parallel, before anything runs.
     ///
     /// # Errors
@@ -539,7 +560,14 @@ impl Sweep<'_> {
         let mut config = apply(self.base, point)?;
         config.resolve_paths(self.dir);
         Ok(match self.data {
-            SweepData::Markets(markets) => (run_backtest(&config, markets)?.metrics, None),
+            SweepData::Markets(markets) => {
+                let mut strategy = crate::build_strategy(&config)?;
+                if let Some(cache) = &self.indicators {
+                    strategy = strategy.with_shared(std::sync::Arc::clone(cache));
+                }
+                let r = crate::Engine::new(&strategy, markets, config.costs(), config.portfolio.initial_cash).run();
+                (r.metrics, None)
+            }
             SweepData::Pool(pool) => {
                 let strategy = build_lp_strategy(&config, pool)?;
                 let r = LpEngine::new(&strategy, pool, config.costs(), config.portfolio.initial_cash).run(&mut |_| {});

@@ -188,14 +188,7 @@ impl WalkForward<'_> {
         let mut capital = self.initial_cash;
         for (k, &(train_start, test_start, test_end)) in folds.iter().enumerate() {
             let train = slice_markets(self.markets, train_start, test_start);
-            let sweep = Sweep {
-                base: self.base,
-                dir: self.dir,
-                space: self.space,
-                shard: Shard::ALL,
-                data: SweepData::Markets(&train),
-                jobs: self.jobs,
-            };
+            let sweep = Sweep::new(self.base, self.dir, self.space, Shard::ALL, SweepData::Markets(&train), self.jobs);
             let mut board = Leaderboard::new(vec![self.objective.clone()], 1);
             let mut failure = None;
             let outcome =

@@ -70,14 +70,7 @@ fn rewrite_future(markets: &[Market], from: i64, period: f64, seed: f64) -> Vec<
 
 /// The best point of a sweep over `markets` by total return: what an optimiser that could see them would choose.
 fn best_seeing(base: &toml::Table, markets: &[Market], space: &Space) -> String {
-    let sweep = Sweep {
-        base,
-        dir: std::path::Path::new("."),
-        space,
-        shard: Shard::ALL,
-        data: SweepData::Markets(markets),
-        jobs: 2,
-    };
+    let sweep = Sweep::new(base, std::path::Path::new("."), space, Shard::ALL, SweepData::Markets(markets), 2);
     let objective = Objective::new("total_return", &Metrics::NAMES).unwrap();
     let mut board = Leaderboard::new(vec![objective.clone()], 1);
     sweep

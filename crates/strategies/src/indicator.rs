@@ -6,12 +6,15 @@ use sextant_indicators::{Bbands, Ema, Indicator, Rsi, Sma};
 use sextant_market::{AssetView, MarketView};
 use sextant_strategy::{FlowOutcome, PortfolioView, PositionView, Strategy};
 use sextant_types::{Amount, AmountSpec, Intent, TokenId};
+use std::sync::Arc;
 
 /// A built-in indicator strategy: its rule and the shared risk settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndicatorStrategy {
     spec: StrategySpec,
     risk: RiskSettings,
+    /// Indicator series computed once for many strategies over the same markets (a sweep's points).
+    shared: Option<Arc<IndicatorCache>>,
     /// Exit when close <= entry * this (from `stop_loss_pct`), computed once.
     stop_factor: Option<f64>,
     /// Exit when close >= entry * this (from `take_profit_pct`), computed once.
@@ -26,6 +29,116 @@ pub enum MovingAverage {
     Sma(Sma),
     /// Exponential.
     Ema(Ema),
+    /// Read from a series computed once for many strategies ([`IndicatorCache`]); never saved.
+    #[serde(skip)]
+    Shared(SharedSeries),
+}
+
+/// An indicator's values over one asset's bars, computed once ([`IndicatorCache`]) and read bar by bar: the value
+/// the indicator itself would give at each update (NaN where it gives none yet).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SharedSeries {
+    values: Arc<[f64]>,
+    next: usize,
+}
+
+impl SharedSeries {
+    fn update(&mut self) -> Option<f64> {
+        let v = self.values.get(self.next).copied().filter(|v| !v.is_nan());
+        self.next += 1;
+        v
+    }
+}
+
+/// What an [`IndicatorCache`] holds: one indicator of one asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum CacheKey {
+    Sma(usize, usize),
+    Ema(usize, usize),
+    Rsi(usize, usize),
+    /// (asset, period, nbdev bits, band: 0 lower, 1 middle, 2 upper)
+    Bands(usize, usize, u64, u8),
+}
+
+/// Indicator series over a set of markets' closes, each computed once, on first use, by the indicator itself, and
+/// shared by every strategy built with it: a sweep's points share their indicators (a 100 x 100 MA grid computes
+/// 200 averages, not 20,000). The values are exactly those the strategies' own indicators would produce, as long
+/// as each strategy steps through every bar of each asset in order (the backtest engine does).
+pub struct IndicatorCache {
+    closes: Vec<Vec<f64>>,
+    series: std::sync::Mutex<std::collections::HashMap<CacheKey, Arc<[f64]>>>,
+}
+
+impl std::fmt::Debug for IndicatorCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IndicatorCache({} assets)", self.closes.len())
+    }
+}
+
+impl PartialEq for IndicatorCache {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl IndicatorCache {
+    /// A cache over each asset's closes, in bar order.
+    pub fn new(closes: Vec<Vec<f64>>) -> Self {
+        IndicatorCache { closes, series: std::sync::Mutex::new(std::collections::HashMap::new()) }
+    }
+
+    fn get(&self, key: CacheKey) -> Option<Arc<[f64]>> {
+        if let Some(s) = self.series.lock().ok()?.get(&key) {
+            return Some(Arc::clone(s));
+        }
+        let run = |asset: usize, mut f: Box<dyn FnMut(f64) -> Option<f64>>| -> Option<Arc<[f64]>> {
+            let closes = self.closes.get(asset)?;
+            Some(closes.iter().map(|&c| f(c).unwrap_or(f64::NAN)).collect())
+        };
+        let computed = match key {
+            CacheKey::Sma(asset, period) => {
+                let mut m = Sma::new(period).ok()?;
+                vec![(key, run(asset, Box::new(move |x| m.update(x)))?)]
+            }
+            CacheKey::Ema(asset, period) => {
+                let mut m = Ema::new(period).ok()?;
+                vec![(key, run(asset, Box::new(move |x| m.update(x)))?)]
+            }
+            CacheKey::Rsi(asset, period) => {
+                let mut m = Rsi::new(period).ok()?;
+                vec![(key, run(asset, Box::new(move |x| m.update(x)))?)]
+            }
+            CacheKey::Bands(asset, period, bits, _) => {
+                let mut b = Bbands::new(period, f64::from_bits(bits)).ok()?;
+                let values: Vec<Option<sextant_indicators::BbandsValue>> =
+                    self.closes.get(asset)?.iter().map(|&c| b.update(c)).collect();
+                (0..3u8)
+                    .map(|band| {
+                        let s: Arc<[f64]> = values
+                            .iter()
+                            .map(|v| {
+                                v.map_or(f64::NAN, |v| match band {
+                                    0 => v.lower,
+                                    1 => v.middle,
+                                    _ => v.upper,
+                                })
+                            })
+                            .collect();
+                        (CacheKey::Bands(asset, period, bits, band), s)
+                    })
+                    .collect()
+            }
+        };
+        let mut map = self.series.lock().ok()?;
+        for (k, s) in computed {
+            map.entry(k).or_insert(s);
+        }
+        map.get(&key).cloned()
+    }
+
+    fn shared(&self, key: CacheKey) -> Option<SharedSeries> {
+        self.get(key).map(|values| SharedSeries { values, next: 0 })
+    }
 }
 
 impl MovingAverage {
@@ -41,6 +154,7 @@ impl MovingAverage {
         match self {
             MovingAverage::Sma(m) => m.update(x),
             MovingAverage::Ema(m) => m.update(x),
+            MovingAverage::Shared(s) => s.update(),
         }
     }
 }
@@ -53,6 +167,9 @@ pub enum SignalState {
     Rsi {
         /// The indicator.
         rsi: Rsi,
+        /// Its values, computed once for many strategies (then `rsi` stays unused); never saved.
+        #[serde(skip)]
+        shared: Option<SharedSeries>,
     },
     /// Two moving averages and their previous values (for the cross test).
     MaCross {
@@ -67,6 +184,9 @@ pub enum SignalState {
     Bollinger {
         /// The bands.
         bands: Bbands,
+        /// Their lower, middle and upper values, computed once for many strategies; never saved.
+        #[serde(skip)]
+        shared: Option<[SharedSeries; 3]>,
     },
 }
 
@@ -81,14 +201,16 @@ enum Signal {
 impl SignalState {
     fn new(spec: &StrategySpec) -> Self {
         match *spec {
-            StrategySpec::Rsi { period, .. } => SignalState::Rsi { rsi: Rsi::new(period).expect("validated period") },
+            StrategySpec::Rsi { period, .. } => {
+                SignalState::Rsi { rsi: Rsi::new(period).expect("validated period"), shared: None }
+            }
             StrategySpec::MaCross { fast, slow, ma } => SignalState::MaCross {
                 fast: MovingAverage::new(ma, fast),
                 slow: MovingAverage::new(ma, slow),
                 prev: None,
             },
             StrategySpec::Bollinger { period, nbdev, .. } => {
-                SignalState::Bollinger { bands: Bbands::new(period, nbdev).expect("validated period") }
+                SignalState::Bollinger { bands: Bbands::new(period, nbdev).expect("validated period"), shared: None }
             }
             StrategySpec::DynamicLp { .. }
             | StrategySpec::StableRotator(_)
@@ -99,13 +221,52 @@ impl SignalState {
         }
     }
 
+    /// The state reading `asset`'s indicators from `cache`; the state of its own indicators when the cache cannot
+    /// give them.
+    fn shared(spec: &StrategySpec, cache: &IndicatorCache, asset: usize) -> Self {
+        let own = SignalState::new(spec);
+        let ma = |kind: MaKind, period: usize| {
+            let key = match kind {
+                MaKind::Sma => CacheKey::Sma(asset, period),
+                MaKind::Ema => CacheKey::Ema(asset, period),
+            };
+            cache.shared(key).map(MovingAverage::Shared)
+        };
+        match (own, spec) {
+            (SignalState::Rsi { rsi, .. }, StrategySpec::Rsi { period, .. }) => {
+                SignalState::Rsi { rsi, shared: cache.shared(CacheKey::Rsi(asset, *period)) }
+            }
+            (own @ SignalState::MaCross { .. }, StrategySpec::MaCross { fast, slow, ma: kind }) => {
+                match (ma(*kind, *fast), ma(*kind, *slow)) {
+                    (Some(fast), Some(slow)) => SignalState::MaCross { fast, slow, prev: None },
+                    _ => own,
+                }
+            }
+            (SignalState::Bollinger { bands, .. }, StrategySpec::Bollinger { period, nbdev, .. }) => {
+                let band = |b: u8| cache.shared(CacheKey::Bands(asset, *period, nbdev.to_bits(), b));
+                let shared = match (band(0), band(1), band(2)) {
+                    (Some(l), Some(m), Some(u)) => Some([l, m, u]),
+                    _ => None,
+                };
+                SignalState::Bollinger { bands, shared }
+            }
+            (own, _) => own,
+        }
+    }
+
     fn update(&mut self, spec: &StrategySpec, close: f64) -> Signal {
         match (self, spec) {
-            (SignalState::Rsi { rsi }, StrategySpec::Rsi { oversold, overbought, .. }) => match rsi.update(close) {
-                Some(v) if v < *oversold => Signal::Buy,
-                Some(v) if v > *overbought => Signal::Sell,
-                _ => Signal::None,
-            },
+            (SignalState::Rsi { rsi, shared }, StrategySpec::Rsi { oversold, overbought, .. }) => {
+                let value = match shared {
+                    Some(s) => s.update(),
+                    None => rsi.update(close),
+                };
+                match value {
+                    Some(v) if v < *oversold => Signal::Buy,
+                    Some(v) if v > *overbought => Signal::Sell,
+                    _ => Signal::None,
+                }
+            }
             (SignalState::MaCross { fast, slow, prev }, StrategySpec::MaCross { .. }) => {
                 let (f, s) = (fast.update(close), slow.update(close));
                 let (Some(f), Some(s)) = (f, s) else { return Signal::None };
@@ -117,12 +278,23 @@ impl SignalState {
                 *prev = Some((f, s));
                 signal
             }
-            (SignalState::Bollinger { bands }, StrategySpec::Bollinger { exit, .. }) => match bands.update(close) {
-                Some(b) if close < b.lower => Signal::Buy,
-                Some(b) if close > b.middle && *exit == BandExit::Middle => Signal::Sell,
-                Some(b) if close > b.upper => Signal::Sell,
-                _ => Signal::None,
-            },
+            (SignalState::Bollinger { bands, shared }, StrategySpec::Bollinger { exit, .. }) => {
+                let value = match shared {
+                    Some([l, m, u]) => match (l.update(), m.update(), u.update()) {
+                        (Some(lower), Some(middle), Some(upper)) => {
+                            Some(sextant_indicators::BbandsValue { lower, middle, upper })
+                        }
+                        _ => None,
+                    },
+                    None => bands.update(close),
+                };
+                match value {
+                    Some(b) if close < b.lower => Signal::Buy,
+                    Some(b) if close > b.middle && *exit == BandExit::Middle => Signal::Sell,
+                    Some(b) if close > b.upper => Signal::Sell,
+                    _ => Signal::None,
+                }
+            }
             // The state is always built from the same spec.
             _ => Signal::None,
         }
@@ -174,7 +346,15 @@ impl IndicatorStrategy {
         risk.validate()?;
         let stop_factor = risk.stop_loss_pct.map(|pct| 1.0 - pct / 100.0);
         let take_factor = risk.take_profit_pct.map(|pct| 1.0 + pct / 100.0);
-        Ok(IndicatorStrategy { spec, risk, stop_factor, take_factor })
+        Ok(IndicatorStrategy { spec, risk, shared: None, stop_factor, take_factor })
+    }
+
+    /// The same strategy reading its indicators from `cache` (built over the markets it will run on, asset `i`
+    /// from market `i`'s closes) instead of computing its own: identical decisions, computed once for many
+    /// strategies.
+    pub fn with_shared(mut self, cache: Arc<IndicatorCache>) -> Self {
+        self.shared = Some(cache);
+        self
     }
 
     /// The rule.
@@ -231,14 +411,17 @@ impl Strategy for IndicatorStrategy {
     }
 
     fn init(&self, market: &MarketView) -> IndicatorState {
-        let asset = |a: &AssetView| AssetState {
+        let asset = |(i, a): (usize, &AssetView)| AssetState {
             base: a.base.id.clone(),
-            signal: SignalState::new(&self.spec),
+            signal: match &self.shared {
+                Some(cache) => SignalState::shared(&self.spec, cache, i),
+                None => SignalState::new(&self.spec),
+            },
             cooldown_left: 0,
             in_flight: false,
             reserved_cash: 0.0,
         };
-        IndicatorState { assets: market.assets.iter().map(asset).collect() }
+        IndicatorState { assets: market.assets.iter().enumerate().map(asset).collect() }
     }
 
     fn on_step(

@@ -16,7 +16,9 @@ pub use builtin::{BuiltIn, BuiltInState};
 pub use dynamic_lp::{DynamicLp, DynamicLpState, RangeState};
 pub use error::{Error, Result};
 pub use fixed_yield::{FixedYield, FixedYieldMarkets, FixedYieldParams, FixedYieldState};
-pub use indicator::{AssetState, IndicatorState, IndicatorStrategy, SignalState};
+pub use indicator::{
+    AssetState, IndicatorCache, IndicatorState, IndicatorStrategy, MovingAverage, SharedSeries, SignalState,
+};
 pub use leverage::{LeverageLoop, LeverageParams, LeverageState, LoopMarket};
 pub use rotator::{MoveCosts, RotatorParams, RotatorState, StableRotator};
 pub use spec::{BandExit, LpParams, LpProfile, MaKind, RiskSettings, StrategySpec};

@@ -157,7 +157,7 @@ pub fn run(a: Args) -> Result<()> {
         a.constraints.iter().map(|c| Constraint::parse(c, &names)).collect::<Result<_, _>>()?;
     let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let dir = config_path.parent().map(PathBuf::from).unwrap_or_default();
-    let sweep = Sweep { base: &base, dir: &dir, space: &space, shard, data, jobs };
+    let sweep = Sweep::new(&base, &dir, &space, shard, data, jobs);
     sweep.check()?;
     let heat = heat_axes(&space, a.heatmap.as_deref())?;
     if matches!(search, Search::Tpe { .. }) && shard != Shard::ALL {
