@@ -21,6 +21,7 @@
 
 use crate::config::Costs;
 use crate::engine::Engine;
+use crate::lending::RateMarket;
 use crate::sweep::{Search, Shard, SweepHeader, SweepOutcome, config_hash, run_indexed};
 use crate::{BacktestConfig, Error, Market, Metrics, Result, build_strategy};
 use serde::Serialize;
@@ -373,7 +374,8 @@ pub fn apply_scenarios(markets: &mut [Market], costs: &mut Costs, scenarios: &[S
             Scenario::GasSpike => costs.gas_price_gwei *= 20.0,
             Scenario::RateSpike => {
                 return Err(Error::Stress(
-                    "the rate_spike scenario applies to lending configs; stress runs candle configs so far".into(),
+                    "the rate_spike scenario moves lending rates: it applies to lending configs (stable_rotator)"
+                        .into(),
                 ));
             }
         }
@@ -384,12 +386,99 @@ pub fn apply_scenarios(markets: &mut [Market], costs: &mut Costs, scenarios: &[S
 /// Points of each path's equity curve kept for fan charts.
 pub const CURVE_POINTS: usize = 100;
 
+/// What a stress run's paths are made from.
+#[derive(Clone, Copy)]
+pub enum StressData<'a> {
+    /// Candle markets (indicator strategies).
+    Candles(&'a [Market]),
+    /// Lending markets (the stable rotator).
+    Lending(&'a RateMarket),
+}
+
+/// A block-bootstrap path of lending markets: observations resampled in blocks of consecutive steps (all markets
+/// draw the same steps), at the original times.
+fn bootstrap_rates(market: &RateMarket, block: usize, rng: &mut PathRng) -> Result<RateMarket> {
+    let first = market.markets.first().ok_or_else(|| Error::Stress("no lending markets".into()))?;
+    let n = first.series.points.len();
+    let aligned = market.markets.iter().all(|m| {
+        m.series.points.len() == n
+            && m.series.points.iter().zip(&first.series.points).all(|(a, b)| a.timestamp_ms == b.timestamp_ms)
+    });
+    if !aligned || n < 3 {
+        return Err(Error::Stress(
+            "bootstrap paths of lending markets need every market observed at the same times (at least 3)".into(),
+        ));
+    }
+    let block = block.clamp(1, n - 1);
+    let mut src = Vec::with_capacity(n);
+    src.push(0);
+    while src.len() < n {
+        let start = 1 + rng.below(n - block);
+        src.extend((start..start + block).take(n - src.len()));
+    }
+    let mut out = market.clone();
+    for (o, m) in out.markets.iter_mut().zip(&market.markets) {
+        for (t, p) in o.series.points.iter_mut().enumerate() {
+            *p = sextant_market::RatePoint { timestamp_ms: p.timestamp_ms, ..m.series.points[src[t]] };
+        }
+    }
+    Ok(out)
+}
+
+/// Lays `scenarios` on lending markets (from the middle step on) and on `costs`: `rate_spike` pins every market's
+/// utilisation at 97 % or more for three days (supply and borrow rates from its curve there, or four times the
+/// observed without one), so withdrawals find little free liquidity; `liquidity_drain` divides every market's TVL
+/// (and the swap pool depth) by 10; `gas_spike` multiplies gas by 20.
+///
+/// # Errors
+/// A price scenario (candle configs only).
+pub fn apply_lending_scenarios(market: &mut RateMarket, costs: &mut Costs, scenarios: &[Scenario]) -> Result<()> {
+    let t0 = market.times.get(market.times.len() / 2).copied().unwrap_or(0);
+    for &s in scenarios {
+        match s {
+            Scenario::RateSpike => {
+                let end = t0 + 3 * 86_400_000;
+                for m in &mut market.markets {
+                    for p in m.series.points.iter_mut().filter(|p| p.timestamp_ms >= t0 && p.timestamp_ms < end) {
+                        let u = p.utilization.max(0.97);
+                        p.utilization = u;
+                        match &m.curve {
+                            Some(c) => {
+                                p.borrow_apy = sextant_protocols::aave_v3::apy_of_apr(c.borrow_apr(u));
+                                p.supply_apy = sextant_protocols::aave_v3::apy_of_apr(c.supply_apr(u));
+                            }
+                            None => {
+                                p.borrow_apy *= 4.0;
+                                p.supply_apy *= 4.0;
+                            }
+                        }
+                    }
+                }
+            }
+            Scenario::LiquidityDrain => {
+                costs.pool_depth_usd /= 10.0;
+                for m in &mut market.markets {
+                    m.series.points.iter_mut().filter(|p| p.timestamp_ms >= t0).for_each(|p| p.tvl_usd /= 10.0);
+                }
+            }
+            Scenario::GasSpike => costs.gas_price_gwei *= 20.0,
+            other => {
+                return Err(Error::Stress(format!(
+                    "the {} scenario moves prices: it applies to candle configs, not lending ones",
+                    other.name()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A stress run.
 pub struct Stress<'a> {
     /// The config (its strategy, costs and cash).
     pub config: &'a BacktestConfig,
     /// The data paths are made from.
-    pub markets: &'a [Market],
+    pub data: StressData<'a>,
     /// Paths and scenarios.
     pub spec: &'a StressSpec,
     /// The slice run here.
@@ -404,7 +493,10 @@ impl Stress<'_> {
     /// # Errors
     /// What would make every path fail.
     pub fn check(&self) -> Result<()> {
-        build_strategy(self.config)?;
+        match self.data {
+            StressData::Candles(_) => drop(build_strategy(self.config)?),
+            StressData::Lending(_) => drop(crate::build_rotator(self.config)?),
+        }
         if self.spec.model == PathModel::History && self.spec.paths != 1 {
             return Err(Error::Stress(format!(
                 "--model history is one path (the data); got --paths {}",
@@ -418,20 +510,50 @@ impl Stress<'_> {
                 self.spec.paths
             )));
         }
-        let mut markets = self.path(0)?;
-        apply_scenarios(&mut markets, &mut self.config.costs(), &self.spec.scenarios)
+        match self.data {
+            StressData::Candles(_) => {
+                let mut markets = self.path(0)?;
+                apply_scenarios(&mut markets, &mut self.config.costs(), &self.spec.scenarios)
+            }
+            StressData::Lending(_) => {
+                let mut market = self.lending_path(0)?;
+                apply_lending_scenarios(&mut market, &mut self.config.costs(), &self.spec.scenarios)
+            }
+        }
     }
 
-    /// Path `index`'s markets, before scenarios.
+    /// Path `index`'s candle markets, before scenarios.
     ///
     /// # Errors
-    /// Data that cannot be resampled.
+    /// Data that cannot be resampled; lending data.
     pub fn path(&self, index: usize) -> Result<Vec<Market>> {
+        let StressData::Candles(markets) = self.data else {
+            return Err(Error::Stress("the data are lending markets, not candles".into()));
+        };
         let mut rng = PathRng::for_path(self.spec.seed, index);
         match self.spec.model {
-            PathModel::History => Ok(self.markets.to_vec()),
-            PathModel::Bootstrap { block } => bootstrap(self.markets, block, &mut rng),
-            PathModel::Regime => regime(self.markets, &mut rng),
+            PathModel::History => Ok(markets.to_vec()),
+            PathModel::Bootstrap { block } => bootstrap(markets, block, &mut rng),
+            PathModel::Regime => regime(markets, &mut rng),
+        }
+    }
+
+    /// Path `index`'s lending markets, before scenarios.
+    ///
+    /// # Errors
+    /// Data that cannot be resampled; the regime model (fitted to candle returns); candle data.
+    pub fn lending_path(&self, index: usize) -> Result<RateMarket> {
+        let StressData::Lending(market) = self.data else {
+            return Err(Error::Stress("the data are candles, not lending markets".into()));
+        };
+        let mut rng = PathRng::for_path(self.spec.seed, index);
+        match self.spec.model {
+            PathModel::History => Ok(market.clone()),
+            PathModel::Bootstrap { block } => bootstrap_rates(market, block, &mut rng),
+            PathModel::Regime => Err(Error::Stress(
+                "the regime model is fitted to candle returns; lending configs stress with --model bootstrap or history"
+                    .into(),
+            )),
         }
     }
 
@@ -440,11 +562,22 @@ impl Stress<'_> {
     /// # Errors
     /// As [`Stress::check`].
     pub fn run_path(&self, index: usize) -> Result<crate::BacktestResult> {
-        let mut markets = self.path(index)?;
         let mut costs = self.config.costs();
-        apply_scenarios(&mut markets, &mut costs, &self.spec.scenarios)?;
-        let strategy = build_strategy(self.config)?;
-        Ok(Engine::new(&strategy, &markets, costs, self.config.portfolio.initial_cash).run())
+        let cash = self.config.portfolio.initial_cash;
+        match self.data {
+            StressData::Candles(_) => {
+                let mut markets = self.path(index)?;
+                apply_scenarios(&mut markets, &mut costs, &self.spec.scenarios)?;
+                let strategy = build_strategy(self.config)?;
+                Ok(Engine::new(&strategy, &markets, costs, cash).run())
+            }
+            StressData::Lending(_) => {
+                let mut market = self.lending_path(index)?;
+                apply_lending_scenarios(&mut market, &mut costs, &self.spec.scenarios)?;
+                let strategy = crate::build_rotator(self.config)?;
+                Ok(crate::lending::LendingEngine::new(&strategy, &market, costs, cash).run(&mut |_| {}).result)
+            }
+        }
     }
 
     /// Path `index`'s results line: `index`, `metrics`, and `curve` (equity over initial cash at

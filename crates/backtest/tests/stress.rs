@@ -2,7 +2,7 @@
 //! a like scale, every path can be drawn alone and again, and each scenario moves prices and costs by what it
 //! says.
 
-use sextant_backtest::stress::{PathModel, Scenario, Stress, StressSpec, apply_scenarios};
+use sextant_backtest::stress::{PathModel, Scenario, Stress, StressData, StressSpec, apply_scenarios};
 use sextant_backtest::sweep::Shard;
 use sextant_backtest::{BacktestConfig, Market};
 
@@ -31,7 +31,7 @@ fn bootstrap_paths_are_made_of_the_datas_own_moves() {
     let cfg = config("");
     let markets = cfg.load_markets().unwrap();
     let s = spec(PathModel::Bootstrap { block: 24 }, vec![]);
-    let stress = Stress { config: &cfg, markets: &markets, spec: &s, shard: Shard::ALL, jobs: 1 };
+    let stress = Stress { config: &cfg, data: StressData::Candles(&markets), spec: &s, shard: Shard::ALL, jobs: 1 };
     let source: Vec<u64> = log_returns(&markets[0]).iter().map(|r| r.to_bits()).collect();
     let source: std::collections::HashSet<u64> = source.into_iter().collect();
     let a = stress.path(3).unwrap();
@@ -64,7 +64,7 @@ fn regime_paths_are_valid_markets_of_a_like_scale() {
     let cfg = config("");
     let markets = cfg.load_markets().unwrap();
     let s = spec(PathModel::Regime, vec![]);
-    let stress = Stress { config: &cfg, markets: &markets, spec: &s, shard: Shard::ALL, jobs: 1 };
+    let stress = Stress { config: &cfg, data: StressData::Candles(&markets), spec: &s, shard: Shard::ALL, jobs: 1 };
     let sd = |m: &Market| {
         let r = log_returns(m);
         let mean = r.iter().sum::<f64>() / r.len() as f64;
@@ -132,4 +132,68 @@ fn scenarios_move_prices_and_costs_as_named() {
     let low = (t0..base2[1].series.len()).map(|i| dai(&m2, i) / dai(&base2, i)).fold(f64::MAX, f64::min);
     assert!((low - 0.9).abs() < 1e-12, "to 0.90: {low}");
     assert!((dai(&m2, base2[1].series.len() - 1) / dai(&base2, base2[1].series.len() - 1) - 1.0).abs() < 1e-12);
+}
+
+/// Lending configs: `rate_spike` pins utilisation at 97 % or more for three days from the middle step (rates from
+/// each market's curve there), `liquidity_drain` divides TVL by 10 from the middle on, bootstrap paths resample
+/// whole steps at the original times; price scenarios are refused.
+#[test]
+fn lending_scenarios_and_paths() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/stable-rotator.toml");
+    let cfg = BacktestConfig::load(std::path::Path::new(path)).unwrap();
+    let base = cfg.load_lending().unwrap();
+    let t0 = base.times[base.times.len() / 2];
+    let end = t0 + 3 * 86_400_000;
+    let mut spiked = base.clone();
+    sextant_backtest::stress::apply_lending_scenarios(&mut spiked, &mut cfg.costs(), &[Scenario::RateSpike]).unwrap();
+    let mut inside = 0;
+    for (m, b) in spiked.markets.iter().zip(&base.markets) {
+        for (p, q) in m.series.points.iter().zip(&b.series.points) {
+            if p.timestamp_ms >= t0 && p.timestamp_ms < end {
+                inside += 1;
+                assert!(p.utilization >= 0.97 && p.utilization >= q.utilization);
+                if let Some(c) = &m.curve {
+                    let apy = sextant_protocols::aave_v3::apy_of_apr(c.borrow_apr(p.utilization));
+                    assert_eq!(p.borrow_apy, apy);
+                }
+            } else {
+                assert_eq!(p, q, "outside the three days nothing moves");
+            }
+        }
+    }
+    assert!(inside > 0);
+    let mut drained = base.clone();
+    let mut costs = cfg.costs();
+    sextant_backtest::stress::apply_lending_scenarios(&mut drained, &mut costs, &[Scenario::LiquidityDrain]).unwrap();
+    for (m, b) in drained.markets.iter().zip(&base.markets) {
+        for (p, q) in m.series.points.iter().zip(&b.series.points) {
+            let expect = if p.timestamp_ms >= t0 { q.tvl_usd / 10.0 } else { q.tvl_usd };
+            assert_eq!(p.tvl_usd, expect);
+        }
+    }
+    let e =
+        sextant_backtest::stress::apply_lending_scenarios(&mut base.clone(), &mut cfg.costs(), &[Scenario::FlashCrash]);
+    assert!(e.unwrap_err().to_string().contains("applies to candle configs"));
+
+    let s = spec(PathModel::Bootstrap { block: 48 }, vec![Scenario::RateSpike]);
+    let stress = Stress { config: &cfg, data: StressData::Lending(&base), spec: &s, shard: Shard::ALL, jobs: 1 };
+    stress.check().unwrap();
+    let p = stress.lending_path(2).unwrap();
+    assert_eq!(p, stress.lending_path(2).unwrap());
+    assert_eq!(p.times, base.times);
+    for (m, b) in p.markets.iter().zip(&base.markets) {
+        for q in &m.series.points {
+            assert!(b.series.points.iter().any(|o| o.supply_apy == q.supply_apy && o.tvl_usd == q.tvl_usd));
+        }
+    }
+    // the spike changes what the rotator earns on the data itself
+    let history = spec(PathModel::History, vec![]);
+    let spike = spec(PathModel::History, vec![Scenario::RateSpike]);
+    let run = |s: &StressSpec| {
+        let s = StressSpec { paths: 1, ..s.clone() };
+        Stress { config: &cfg, data: StressData::Lending(&base), spec: &s, shard: Shard::ALL, jobs: 1 }
+            .run_path(0)
+            .unwrap()
+    };
+    assert_ne!(run(&history).metrics, run(&spike).metrics);
 }

@@ -1,7 +1,7 @@
 use super::batch;
 use anyhow::{Context, Result, bail};
 use sextant_backtest::report::{format_metric, stress_html_report};
-use sextant_backtest::stress::{PathModel, Scenario, Stress, StressSpec, SummaryBuilder};
+use sextant_backtest::stress::{PathModel, Scenario, Stress, StressData, StressSpec, SummaryBuilder};
 use sextant_backtest::sweep::{Shard, merge};
 use std::io::Write;
 use std::path::PathBuf;
@@ -112,13 +112,21 @@ pub fn run(a: Args) -> Result<()> {
     let text = std::fs::read_to_string(config_path).with_context(|| format!("cannot read {name}"))?;
     let base: toml::Table = toml::from_str(&text).with_context(|| format!("{name}: invalid TOML"))?;
     let config = sextant_backtest::BacktestConfig::load(config_path)?;
-    if config.is_lp() || config.is_lending() || config.is_leverage() || config.is_fixed_yield() {
-        bail!("sextant stress runs candle configs so far; {name} is an LP, lending, leverage or fixed-yield config");
+    if config.is_lp() || config.is_leverage() || config.is_fixed_yield() {
+        bail!(
+            "sextant stress runs candle and stable_rotator configs so far; {name} is an LP, leverage or fixed-yield \
+             config"
+        );
     }
     if !(a.ruin_drawdown > 0.0 && a.ruin_drawdown <= 1.0) {
         bail!("--ruin-drawdown must be in (0, 1], got {}", a.ruin_drawdown);
     }
-    let markets = config.load_markets()?;
+    let (markets, lending) =
+        if config.is_lending() { (Vec::new(), Some(config.load_lending()?)) } else { (config.load_markets()?, None) };
+    let data = match &lending {
+        Some(l) => StressData::Lending(l),
+        None => StressData::Candles(&markets),
+    };
     let model = match a.model {
         ModelKind::Bootstrap => PathModel::Bootstrap { block: a.block_bars.max(1) },
         ModelKind::Regime => PathModel::Regime,
@@ -129,7 +137,7 @@ pub fn run(a: Args) -> Result<()> {
     let spec = StressSpec { paths, seed: a.seed, model, scenarios };
     let shard = a.shard.as_deref().map(Shard::parse).transpose()?.unwrap_or(Shard::ALL);
     let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-    let stress = Stress { config: &config, markets: &markets, spec: &spec, shard, jobs };
+    let stress = Stress { config: &config, data, spec: &spec, shard, jobs };
     stress.check()?;
 
     let header = spec.header(&base, shard);
@@ -157,7 +165,7 @@ pub fn run(a: Args) -> Result<()> {
     // the strategy on the data as it was, with the same scenarios, for reference
     let history = Stress {
         spec: &StressSpec { paths: 1, model: PathModel::History, ..spec.clone() },
-        ..Stress { config: &config, markets: &markets, spec: &spec, shard: Shard::ALL, jobs: 1 }
+        ..Stress { config: &config, data, spec: &spec, shard: Shard::ALL, jobs: 1 }
     }
     .run_path(0)?;
     let summary = summary.finish();
@@ -187,19 +195,13 @@ pub fn run(a: Args) -> Result<()> {
         eprintln!("json written to {}", path.display());
     }
     if let Some(path) = &a.report {
-        let times: Vec<i64> = {
-            let c = &markets[0].series.candles;
-            let n = c.len();
-            (0..sextant_backtest::stress::CURVE_POINTS)
-                .map(|k| c[k * (n - 1) / (sextant_backtest::stress::CURVE_POINTS - 1)].timestamp_ms)
-                .collect()
-        };
-        let html = stress_html_report(
-            &summary,
-            &times,
-            markets[0].series.time_style,
-            &format!("Stress: {name} ({})", spec.describe()),
-        );
+        // the curve's points are evenly spaced steps of the run on the data itself
+        let n = history.equity.len().max(1);
+        let points = sextant_backtest::stress::CURVE_POINTS;
+        let times: Vec<i64> =
+            (0..points).map(|k| history.equity.get(k * (n - 1) / (points - 1)).map_or(0, |p| p.timestamp_ms)).collect();
+        let style = markets.first().map(|m| m.series.time_style).unwrap_or_default();
+        let html = stress_html_report(&summary, &times, style, &format!("Stress: {name} ({})", spec.describe()));
         std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("report written to {}", path.display());
     }
