@@ -57,25 +57,10 @@ fi
     exit 1
 }
 
-if [ -n "${SEXTANT_BIN:-}" ]; then
-    sextant=$SEXTANT_BIN
-    build="SEXTANT_BIN"
-else
-    echo "==> cargo build --release -p sextant" >&2
-    cargo build --release -p sextant >&2
-    sextant=$root/target/release/sextant
-    build="release"
-fi
-[ -x "$sextant" ] || { echo "bench.sh: $sextant is not an executable" >&2; exit 1; }
-
-if [ -n "${BENCH_DIR:-}" ]; then
-    dir=$BENCH_DIR
-    mkdir -p "$dir"
-else
-    dir=$(mktemp -d "${TMPDIR:-/tmp}/sextant-bench.XXXXXX")
-    trap 'rm -rf "$dir"' EXIT
-fi
-dir=$(cd "$dir" && pwd)
+# shellcheck source=scripts/measure.sh
+source "$root/scripts/measure.sh"
+pick_sextant
+bench_dir sextant-bench
 
 echo "==> $BARS synthetic 1m bars (seed $SEED) -> $dir/bars.csv" >&2
 "$sextant" data synth --seed "$SEED" --bars "$BARS" --interval 1m --out "$dir/bars.csv" >&2
@@ -101,10 +86,6 @@ fill = "next_open"
 [portfolio]
 initial_cash = 1000000
 EOF
-
-# measure / best_of: time whole processes (wall, peak RSS)
-# shellcheck source=scripts/measure.sh
-source "$root/scripts/measure.sh"
 
 echo "==> sextant backtest ($build), $RUNS run(s)" >&2
 best_of sextant "$sextant" backtest "$dir/rsi.toml"

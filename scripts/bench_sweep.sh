@@ -42,29 +42,10 @@ if [ ! -x "$python" ]; then
     python=$root/.cache/venv-vbt/bin/python
 fi
 
-if [ -n "${SEXTANT_BIN:-}" ]; then
-    sextant=$SEXTANT_BIN
-    build="SEXTANT_BIN"
-else
-    echo "==> cargo build --release -p sextant" >&2
-    cargo build --release -p sextant >&2
-    sextant=$root/target/release/sextant
-    build="release"
-fi
-[ -x "$sextant" ] || { echo "bench_sweep.sh: $sextant is not an executable" >&2; exit 1; }
-sextant=$(cd "$(dirname "$sextant")" && pwd)/$(basename "$sextant")
-
-if [ -n "${BENCH_DIR:-}" ]; then
-    dir=$BENCH_DIR
-    mkdir -p "$dir"
-else
-    dir=$(mktemp -d "${TMPDIR:-/tmp}/sextant-bench-sweep.XXXXXX")
-    trap 'rm -rf "$dir"' EXIT
-fi
-dir=$(cd "$dir" && pwd)
-
 # shellcheck source=scripts/measure.sh
 source "$root/scripts/measure.sh"
+pick_sextant
+bench_dir sextant-bench-sweep
 
 echo "==> $BARS synthetic 1m bars (seed $SEED) -> $dir/bars.csv" >&2
 "$sextant" data synth --seed "$SEED" --bars "$BARS" --interval 1m --out "$dir/bars.csv" >&2

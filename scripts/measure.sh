@@ -1,4 +1,8 @@
-# Shared by the benchmark scripts (sourced): timing whole processes.
+# Shared by the benchmark scripts (sourced): the binary under test, a work directory, timing whole processes.
+#
+# pick_sextant: sets sextant (an absolute path) and build: $SEXTANT_BIN as given, else the release build (built here).
+#
+# bench_dir PREFIX: sets dir: $BENCH_DIR (kept), else a new temp dir removed at exit.
 #
 # measure NAME CMD...: runs CMD with stdout to $dir/NAME.out and stderr to $dir/NAME.err, and sets wall_s (seconds)
 # and rss_kib (peak resident set size, KiB). Needs $dir, $time_bin (GNU time, or anything not executable to use
@@ -58,3 +62,28 @@ best_of() {
     done
 }
 
+
+pick_sextant() {
+    if [ -n "${SEXTANT_BIN:-}" ]; then
+        sextant=$SEXTANT_BIN
+        build="SEXTANT_BIN"
+    else
+        echo "==> cargo build --release -p sextant" >&2
+        cargo build --release -p sextant >&2
+        sextant=$root/target/release/sextant
+        build="release"
+    fi
+    [ -x "$sextant" ] || { echo "$0: $sextant is not an executable" >&2; exit 1; }
+    sextant=$(cd "$(dirname "$sextant")" && pwd)/$(basename "$sextant")
+}
+
+bench_dir() {
+    if [ -n "${BENCH_DIR:-}" ]; then
+        dir=$BENCH_DIR
+        mkdir -p "$dir"
+    else
+        dir=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+        trap 'rm -rf "$dir"' EXIT
+    fi
+    dir=$(cd "$dir" && pwd)
+}

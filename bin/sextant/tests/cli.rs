@@ -1,34 +1,10 @@
 //! The `sextant` binary end to end: help texts, outputs, and clear errors for bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::{fails, ok, root, sextant};
 
-fn sextant(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sextant")).args(args).current_dir(root()).output().expect("sextant runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = sextant(args);
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = sextant(args);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{args:?} should fail with exit 1; stdout: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
-    err
-}
+use std::process::Command;
 
 #[test]
 fn every_command_has_help() {

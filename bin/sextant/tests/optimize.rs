@@ -2,28 +2,12 @@
 //! finished point, `--resume` that ends byte for byte where an uninterrupted run ends, random search, constraints
 //! and the Pareto front.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::{fails, ok, root, sextant};
 
-fn sextant(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sextant")).args(args).current_dir(root()).output().expect("sextant runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = sextant(args);
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = sextant(args);
-    assert_eq!(out.status.code(), Some(1), "{args:?} should fail; stdout: {}", String::from_utf8_lossy(&out.stdout));
-    String::from_utf8(out.stderr).unwrap()
-}
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap()

@@ -1,28 +1,9 @@
 //! `sextant stress` end to end: the summary, shards that merge into exactly the unsharded run, the HTML report,
 //! clear errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn sextant(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sextant")).args(args).current_dir(root()).output().expect("sextant runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = sextant(args);
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = sextant(args);
-    assert_eq!(out.status.code(), Some(1), "{args:?} should fail; stdout: {}", String::from_utf8_lossy(&out.stdout));
-    String::from_utf8(out.stderr).unwrap()
-}
+use common::{fails, ok};
 
 #[test]
 fn stress_summarises_paths_and_shards_merge_exactly() {

@@ -327,12 +327,8 @@ pub fn format_metric(name: &str, value: f64) -> String {
     }
 }
 
-/// Renders the HTML report: metrics, equity and drawdown charts, and the trade table. One file, no scripts, no
-/// network.
-pub fn html_report(result: &BacktestResult, style: TimeStyle, title: &str) -> String {
-    let xs: Vec<i64> = result.equity.iter().map(|p| p.timestamp_ms).collect();
-    let eq: Vec<f64> = result.equity.iter().map(|p| p.equity).collect();
-    let dd: Vec<f64> = drawdowns(result).into_iter().map(|d| -d).collect();
+/// The start of every HTML report: the page, its one stylesheet, the title as a heading.
+fn page_head(title: &str) -> String {
     let mut html = String::with_capacity(64 * 1024);
     let _ = write!(
         html,
@@ -341,10 +337,24 @@ body{{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1040px}}
 table{{border-collapse:collapse;font-size:13px}}td,th{{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}}
 th{{background:#f5f5f5}}td:first-child,th:first-child{{text-align:left}}.neg{{color:#b00}}.pos{{color:#070}}
 svg{{width:100%;height:auto;border:1px solid #eee;margin-bottom:12px}}h2{{margin-top:28px}}
-</style></head><body><h1>{t}</h1><p>Strategy <b>{s}</b> on {m}.</p><h2>Metrics</h2><table>"#,
-        t = escape(title),
-        s = escape(&result.strategy),
-        m = escape(&result.markets.join("; "))
+</style></head><body><h1>{t}</h1>"#,
+        t = escape(title)
+    );
+    html
+}
+
+/// Renders the HTML report: metrics, equity and drawdown charts, and the trade table. One file, no scripts, no
+/// network.
+pub fn html_report(result: &BacktestResult, style: TimeStyle, title: &str) -> String {
+    let xs: Vec<i64> = result.equity.iter().map(|p| p.timestamp_ms).collect();
+    let eq: Vec<f64> = result.equity.iter().map(|p| p.equity).collect();
+    let dd: Vec<f64> = drawdowns(result).into_iter().map(|d| -d).collect();
+    let mut html = page_head(title);
+    let _ = write!(
+        html,
+        "<p>Strategy <b>{}</b> on {}.</p><h2>Metrics</h2><table>",
+        escape(&result.strategy),
+        escape(&result.markets.join("; "))
     );
     for name in Metrics::NAMES {
         let v = result.metrics.get(name).unwrap_or(f64::NAN);
@@ -644,17 +654,7 @@ fn fan_chart(s: &crate::stress::StressSummary, times: &[i64], style: TimeStyle) 
 /// A stress run's HTML report: probabilities, the metric percentiles, the fan chart of equity with the worst path.
 /// One file, no scripts, no network.
 pub fn stress_html_report(s: &crate::stress::StressSummary, times: &[i64], style: TimeStyle, title: &str) -> String {
-    let mut html = String::with_capacity(32 * 1024);
-    let _ = write!(
-        html,
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{t}</title><style>
-body{{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1040px}}
-table{{border-collapse:collapse;font-size:13px}}td,th{{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}}
-th{{background:#f5f5f5}}td:first-child,th:first-child{{text-align:left}}
-svg{{width:100%;height:auto;border:1px solid #eee;margin-bottom:12px}}h2{{margin-top:28px}}
-</style></head><body><h1>{t}</h1>"#,
-        t = escape(title)
-    );
+    let mut html = page_head(title);
     let _ = write!(
         html,
         "<p>{} paths{}. Probability of a loss <b>{:.1}%</b>; of ruin (a drawdown of {:.0}% or more) <b>{:.1}%</b>.</p>",
@@ -748,15 +748,10 @@ impl SweepReport {
             escape(key.strip_prefix("strategy.").unwrap_or(key))
         };
         let metric = &self.objective.metric;
-        let mut html = String::with_capacity(64 * 1024);
+        let mut html = page_head(title);
         let _ = write!(
             html,
-            r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{t}</title><style>
-body{{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1040px}}
-svg{{width:100%;height:auto;border:1px solid #eee;margin-bottom:12px}}h2{{margin-top:28px}}
-</style></head><body><h1>{t}</h1><p>{p} points, {r} ranked (ran and met the constraints); objective <b>{metric}</b>
-({dir} is better).</p>"#,
-            t = escape(title),
+            "<p>{p} points, {r} ranked (ran and met the constraints); objective <b>{metric}</b> ({dir} is better).</p>",
             p = self.points,
             r = self.ranked,
             dir = if self.objective.higher { "higher" } else { "lower" }

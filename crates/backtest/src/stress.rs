@@ -611,10 +611,7 @@ impl Stress<'_> {
         progress: &(dyn Fn() + Sync),
         emit: &mut dyn FnMut(usize, &str) -> Result<()>,
     ) -> Result<SweepOutcome> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.jobs.max(1))
-            .build()
-            .map_err(|e| Error::Stress(e.to_string()))?;
+        let pool = crate::sweep::thread_pool(self.jobs)?;
         run_indexed(
             &pool,
             self.jobs,

@@ -531,7 +531,7 @@ impl<'a> Sweep<'a> {
     }
 
     fn pool(&self) -> Result<rayon::ThreadPool> {
-        rayon::ThreadPoolBuilder::new().num_threads(self.jobs.max(1)).build().map_err(|e| Error::Grid(e.to_string()))
+        thread_pool(self.jobs)
     }
 
     /// Evaluates point `index`: its JSON line (`index`, `params`, `metrics`, `lp` for LP strategies, or `error`).
@@ -711,6 +711,14 @@ impl<'a> Sweep<'a> {
         }
         Ok(outcome)
     }
+}
+
+/// A pool of `jobs` worker threads (at least one) for a batch job.
+///
+/// # Errors
+/// When the threads cannot start.
+pub fn thread_pool(jobs: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build().map_err(|e| Error::Grid(e.to_string()))
 }
 
 /// Runs the points of a shard of `len` in index order, in parallel chunks on `pool`, handing each point's line

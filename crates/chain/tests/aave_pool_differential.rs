@@ -34,6 +34,7 @@ use common::{Rng, hex, testnet, unhex, word};
 use sextant_chain::alloy::primitives::{Address, U256, keccak256};
 use sextant_chain::alloy::sol;
 use sextant_chain::alloy::sol_types::{SolCall, SolValue};
+use sextant_chain::bindings::IAaveV3Pool;
 use sextant_devnet::abi::{Value, encode};
 use sextant_devnet::{Client, rpc_batch_each, rpc_call};
 use sextant_protocols::aave_v3::{
@@ -43,30 +44,12 @@ use sextant_protocols::aave_v3::{
 use std::collections::BTreeMap;
 
 sol! {
-    struct ReserveData {
-        uint256 configuration;
-        uint128 liquidityIndex;
-        uint128 currentLiquidityRate;
-        uint128 variableBorrowIndex;
-        uint128 currentVariableBorrowRate;
-        uint128 currentStableBorrowRate;
-        uint40 lastUpdateTimestamp;
-        uint16 id;
-        address aTokenAddress;
-        address stableDebtTokenAddress;
-        address variableDebtTokenAddress;
-        address interestRateStrategyAddress;
-        uint128 accruedToTreasury;
-        uint128 unbacked;
-        uint128 isolationModeTotalDebt;
-    }
     interface IPool {
         function supply(address asset, uint256 amount, address onBehalfOf, uint16 referralCode) external;
         function withdraw(address asset, uint256 amount, address to) external returns (uint256);
         function borrow(address asset, uint256 amount, uint256 interestRateMode, uint16 referralCode, address onBehalfOf) external;
         function repay(address asset, uint256 amount, uint256 interestRateMode, address onBehalfOf) external returns (uint256);
         function liquidationCall(address collateralAsset, address debtAsset, address user, uint256 debtToCover, bool receiveAToken) external;
-        function getReserveData(address asset) external view returns (ReserveData);
         function getReserveNormalizedIncome(address asset) external view returns (uint256);
         function getReserveNormalizedVariableDebt(address asset) external view returns (uint256);
         function getUserAccountData(address user) external view returns (uint256 totalCollateralBase, uint256 totalDebtBase, uint256 availableBorrowsBase, uint256 currentLiquidationThreshold, uint256 ltv, uint256 healthFactor);
@@ -289,7 +272,7 @@ fn check_state(
     let mut calls: Vec<(Address, Vec<u8>)> = Vec::new();
     for i in 0..n {
         let asset = d.assets[i];
-        calls.push((d.pool, IPool::getReserveDataCall { asset }.abi_encode()));
+        calls.push((d.pool, IAaveV3Pool::getReserveDataCall { asset }.abi_encode()));
         calls.push((d.pool, IPool::getReserveNormalizedIncomeCall { asset }.abi_encode()));
         calls.push((d.pool, IPool::getReserveNormalizedVariableDebtCall { asset }.abi_encode()));
         calls.push((d.a_tokens[i], IScaled::scaledTotalSupplyCall {}.abi_encode()));
@@ -315,7 +298,7 @@ fn check_state(
     let mut balances = Balances { liquidator: Vec::new() };
     for (i, r) in market.reserves.iter().enumerate() {
         let ctx = format!("{what}: reserve {i} at {now}");
-        let data = IPool::getReserveDataCall::abi_decode_returns(next()).unwrap();
+        let data = IAaveV3Pool::getReserveDataCall::abi_decode_returns(next()).unwrap();
         assert_eq!(U256::from(data.liquidityIndex), r.liquidity_index, "{ctx}: liquidityIndex");
         assert_eq!(U256::from(data.variableBorrowIndex), r.variable_borrow_index, "{ctx}: variableBorrowIndex");
         assert_eq!(U256::from(data.currentLiquidityRate), r.current_liquidity_rate, "{ctx}: currentLiquidityRate");

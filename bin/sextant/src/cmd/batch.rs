@@ -9,6 +9,39 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+/// The options every batch job takes: slicing, the results file, resuming, threads.
+#[derive(clap::Args)]
+pub struct BatchArgs {
+    /// Run only slice i of n of the job (points or paths i-1, i-1+n, ...), e.g. 2/8.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Results file (JSON lines: a header, then one line per point or path, in index order)
+    /// [default: CONFIG-STEM.ID.sweep.jsonl or .stress.jsonl, ID a digest of the job].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Finish an interrupted run: keep what the results file holds, run the rest.
+    #[arg(long, conflicts_with = "fresh")]
+    pub resume: bool,
+    /// Start over even if the results file holds an unfinished run of this job.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Worker threads [default: all cores].
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+impl BatchArgs {
+    /// The slice to run (the whole job by default).
+    pub fn shard(&self) -> Result<Shard> {
+        Ok(self.shard.as_deref().map(Shard::parse).transpose()?.unwrap_or(Shard::ALL))
+    }
+
+    /// Worker threads: as asked, or every core.
+    pub fn jobs(&self) -> usize {
+        self.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+    }
+}
+
 /// The default results file: `STEM.ID.sweep.jsonl` / `STEM.ID.shard-I-of-N.jsonl` (`kind` for sweep), `ID` the
 /// job's digest, so different jobs of one config never overwrite each other.
 pub fn default_out(config: &Path, header: &SweepHeader, kind: &str) -> PathBuf {

@@ -48,22 +48,8 @@ pub struct Args {
     /// A bound a point must meet to be ranked, e.g. "n_trades>=10" or "max_drawdown<=0.3" (repeatable).
     #[arg(long = "constraint", value_name = "METRIC<OP>VALUE")]
     constraints: Vec<String>,
-    /// Run only slice i of n of the sweep (points i-1, i-1+n, ...), e.g. 2/8.
-    #[arg(long, value_name = "I/N")]
-    shard: Option<String>,
-    /// Results file (JSON lines: a header, then one line per point in index order)
-    /// [default: CONFIG-STEM.sweep.jsonl, or CONFIG-STEM.shard-I-of-N.jsonl].
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Finish an interrupted sweep: keep the points already in the results file, run the rest.
-    #[arg(long, conflicts_with = "fresh")]
-    resume: bool,
-    /// Start over even if the results file holds an unfinished run of this sweep.
-    #[arg(long)]
-    fresh: bool,
-    /// Worker threads [default: all cores].
-    #[arg(long)]
-    jobs: Option<usize>,
+    #[command(flatten)]
+    batch: batch::BatchArgs,
     /// How many of the best points to print and keep in --json.
     #[arg(long, default_value_t = 10)]
     top: usize,
@@ -136,7 +122,7 @@ pub fn run(a: Args) -> Result<()> {
         SearchKind::Tpe => Search::Tpe { samples: a.samples, seed: a.seed },
     };
     let space = Space::new(parse_grid(grid)?, search)?;
-    let shard = a.shard.as_deref().map(Shard::parse).transpose()?.unwrap_or(Shard::ALL);
+    let shard = a.batch.shard()?;
     let lending = if config.is_lending() { Some(config.load_lending()?) } else { None };
     let (markets, pool) = if config.is_lp() {
         (Vec::new(), Some(config.load_pool()?))
@@ -155,7 +141,7 @@ pub fn run(a: Args) -> Result<()> {
         a.metric.iter().map(|m| Objective::new(m.trim(), &names)).collect::<Result<_, _>>()?;
     let constraints: Vec<Constraint> =
         a.constraints.iter().map(|c| Constraint::parse(c, &names)).collect::<Result<_, _>>()?;
-    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let jobs = a.batch.jobs();
     let dir = config_path.parent().map(PathBuf::from).unwrap_or_default();
     let sweep = Sweep::new(&base, &dir, &space, shard, data, jobs);
     sweep.check()?;
@@ -184,9 +170,9 @@ pub fn run(a: Args) -> Result<()> {
     }
 
     let header = SweepHeader::new(&base, grid, &space, shard);
-    let out = a.out.clone().unwrap_or_else(|| batch::default_out(config_path, &header, "sweep"));
+    let out = a.batch.out.clone().unwrap_or_else(|| batch::default_out(config_path, &header, "sweep"));
     let mine = shard.points(space.len()).count();
-    let mut results = batch::Results::open(&out, &header, mine, a.resume, a.fresh)?;
+    let mut results = batch::Results::open(&out, &header, mine, a.batch.resume, a.batch.fresh)?;
     let stop = batch::stop_flag()?;
     let bar = batch::progress("optimize", mine);
     let mut board = Leaderboard::new(objectives.clone(), a.top.max(1));

@@ -43,21 +43,8 @@ pub struct Args {
     /// The max drawdown that counts as ruin.
     #[arg(long, default_value_t = 0.5)]
     ruin_drawdown: f64,
-    /// Run only slice i of n of the paths (paths i-1, i-1+n, ...), e.g. 2/8.
-    #[arg(long, value_name = "I/N")]
-    shard: Option<String>,
-    /// Results file (JSON lines: a header, then one line per path) [default: CONFIG-STEM.ID.stress.jsonl].
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Finish an interrupted run: keep the paths already in the results file, run the rest.
-    #[arg(long, conflicts_with = "fresh")]
-    resume: bool,
-    /// Start over even if the results file holds an unfinished run of this job.
-    #[arg(long)]
-    fresh: bool,
-    /// Worker threads [default: all cores].
-    #[arg(long)]
-    jobs: Option<usize>,
+    #[command(flatten)]
+    batch: batch::BatchArgs,
     /// Write the summary (percentiles, probabilities, worst path, fan) as JSON to this file.
     #[arg(long, value_name = "OUT")]
     json: Option<PathBuf>,
@@ -135,15 +122,15 @@ pub fn run(a: Args) -> Result<()> {
     let paths = a.paths.unwrap_or(if matches!(model, PathModel::History) { 1 } else { 200 });
     let scenarios = a.scenarios.iter().map(|s| Scenario::parse(s)).collect::<Result<Vec<_>, _>>()?;
     let spec = StressSpec { paths, seed: a.seed, model, scenarios };
-    let shard = a.shard.as_deref().map(Shard::parse).transpose()?.unwrap_or(Shard::ALL);
-    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let shard = a.batch.shard()?;
+    let jobs = a.batch.jobs();
     let stress = Stress { config: &config, data, spec: &spec, shard, jobs };
     stress.check()?;
 
     let header = spec.header(&base, shard);
-    let out = a.out.clone().unwrap_or_else(|| batch::default_out(config_path, &header, "stress"));
+    let out = a.batch.out.clone().unwrap_or_else(|| batch::default_out(config_path, &header, "stress"));
     let mine = shard.points(paths).count();
-    let mut results = batch::Results::open(&out, &header, mine, a.resume, a.fresh)?;
+    let mut results = batch::Results::open(&out, &header, mine, a.batch.resume, a.batch.fresh)?;
     let stop = batch::stop_flag()?;
     let bar = batch::progress("stress", mine);
     let mut summary = SummaryBuilder::new(a.ruin_drawdown);
