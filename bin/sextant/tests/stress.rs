@@ -83,8 +83,8 @@ fn stress_explains_bad_input() {
     assert!(e.contains("unknown scenario \"meteor\"") && e.contains("flash_crash"), "{e}");
     let e = fails(&["stress", "examples/rsi.toml", "--model", "history", "--scenario", "depeg"]);
     assert!(e.contains("needs a stablecoin"), "{e}");
-    let e = fails(&["stress", "examples/lp-blue-chip.toml"]);
-    assert!(e.contains("candle and stable_rotator configs so far"), "{e}");
+    let e = fails(&["stress", "examples/leverage-loop.toml"]);
+    assert!(e.contains("candle, dynamic_lp and stable_rotator configs so far"), "{e}");
     let e = fails(&["stress", "examples/rsi.toml", "--model", "history", "--paths", "5"]);
     assert!(e.contains("one path"), "{e}");
     let e = fails(&["stress", "examples/rsi.toml", "--ruin-drawdown", "2"]);

@@ -1174,7 +1174,68 @@ impl BacktestConfig {
     /// # Errors
     /// When the minute file cannot be read or the pool cannot be built.
     pub fn load_pool(&self) -> Result<crate::lp::PoolMarket> {
+        let p = self.pool.clone().unwrap_or_default();
+        let (pool, steps, source) = match (&p.data, self.pool_synth()?) {
+            (Some(path), _) => {
+                let minutes = sextant_data::load_pool_minutes(path)?;
+                let (pool, steps) = sextant_data::pool_minutes::minutes_flow(&minutes, p.fee, p.tick_spacing)?;
+                (pool, steps, format!("{} (demeter minutes, fee {} pips)", path.display(), p.fee))
+            }
+            (None, Some(spec)) => {
+                let (pool, steps) = spec.generate()?;
+                let m = &self.market;
+                let source = format!(
+                    "synthetic pool(seed={}, bars={}, interval={}, start_price={}, profile={}, fee={} pips, tvl={}, daily_volume={})",
+                    m.seed, m.bars, m.interval, m.start_price, m.profile, p.fee, p.tvl, p.daily_volume
+                );
+                (pool, steps, source)
+            }
+            (None, None) => unreachable!("pool_synth gives a spec when there is no pool file"),
+        };
+        self.pool_market(pool, steps, source)
+    }
+
+    /// The synthetic pool of an LP config without a `pool.data` file: `[market]`'s price path and the `[pool]`
+    /// parameters. None when the pool comes from a file.
+    ///
+    /// # Errors
+    /// Unparseable market settings.
+    pub fn pool_synth(&self) -> Result<Option<sextant_data::synth_pool::PoolSynthSpec>> {
         use sextant_data::synth_pool::PoolSynthSpec;
+        let p = self.pool.clone().unwrap_or_default();
+        if p.data.is_some() {
+            return Ok(None);
+        }
+        let m = &self.market;
+        let market = SynthSpec {
+            seed: m.seed,
+            bars: m.bars,
+            interval: m.interval.parse()?,
+            start_price: m.start_price,
+            profile: m.profile.parse()?,
+            ..SynthSpec::default()
+        };
+        Ok(Some(PoolSynthSpec {
+            market,
+            decimals: (p.decimals0, p.decimals1),
+            fee: p.fee,
+            tick_spacing: p.tick_spacing,
+            tvl: p.tvl,
+            daily_volume: p.daily_volume,
+            bands: PoolSynthSpec::default().bands,
+        }))
+    }
+
+    /// The pool market of an LP config over a given pool and order flow.
+    ///
+    /// # Errors
+    /// Token symbols the config cannot use.
+    pub fn pool_market(
+        &self,
+        pool: sextant_protocols::uniswap_v3::Pool,
+        steps: Vec<sextant_data::synth_pool::PoolStep>,
+        source: String,
+    ) -> Result<crate::lp::PoolMarket> {
         let p = self.pool.clone().unwrap_or_default();
         let m = &self.market;
         let bad_token = |e: sextant_types::Error| Error::ConfigValue {
@@ -1186,38 +1247,6 @@ impl BacktestConfig {
             if p.asset_is_token0 { (p.decimals0, p.decimals1) } else { (p.decimals1, p.decimals0) };
         let base = Token::simulated(&m.symbol, base_decimals).map_err(bad_token)?;
         let quote = Token::simulated(&m.quote, quote_decimals).map_err(bad_token)?;
-        let (pool, steps, source) = match &p.data {
-            Some(path) => {
-                let minutes = sextant_data::load_pool_minutes(path)?;
-                let (pool, steps) = sextant_data::pool_minutes::minutes_flow(&minutes, p.fee, p.tick_spacing)?;
-                (pool, steps, format!("{} (demeter minutes, fee {} pips)", path.display(), p.fee))
-            }
-            None => {
-                let market = SynthSpec {
-                    seed: m.seed,
-                    bars: m.bars,
-                    interval: m.interval.parse()?,
-                    start_price: m.start_price,
-                    profile: m.profile.parse()?,
-                    ..SynthSpec::default()
-                };
-                let spec = PoolSynthSpec {
-                    market,
-                    decimals: (p.decimals0, p.decimals1),
-                    fee: p.fee,
-                    tick_spacing: p.tick_spacing,
-                    tvl: p.tvl,
-                    daily_volume: p.daily_volume,
-                    bands: PoolSynthSpec::default().bands,
-                };
-                let (pool, steps) = spec.generate()?;
-                let source = format!(
-                    "synthetic pool(seed={}, bars={}, interval={}, start_price={}, profile={}, fee={} pips, tvl={}, daily_volume={})",
-                    m.seed, m.bars, m.interval, m.start_price, m.profile, p.fee, p.tvl, p.daily_volume
-                );
-                (pool, steps, source)
-            }
-        };
         let pool_ref = sextant_types::PoolRef {
             chain: sextant_types::ChainId::SIMULATED,
             address: p.address.clone(),

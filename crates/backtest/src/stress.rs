@@ -393,6 +393,16 @@ pub enum StressData<'a> {
     Candles(&'a [Market]),
     /// Lending markets (the stable rotator).
     Lending(&'a RateMarket),
+    /// A synthetic pool (LP strategies): paths of its price path, the pool's flow generated along each.
+    Pool(&'a PoolStress),
+}
+
+/// The synthetic pool of an LP config, for stress paths: the candles its flow follows, and the pool's parameters.
+pub struct PoolStress {
+    /// The price path (one market).
+    pub candles: Vec<Market>,
+    /// The pool: bands, TVL, volume, fee.
+    pub spec: sextant_data::synth_pool::PoolSynthSpec,
 }
 
 /// A block-bootstrap path of lending markets: observations resampled in blocks of consecutive steps (all markets
@@ -496,6 +506,7 @@ impl Stress<'_> {
         match self.data {
             StressData::Candles(_) => drop(build_strategy(self.config)?),
             StressData::Lending(_) => drop(crate::build_rotator(self.config)?),
+            StressData::Pool(_) => {}
         }
         if self.spec.model == PathModel::History && self.spec.paths != 1 {
             return Err(Error::Stress(format!(
@@ -515,6 +526,7 @@ impl Stress<'_> {
                 let mut markets = self.path(0)?;
                 apply_scenarios(&mut markets, &mut self.config.costs(), &self.spec.scenarios)
             }
+            StressData::Pool(_) => self.run_path(0).map(drop),
             StressData::Lending(_) => {
                 let mut market = self.lending_path(0)?;
                 apply_lending_scenarios(&mut market, &mut self.config.costs(), &self.spec.scenarios)
@@ -527,8 +539,10 @@ impl Stress<'_> {
     /// # Errors
     /// Data that cannot be resampled; lending data.
     pub fn path(&self, index: usize) -> Result<Vec<Market>> {
-        let StressData::Candles(markets) = self.data else {
-            return Err(Error::Stress("the data are lending markets, not candles".into()));
+        let markets = match self.data {
+            StressData::Candles(markets) => markets,
+            StressData::Pool(p) => &p.candles,
+            StressData::Lending(_) => return Err(Error::Stress("the data are lending markets, not candles".into())),
         };
         let mut rng = PathRng::for_path(self.spec.seed, index);
         match self.spec.model {
@@ -576,6 +590,19 @@ impl Stress<'_> {
                 apply_lending_scenarios(&mut market, &mut costs, &self.spec.scenarios)?;
                 let strategy = crate::build_rotator(self.config)?;
                 Ok(crate::lending::LendingEngine::new(&strategy, &market, costs, cash).run(&mut |_| {}).result)
+            }
+            StressData::Pool(p) => {
+                let mut markets = self.path(index)?;
+                apply_scenarios(&mut markets, &mut costs, &self.spec.scenarios)?;
+                // the pool's own depth drains with the market's
+                let mut spec = p.spec.clone();
+                if self.spec.scenarios.contains(&Scenario::LiquidityDrain) {
+                    spec.tvl /= 10.0;
+                }
+                let (pool, steps) = spec.generate_from(&markets[0].series)?;
+                let market = self.config.pool_market(pool, steps, format!("stress path {index}"))?;
+                let strategy = crate::build_lp_strategy(self.config, &market)?;
+                Ok(crate::lp::LpEngine::new(&strategy, &market, costs, cash).run(&mut |_| {}).result)
             }
         }
     }

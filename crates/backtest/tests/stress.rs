@@ -197,3 +197,41 @@ fn lending_scenarios_and_paths() {
     };
     assert_ne!(run(&history).metrics, run(&spike).metrics);
 }
+
+/// LP configs on a synthetic pool: a path regenerates the pool's flow along the path's prices, so the data itself
+/// (`--model history`) is the LP backtest exactly; a flash crash moves the pool's price with it, and a liquidity
+/// drain leaves a tenth of the pool's depth.
+#[test]
+fn lp_paths_regenerate_the_pool_along_the_path() {
+    use sextant_backtest::stress::PoolStress;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/lp-blue-chip.toml");
+    let mut cfg = BacktestConfig::load(std::path::Path::new(path)).unwrap();
+    cfg.market.bars = 1500;
+    let spec = cfg.pool_synth().unwrap().expect("a synthetic pool");
+    let base = sextant_types::Token::simulated(&cfg.market.symbol, 18).unwrap();
+    let quote = sextant_types::Token::simulated(&cfg.market.quote, 6).unwrap();
+    let candles = vec![Market { base, quote, series: spec.market.generate().unwrap(), source: "t".into() }];
+    let pool = PoolStress { candles, spec };
+    let run = |model: PathModel, scenarios: Vec<Scenario>| {
+        let s = StressSpec { paths: 1, seed: 1, model, scenarios };
+        Stress { config: &cfg, data: StressData::Pool(&pool), spec: &s, shard: Shard::ALL, jobs: 1 }
+            .run_path(0)
+            .unwrap()
+    };
+    let alone = sextant_backtest::run_lp_backtest(&cfg, &mut |_| {}).unwrap();
+    let history = run(PathModel::History, vec![]);
+    assert_eq!(history.metrics, alone.result.metrics, "the data itself is the LP backtest");
+    let crash = run(PathModel::History, vec![Scenario::FlashCrash]);
+    assert_ne!(crash.metrics, history.metrics);
+    let drained = run(PathModel::History, vec![Scenario::LiquidityDrain]);
+    assert_ne!(drained.metrics, history.metrics, "a tenth of the depth changes the fees and the impact");
+    let boot = run(PathModel::Bootstrap { block: 24 }, vec![]);
+    assert_ne!(boot.metrics, history.metrics);
+    // the pool follows the crashed path: its market is generated along it
+    let mut crashed = pool.candles.clone();
+    apply_scenarios(&mut crashed, &mut cfg.costs(), &[Scenario::FlashCrash]).unwrap();
+    let (_, steps) = pool.spec.generate_from(&crashed[0].series).unwrap();
+    let t0 = crashed[0].series.len() / 2;
+    let close = |i: usize| steps[i].close_sqrt_price_x96.unwrap();
+    assert!(close(t0) < close(t0 - 1), "the pool's close falls at the crash");
+}

@@ -270,6 +270,16 @@ impl PoolSynthSpec {
     /// # Errors
     /// Invalid market parameters, bands whose shares do not sum to 1, or non-positive sizes.
     pub fn generate(&self) -> Result<(Pool, Vec<PoolStep>)> {
+        self.generate_from(&self.market.generate()?)
+    }
+
+    /// As [`PoolSynthSpec::generate`], along `candles` instead of the spec's own market (a stress path of it): the
+    /// pool starts at the first bar's open and its flow follows the bars' closes.
+    ///
+    /// # Errors
+    /// No bars, bands whose shares do not sum to 1, or non-positive sizes.
+    pub fn generate_from(&self, candles: &sextant_market::CandleSeries) -> Result<(Pool, Vec<PoolStep>)> {
+        let start_price = candles.candles.first().map(|c| c.open).ok_or_else(|| Error::Invalid("no bars".into()))?;
         let share: f64 = self.bands.iter().map(|b| b.share).sum();
         if self.bands.is_empty() || (share - 1.0).abs() > 1e-9 || self.bands.iter().any(|b| b.share <= 0.0) {
             return Err(Error::Invalid(format!("pool bands' shares must be positive and sum to 1, got {share}")));
@@ -277,11 +287,10 @@ impl PoolSynthSpec {
         if !(self.tvl > 0.0 && self.daily_volume >= 0.0 && self.tick_spacing > 0) {
             return Err(Error::Invalid("pool tvl must be positive, volume non-negative, tick spacing positive".into()));
         }
-        let candles = self.market.generate()?;
         let scale = 10f64.powi(i32::from(self.decimals.1) - i32::from(self.decimals.0));
         let raw = |human: f64| human * scale;
-        let start = sqrt_price_of(raw(self.market.start_price))
-            .ok_or_else(|| Error::Invalid(format!("start price {} is out of range", self.market.start_price)))?;
+        let start = sqrt_price_of(raw(start_price))
+            .ok_or_else(|| Error::Invalid(format!("start price {start_price} is out of range")))?;
         let invalid = |e: sextant_protocols::uniswap_v3::PoolError| Error::Invalid(format!("synthetic pool: {e}"));
         let mut pool = Pool::new(self.fee, self.tick_spacing, start).map_err(invalid)?;
         let spacing = self.tick_spacing;
@@ -292,7 +301,7 @@ impl PoolSynthSpec {
             let (lo, hi) = match band.width_pct {
                 None => (MIN_TICK / spacing * spacing, MAX_TICK / spacing * spacing),
                 Some(w) => {
-                    let p = self.market.start_price;
+                    let p = start_price;
                     let tick = |h: f64| sqrt_price_of(raw(h)).and_then(tick_at_sqrt_ratio);
                     let lo = tick(p * (1.0 - w / 100.0)).ok_or_else(|| Error::Invalid("band out of range".into()))?;
                     let hi = tick(p * (1.0 + w / 100.0)).ok_or_else(|| Error::Invalid("band out of range".into()))?;
@@ -302,8 +311,7 @@ impl PoolSynthSpec {
             // Half the band's value in each token, in base units; the liquidity that buys is what is minted.
             let value = self.tvl * band.share / 2.0;
             let amount1 = U256::from((value * 10f64.powi(i32::from(self.decimals.1))) as u128);
-            let amount0 =
-                U256::from((value / self.market.start_price * 10f64.powi(i32::from(self.decimals.0))) as u128);
+            let amount0 = U256::from((value / start_price * 10f64.powi(i32::from(self.decimals.0))) as u128);
             let (sa, sb) = (sqrt_ratio_at_tick(lo).unwrap_or(start), sqrt_ratio_at_tick(hi).unwrap_or(start));
             let l = liquidity_for_amounts(pool.sqrt_price_x96, sa, sb, amount0, amount1).unwrap_or(0);
             if l > 0 {

@@ -1,7 +1,7 @@
 use super::batch;
 use anyhow::{Context, Result, bail};
 use sextant_backtest::report::{format_metric, stress_html_report};
-use sextant_backtest::stress::{PathModel, Scenario, Stress, StressData, StressSpec, SummaryBuilder};
+use sextant_backtest::stress::{PathModel, PoolStress, Scenario, Stress, StressData, StressSpec, SummaryBuilder};
 use sextant_backtest::sweep::{Shard, merge};
 use std::io::Write;
 use std::path::PathBuf;
@@ -99,20 +99,35 @@ pub fn run(a: Args) -> Result<()> {
     let text = std::fs::read_to_string(config_path).with_context(|| format!("cannot read {name}"))?;
     let base: toml::Table = toml::from_str(&text).with_context(|| format!("{name}: invalid TOML"))?;
     let config = sextant_backtest::BacktestConfig::load(config_path)?;
-    if config.is_lp() || config.is_leverage() || config.is_fixed_yield() {
+    if config.is_leverage() || config.is_fixed_yield() {
         bail!(
-            "sextant stress runs candle and stable_rotator configs so far; {name} is an LP, leverage or fixed-yield \
-             config"
+            "sextant stress runs candle, dynamic_lp and stable_rotator configs so far; {name} is a leverage or \
+             fixed-yield config"
         );
     }
     if !(a.ruin_drawdown > 0.0 && a.ruin_drawdown <= 1.0) {
         bail!("--ruin-drawdown must be in (0, 1], got {}", a.ruin_drawdown);
     }
-    let (markets, lending) =
-        if config.is_lending() { (Vec::new(), Some(config.load_lending()?)) } else { (config.load_markets()?, None) };
-    let data = match &lending {
-        Some(l) => StressData::Lending(l),
-        None => StressData::Candles(&markets),
+    let (markets, lending, pool) = if config.is_lending() {
+        (Vec::new(), Some(config.load_lending()?), None)
+    } else if config.is_lp() {
+        let Some(spec) = config.pool_synth()? else {
+            bail!(
+                "{name} trades a pool recorded in a file (pool.data): stress paths are made for synthetic pools only"
+            );
+        };
+        let series = spec.market.generate()?;
+        let base = sextant_types::Token::simulated(&config.market.symbol, 18)?;
+        let quote = sextant_types::Token::simulated(&config.market.quote, 6)?;
+        let candles = vec![sextant_backtest::Market { base, quote, series, source: "the pool's price path".into() }];
+        (Vec::new(), None, Some(PoolStress { candles, spec }))
+    } else {
+        (config.load_markets()?, None, None)
+    };
+    let data = match (&lending, &pool) {
+        (Some(l), _) => StressData::Lending(l),
+        (None, Some(p)) => StressData::Pool(p),
+        (None, None) => StressData::Candles(&markets),
     };
     let model = match a.model {
         ModelKind::Bootstrap => PathModel::Bootstrap { block: a.block_bars.max(1) },
