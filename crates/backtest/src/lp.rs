@@ -51,6 +51,21 @@ pub struct PoolMarket {
     pub source: String,
 }
 
+impl PoolMarket {
+    /// The same market with no flow, for slices (the caller sets the pool and the steps).
+    pub fn clone_without_flow(&self) -> PoolMarket {
+        PoolMarket {
+            base: self.base.clone(),
+            quote: self.quote.clone(),
+            pool_ref: self.pool_ref.clone(),
+            pool: self.pool.clone(),
+            base_is_token0: self.base_is_token0,
+            steps: Vec::new(),
+            source: self.source.clone(),
+        }
+    }
+}
+
 /// A position the strategy holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LpRecord {

@@ -1,7 +1,8 @@
 //! Walk-forward optimisation: the data is cut into rolling (train, test) windows; each training window is swept on
-//! its own bars only and the best point (by the objective, among points meeting the constraints) is run on the test
-//! window that follows, starting flat, its indicators warmed up on the training window's bars (which it may see: they
-//! are the past) without trading on them. The test
+//! its own data only and the best point (by the objective, among points meeting the constraints) is run on the test
+//! window that follows, starting flat: on candles its indicators warmed up on the training window's bars (which it
+//! may see: they are the past) without trading on them; on a pool from the pool as the flow before the window left
+//! it; on lending markets from their state at the window's start. The test
 //! windows' equity curves are stitched into one out-of-sample curve (each window starts with the capital the previous
 //! one ended with), and each window reports its in-sample and out-of-sample value of the objective: the gap between
 //! them is what overfitting costs.
@@ -10,6 +11,8 @@
 //! markets cut to `[train_start, test_start)` before anything runs.
 
 use crate::engine::{CostTotals, EquityPoint, Trade};
+use crate::lending::RateMarket;
+use crate::lp::PoolMarket;
 use crate::metrics::compute_metrics;
 use crate::sweep::{Constraint, Leaderboard, Objective, Shard, Space, Sweep, SweepData, apply, score};
 use crate::{Error, Market, Metrics, Result, run_backtest_from};
@@ -86,6 +89,67 @@ impl Windows {
     }
 }
 
+/// What a walk-forward cuts into windows.
+#[derive(Clone, Copy)]
+pub enum WalkData<'a> {
+    /// Candle markets (indicator strategies): test windows warm up on their training bars.
+    Candles(&'a [Market]),
+    /// A pool and its order flow (LP strategies): each window starts from the pool as the flow before it left it.
+    Pool(&'a PoolMarket),
+    /// Lending markets (the stable rotator).
+    Lending(&'a RateMarket),
+}
+
+impl WalkData<'_> {
+    /// The first and last times of the data.
+    fn span(&self) -> (i64, i64) {
+        let times: Vec<i64> = match self {
+            WalkData::Candles(markets) => markets
+                .iter()
+                .flat_map(|m| m.series.candles.first().zip(m.series.candles.last()))
+                .flat_map(|(a, b)| [a.timestamp_ms, b.timestamp_ms])
+                .collect(),
+            WalkData::Pool(p) => {
+                p.steps.first().zip(p.steps.last()).map_or(Vec::new(), |(a, b)| vec![a.timestamp_ms, b.timestamp_ms])
+            }
+            WalkData::Lending(l) => l.times.first().zip(l.times.last()).map_or(Vec::new(), |(a, b)| vec![*a, *b]),
+        };
+        times.iter().fold((i64::MAX, i64::MIN), |(s, e), t| (s.min(*t), e.max(*t)))
+    }
+}
+
+/// The pool as the flow before `start` leaves it, with the flow of `[start, end)`: what a strategy starting at
+/// `start` finds.
+pub fn slice_pool(market: &PoolMarket, start: i64, end: i64) -> PoolMarket {
+    let mut pool = market.pool.clone();
+    for step in market.steps.iter().take_while(|s| s.timestamp_ms < start) {
+        sextant_data::synth_pool::replay_step(&mut pool, step);
+    }
+    let steps = market.steps.iter().filter(|s| s.timestamp_ms >= start && s.timestamp_ms < end).cloned().collect();
+    PoolMarket { pool, steps, ..market.clone_without_flow() }
+}
+
+/// The lending markets' observations of `[start, end)`, with the last one before `start` (the state at `start`).
+pub fn slice_rates(market: &RateMarket, start: i64, end: i64) -> RateMarket {
+    let markets = market
+        .markets
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            // the state at `start`: the last observation before it, unless one falls exactly on it
+            let at = m.series.points.partition_point(|p| p.timestamp_ms < start);
+            let exact = m.series.points.get(at).is_some_and(|p| p.timestamp_ms == start);
+            let first = if exact { at } else { at.saturating_sub(1) };
+            m.series.points = m.series.points[first..].iter().filter(|p| p.timestamp_ms < end).copied().collect();
+            if let Some(p) = m.series.points.first_mut() {
+                p.timestamp_ms = p.timestamp_ms.max(start);
+            }
+            m
+        })
+        .collect();
+    RateMarket::new(market.asset.clone(), markets, market.source.clone())
+}
+
 /// The markets' bars with `start <= time < end`.
 pub fn slice_markets(markets: &[Market], start: i64, end: i64) -> Vec<Market> {
     markets
@@ -150,7 +214,7 @@ pub struct WalkForward<'a> {
     /// The points tried in every training window.
     pub space: &'a Space,
     /// The data, whole.
-    pub markets: &'a [Market],
+    pub data: WalkData<'a>,
     /// Window lengths.
     pub windows: Windows,
     /// The objective (the first of a sweep's metrics).
@@ -164,18 +228,55 @@ pub struct WalkForward<'a> {
 }
 
 impl WalkForward<'_> {
+    /// The folds over the data: `(train_start, test_start, test_end)`.
+    pub fn folds(&self) -> Vec<(i64, i64, i64)> {
+        let (start, end) = self.data.span();
+        self.windows.folds(start, end)
+    }
+
+    /// The chosen point on a test window: candles from flat after a warm-up on the training bars; a pool or
+    /// lending markets from flat at the window's start (their strategies keep no indicators).
+    fn test_run(
+        &self,
+        config: &crate::BacktestConfig,
+        train_start: i64,
+        test_start: i64,
+        test_end: i64,
+    ) -> Result<(crate::BacktestResult, Option<crate::LpMetrics>)> {
+        let cash = config.portfolio.initial_cash;
+        Ok(match self.data {
+            WalkData::Candles(markets) => {
+                (run_backtest_from(config, &slice_markets(markets, train_start, test_end), test_start)?, None)
+            }
+            WalkData::Pool(p) => {
+                let market = slice_pool(p, test_start, test_end);
+                let strategy = crate::build_lp_strategy(config, &market)?;
+                let r = crate::lp::LpEngine::new(&strategy, &market, config.costs(), cash).run(&mut |_| {});
+                (r.result, Some(r.lp))
+            }
+            WalkData::Lending(l) => {
+                let market = slice_rates(l, test_start, test_end);
+                let strategy = crate::build_rotator(config)?;
+                (
+                    crate::lending::LendingEngine::new(&strategy, &market, config.costs(), cash)
+                        .run(&mut |_| {})
+                        .result,
+                    None,
+                )
+            }
+        })
+    }
+
     /// Runs every fold; `progress(fold, folds)` is called as each fold starts.
     ///
     /// # Errors
     /// No fold fits in the data, a point whose overrides do not fit the config, a stopped sweep.
     pub fn run(&self, stop: &AtomicBool, progress: &(dyn Fn(usize, usize, usize) + Sync)) -> Result<WalkForwardResult> {
-        let times = self.markets.iter().flat_map(|m| m.series.candles.first().zip(m.series.candles.last()));
-        let (start, end) =
-            times.fold((i64::MAX, i64::MIN), |(s, e), (a, b)| (s.min(a.timestamp_ms), e.max(b.timestamp_ms)));
-        let folds = self.windows.folds(start, end);
+        let (start, end) = self.data.span();
+        let folds = self.folds();
         if folds.is_empty() {
             return Err(Error::Grid(format!(
-                "walk-forward: the data spans {:.1} days, less than one training window plus one test window ({:.1} days)",
+                "walk-forward: the data spans {:.2} days, less than one training window plus one test window ({:.2} days)",
                 (end - start) as f64 / DAY_MS as f64,
                 (self.windows.train_ms + self.windows.test_ms) as f64 / DAY_MS as f64
             )));
@@ -187,8 +288,22 @@ impl WalkForward<'_> {
         let mut totals = CostTotals::default();
         let mut capital = self.initial_cash;
         for (k, &(train_start, test_start, test_end)) in folds.iter().enumerate() {
-            let train = slice_markets(self.markets, train_start, test_start);
-            let sweep = Sweep::new(self.base, self.dir, self.space, Shard::ALL, SweepData::Markets(&train), self.jobs);
+            let (candles, pool, rates);
+            let train = match self.data {
+                WalkData::Candles(markets) => {
+                    candles = slice_markets(markets, train_start, test_start);
+                    SweepData::Markets(&candles)
+                }
+                WalkData::Pool(p) => {
+                    pool = slice_pool(p, train_start, test_start);
+                    SweepData::Pool(&pool)
+                }
+                WalkData::Lending(l) => {
+                    rates = slice_rates(l, train_start, test_start);
+                    SweepData::Lending(&rates)
+                }
+            };
+            let sweep = Sweep::new(self.base, self.dir, self.space, Shard::ALL, train, self.jobs);
             let mut board = Leaderboard::new(vec![self.objective.clone()], 1);
             let mut failure = None;
             let outcome =
@@ -207,8 +322,6 @@ impl WalkForward<'_> {
             }
             let feasible = board.seen - board.infeasible - board.failed;
             let best = board.best.first().filter(|b| !b.values[0].is_nan()).cloned();
-            // the test run sees the training bars to warm up, and trades from the test window's start
-            let test = slice_markets(self.markets, train_start, test_end);
             let fold = match best {
                 Some(best) => {
                     let mut config = apply(self.base, &self.space.point(best.index))?;
@@ -216,7 +329,7 @@ impl WalkForward<'_> {
                     let in_result = serde_json::from_str::<serde_json::Value>(&best.line)
                         .ok()
                         .and_then(|v| serde_json::from_value::<Metrics>(v["metrics"].clone()).ok());
-                    let r = run_backtest_from(&config, &test, test_start)?;
+                    let (r, lp) = self.test_run(&config, train_start, test_start, test_end)?;
                     let scale = capital / self.initial_cash;
                     equity.extend(
                         r.equity.iter().map(|p| EquityPoint { timestamp_ms: p.timestamp_ms, equity: p.equity * scale }),
@@ -233,7 +346,11 @@ impl WalkForward<'_> {
                         test_end_ms: test_end,
                         chosen: Some(best.params.clone()),
                         in_sample: best.values[0],
-                        out_of_sample: r.metrics.get(objective).unwrap_or(f64::NAN),
+                        out_of_sample: r
+                            .metrics
+                            .get(objective)
+                            .or_else(|| lp.and_then(|l| l.get(objective)))
+                            .unwrap_or(f64::NAN),
                         train_metrics: in_result,
                         test_metrics: Some(r.metrics),
                         feasible,
@@ -241,11 +358,14 @@ impl WalkForward<'_> {
                 }
                 None => {
                     // nothing qualifies: the money waits in cash through the test window
-                    let bars = test
-                        .iter()
-                        .flat_map(|m| m.series.candles.iter().map(|c| c.timestamp_ms))
-                        .filter(|&t| t >= test_start);
-                    let mut times: Vec<i64> = bars.collect();
+                    let mut times: Vec<i64> = match self.data {
+                        WalkData::Candles(markets) => {
+                            markets.iter().flat_map(|m| m.series.candles.iter().map(|c| c.timestamp_ms)).collect()
+                        }
+                        WalkData::Pool(p) => p.steps.iter().map(|s| s.timestamp_ms).collect(),
+                        WalkData::Lending(l) => l.times.clone(),
+                    };
+                    times.retain(|&t| t >= test_start && t < test_end);
                     times.sort_unstable();
                     times.dedup();
                     equity.extend(times.into_iter().map(|t| EquityPoint { timestamp_ms: t, equity: capital }));

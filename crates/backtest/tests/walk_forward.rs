@@ -2,7 +2,7 @@
 //! out-of-sample result is exactly the test windows' results chained.
 
 use sextant_backtest::sweep::{Leaderboard, Objective, Search, Shard, Space, Sweep, SweepData, parse_grid, score};
-use sextant_backtest::walk_forward::{WalkForward, WalkForwardResult, Windows, slice_markets};
+use sextant_backtest::walk_forward::{WalkData, WalkForward, WalkForwardResult, Windows, slice_markets};
 use sextant_backtest::{BacktestConfig, Market, Metrics, run_backtest_from};
 use std::sync::atomic::AtomicBool;
 
@@ -34,7 +34,7 @@ fn walk(base: &toml::Table, markets: &[Market], space: &Space) -> WalkForwardRes
         base,
         dir: std::path::Path::new("."),
         space,
-        markets,
+        data: WalkData::Candles(markets),
         windows: Windows::parse("train=180d,test=60d").unwrap(),
         objective: Objective::new("total_return", &Metrics::NAMES).unwrap(),
         constraints: &[],
@@ -148,4 +148,79 @@ fn the_stitched_curve_chains_the_test_windows() {
     let expect = 10_000.0 * growth;
     assert!((r.metrics.final_equity - expect).abs() < 1e-6 * expect, "{} vs {expect}", r.metrics.final_equity);
     assert!(r.mean_in_sample.is_finite() && r.mean_out_of_sample.is_finite());
+}
+
+/// LP and lending configs walk forward too, and neither sees its test window while choosing: rewriting the pool's
+/// flow (ten times the volume) or the lending rates (one market paying 50 %) from a fold's test window on leaves
+/// that fold's choice and in-sample result alone and changes its out-of-sample result.
+#[test]
+fn pools_and_lending_markets_walk_forward_without_look_ahead() {
+    use sextant_backtest::walk_forward::{slice_pool, slice_rates};
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/");
+    let walk = |base: &toml::Table, data: WalkData<'_>, grid: &str, metric: &str, windows: &str| {
+        let space = Space::new(parse_grid(grid).unwrap(), Search::Grid).unwrap();
+        WalkForward {
+            base,
+            dir: std::path::Path::new(root),
+            space: &space,
+            data,
+            windows: Windows::parse(windows).unwrap(),
+            objective: Objective::new(metric, &Metrics::NAMES).unwrap(),
+            constraints: &[],
+            jobs: 2,
+            initial_cash: 100_000.0,
+        }
+        .run(&AtomicBool::new(false), &|_, _, _| {})
+        .unwrap()
+    };
+
+    // LP: the pool keeps its state across the cut
+    let text = std::fs::read_to_string(format!("{root}lp-blue-chip.toml")).unwrap();
+    let base: toml::Table = toml::from_str(&text).unwrap();
+    let pool = BacktestConfig::parse(&text, "t").unwrap().load_pool().unwrap();
+    let cut = pool.steps[700].timestamp_ms;
+    let sliced = slice_pool(&pool, cut, i64::MAX);
+    let mut replayed = pool.pool.clone();
+    for s in &pool.steps[..700] {
+        sextant_data::synth_pool::replay_step(&mut replayed, s);
+    }
+    assert_eq!(sliced.pool, replayed);
+    assert_eq!(sliced.steps[..], pool.steps[700..]);
+    let grid = "width_ticks=300..1500:600;recenter_at=0.6,1.0";
+    let plain = walk(&base, WalkData::Pool(&pool), grid, "total_return", "train=40d,test=20d");
+    assert_eq!(plain.folds.len(), 2);
+    let fold = &plain.folds[0];
+    let mut busy = pool.clone();
+    for s in busy.steps.iter_mut().filter(|s| s.timestamp_ms >= fold.test_start_ms) {
+        for swap in &mut s.swaps {
+            swap.amount_specified *= alloy_primitives::I256::try_from(10).unwrap();
+        }
+    }
+    let rewritten = walk(&base, WalkData::Pool(&busy), grid, "total_return", "train=40d,test=20d");
+    assert_eq!(rewritten.folds[0].chosen, fold.chosen);
+    assert_eq!(rewritten.folds[0].train_metrics, fold.train_metrics);
+    assert_ne!(rewritten.folds[0].test_metrics, fold.test_metrics);
+
+    // lending: the rates' state at the cut comes along
+    let text = std::fs::read_to_string(format!("{root}stable-rotator.toml")).unwrap();
+    let base: toml::Table = toml::from_str(&text).unwrap();
+    let rates = BacktestConfig::parse(&text, "t").unwrap().load_lending().unwrap();
+    let t = rates.times[100] + 1;
+    let s = slice_rates(&rates, t, i64::MAX);
+    for (m, full) in s.markets.iter().zip(&rates.markets) {
+        assert_eq!(m.series.at(t).map(|p| p.supply_apy), full.series.at(t).map(|p| p.supply_apy));
+        assert!(m.series.points.windows(2).all(|w| w[0].timestamp_ms < w[1].timestamp_ms));
+    }
+    let grid = "horizon_days=7,30;max_share=0.5,1.0";
+    let plain = walk(&base, WalkData::Lending(&rates), grid, "cagr", "train=60d,test=30d");
+    let fold = &plain.folds[2];
+    let mut rich = rates.clone();
+    for p in rich.markets[1].series.points.iter_mut().filter(|p| p.timestamp_ms >= fold.test_start_ms) {
+        p.supply_apy = 0.5;
+    }
+    let rewritten = walk(&base, WalkData::Lending(&rich), grid, "cagr", "train=60d,test=30d");
+    assert_eq!(rewritten.folds[..2], plain.folds[..2]);
+    assert_eq!(rewritten.folds[2].chosen, fold.chosen);
+    assert_eq!(rewritten.folds[2].train_metrics, fold.train_metrics);
+    assert_ne!(rewritten.folds[2].test_metrics, fold.test_metrics);
 }

@@ -6,7 +6,7 @@ use sextant_backtest::sweep::{
     Constraint, Leaderboard, Objective, Scored, Search, Shard, Space, Sweep, SweepData, SweepHeader, merge, parse_grid,
     read_results, score,
 };
-use sextant_backtest::walk_forward::{WalkForward, Windows};
+use sextant_backtest::walk_forward::{WalkData, WalkForward, Windows};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -152,14 +152,16 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     if let Some(spec) = &a.walk_forward {
-        if pool.is_some() || lending.is_some() {
-            bail!("--walk-forward runs on candle data; {name} is an LP or lending config");
-        }
+        let wf_data = match (&pool, &lending) {
+            (Some(p), _) => WalkData::Pool(p),
+            (None, Some(l)) => WalkData::Lending(l),
+            (None, None) => WalkData::Candles(&markets),
+        };
         let wf = WalkForward {
             base: &base,
             dir: &dir,
             space: &space,
-            markets: &markets,
+            data: wf_data,
             windows: Windows::parse(spec)?,
             objective: objectives[0].clone(),
             constraints: &constraints,
@@ -346,18 +348,17 @@ fn write_csv(results: &Path, path: &Path, space: &Space, metrics: &[&str], const
 
 /// Runs a walk-forward and prints each fold and the stitched out-of-sample result.
 fn walk_forward(wf: &WalkForward<'_>, name: &str, json: Option<&Path>) -> Result<()> {
-    let folds = {
-        let times = wf.markets.iter().flat_map(|m| m.series.candles.first().zip(m.series.candles.last()));
-        let (s, e) = times.fold((i64::MAX, i64::MIN), |(s, e), (a, b)| (s.min(a.timestamp_ms), e.max(b.timestamp_ms)));
-        wf.windows.folds(s, e).len()
-    };
+    let folds = wf.folds().len();
     let per_fold = wf.space.len();
     let bar = batch::progress("walk-forward", folds * per_fold);
     let stop = batch::stop_flag()?;
     let r = wf.run(&stop, &|_, _, n| bar.inc(n as u64));
     bar.finish_and_clear();
     let r = r?;
-    let style = wf.markets.first().map(|m| m.series.time_style).unwrap_or_default();
+    let style = match wf.data {
+        WalkData::Candles(markets) => markets.first().map(|m| m.series.time_style).unwrap_or_default(),
+        _ => sextant_market::TimeStyle::Rfc3339,
+    };
     let day = |ms: i64| {
         let t = sextant_data::time::format_time(ms, style);
         t.get(..10).unwrap_or(&t).to_string()
