@@ -218,6 +218,10 @@ fn constraints_and_the_pareto_front() {
     assert!(e.contains("rsi is not an axis"), "{e}");
     let e = fails(&["optimize", "examples/rsi.toml", "--grid", "period=5,6", "--constraint", "n_trades=>3"]);
     assert!(e.contains("expected metric>=value"), "{e}");
+    let e = fails(&["optimize", "examples/leverage-loop.toml", "--grid", "target_health_factor=1.5,1.7"]);
+    assert!(e.contains("is a leverage or fixed-yield config"), "{e}");
+    let e = fails(&["optimize", "examples/rsi.toml", "--grid", "period=5,6", "--constraint", "n_trades=>3"]);
+    assert!(e.contains("expected metric>=value"), "{e}");
 }
 
 /// `--walk-forward` prints each fold (its windows, the chosen point, in- and out-of-sample objective) and the

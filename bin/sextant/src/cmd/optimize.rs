@@ -116,6 +116,12 @@ pub fn run(a: Args) -> Result<()> {
     let text = std::fs::read_to_string(config_path).with_context(|| format!("cannot read {name}"))?;
     let base: toml::Table = toml::from_str(&text).with_context(|| format!("{name}: invalid TOML"))?;
     let config = sextant_backtest::BacktestConfig::load(config_path)?;
+    if config.is_leverage() || config.is_fixed_yield() {
+        bail!(
+            "sextant optimize sweeps candle, dynamic_lp and stable_rotator configs; {name} is a leverage or \
+             fixed-yield config"
+        );
+    }
     let search = match a.search {
         SearchKind::Grid => Search::Grid,
         SearchKind::Random => Search::Random { samples: a.samples, seed: a.seed },
@@ -179,11 +185,17 @@ pub fn run(a: Args) -> Result<()> {
     let bar = batch::progress("optimize", mine);
     let mut board = Leaderboard::new(objectives.clone(), a.top.max(1));
     let mut scoring_error: Option<anyhow::Error> = None;
+    let mut first_failure: Option<String> = None;
     let w = &mut results.writer;
     let mut emit = |_: usize, line: &str| {
         writeln!(w, "{line}").map_err(|e| sextant_backtest::Error::Grid(format!("{}: {e}", out.display())))?;
         match score(line, &objectives, &constraints) {
-            Ok(s) => board.push(s),
+            Ok(s) => {
+                if first_failure.is_none() {
+                    first_failure = s.error.as_ref().map(|e| format!("{}: {e}", s.params));
+                }
+                board.push(s)
+            }
             Err(e) => scoring_error = Some(e.into()),
         }
         Ok(())
@@ -232,6 +244,9 @@ pub fn run(a: Args) -> Result<()> {
             if objectives[0].higher { q.total_cmp(&p) } else { p.total_cmp(&q) }
         });
         table(&mut o, &front, &columns)?;
+    }
+    if let Some(failure) = &first_failure {
+        eprintln!("a point that failed to run: {failure}");
     }
     if board.infeasible > 0 || board.failed > 0 || !constraints.is_empty() {
         let list: Vec<String> = constraints.iter().map(ToString::to_string).collect();
