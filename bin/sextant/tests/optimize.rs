@@ -297,8 +297,8 @@ fn tpe_search_is_deterministic_and_resumes_exactly() {
     let distinct: std::collections::HashSet<&str> =
         lines[1..].iter().map(|l| l.split("\"params\":").nth(1).unwrap().split(',').next().unwrap()).collect();
     assert!(distinct.len() >= 36, "TPE avoids repeating points: {} distinct of 40", distinct.len());
-    // cut after 13 points (mid-batch) and resume
-    std::fs::write(p("c.jsonl"), lines[..14].join("\n") + "\n").unwrap();
+    // cut after 13 points (mid-batch), the 14th written halfway, as a crash leaves it, and resume
+    std::fs::write(p("c.jsonl"), lines[..14].join("\n") + "\n" + &lines[14][..40]).unwrap();
     let e = fails(&[
         "optimize",
         "examples/rsi.toml",

@@ -107,8 +107,10 @@ impl Results {
             ),
             _ => None,
         };
+        // a line cut short by a crash can only be the last one written: the points before it are kept, it and
+        // anything after it run again
         let previous: PointLines = match &kept {
-            Some(p) => read_results(p)?.1,
+            Some(p) => Box::new(read_results(p)?.1.take_while(Result::is_ok)),
             None => Box::new(std::iter::empty()),
         };
         let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
