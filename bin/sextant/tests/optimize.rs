@@ -50,6 +50,8 @@ fn shards_merge_into_exactly_the_unsharded_sweep() {
             assert_eq!(total, 17);
         }
         // a missing shard, a shard twice, or a shard of another sweep is refused
+        let e = fails(&["optimize", "merge", "--out", &shards[0], &shards[0], &shards[1], &shards[2]]);
+        assert!(e.contains("is one of the inputs"), "{e}");
         let e = fails(&["optimize", "merge", "--out", &merged, &shards[0], &shards[1]]);
         assert!(e.contains("expected shards 1/3 to 3/3 once each"), "{e}");
         let e = fails(&["optimize", "merge", "--out", &merged, &shards[0], &shards[1], &shards[1]]);

@@ -689,7 +689,8 @@ pub struct SummaryBuilder {
     failed: usize,
     losses: usize,
     ruins: usize,
-    sums: Vec<f64>,
+    /// Per metric: the sum and count of its finite values.
+    sums: Vec<(f64, usize)>,
     worst: Option<(usize, f64, f64, Vec<f64>)>,
     sample: Vec<(Vec<f64>, Vec<f64>)>,
     rng: PathRng,
@@ -704,7 +705,7 @@ impl SummaryBuilder {
             failed: 0,
             losses: 0,
             ruins: 0,
-            sums: vec![0.0; Metrics::NAMES.len()],
+            sums: vec![(0.0, 0); Metrics::NAMES.len()],
             worst: None,
             sample: Vec::new(),
             rng: PathRng(0x5eed),
@@ -732,10 +733,11 @@ impl SummaryBuilder {
         let (ret, dd) = (get("total_return"), get("max_drawdown"));
         self.losses += usize::from(ret < 0.0);
         self.ruins += usize::from(dd >= self.ruin_drawdown);
-        for (s, x) in self.sums.iter_mut().zip(&values) {
-            *s += x;
+        for (s, x) in self.sums.iter_mut().zip(&values).filter(|(_, x)| x.is_finite()) {
+            s.0 += x;
+            s.1 += 1;
         }
-        if self.worst.as_ref().is_none_or(|w| ret < w.1) {
+        if ret.is_finite() && self.worst.as_ref().is_none_or(|w| ret < w.1) {
             self.worst = Some((index as usize, ret, dd, curve.clone()));
         }
         self.seen += 1;
@@ -772,7 +774,8 @@ impl SummaryBuilder {
             .enumerate()
             .map(|(k, name)| {
                 let column: Vec<f64> = self.sample.iter().map(|(v, _)| v[k]).collect();
-                ((*name).to_string(), pct(column), self.sums[k] / n)
+                let (sum, count) = self.sums[k];
+                ((*name).to_string(), pct(column), if count > 0 { sum / count as f64 } else { f64::NAN })
             })
             .collect();
         let points = self.sample.iter().map(|(_, c)| c.len()).max().unwrap_or(0);

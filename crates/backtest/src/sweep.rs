@@ -7,6 +7,9 @@ use crate::{BacktestConfig, Error, Market, Metrics, Result, build_lp_strategy};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// Points a TPE search proposes at a time (from the results of the batches before).
+pub const TPE_BATCH: usize = 8;
+
 /// The most points one grid may have.
 pub const MAX_POINTS: usize = 1_000_000;
 
@@ -82,7 +85,7 @@ fn range(key: &str, lo: &str, rest: &str) -> Result<Vec<toml::Value>> {
     let bad = || Error::Grid(format!("{key}: expected a range like 20..35:5, got {lo}..{rest}"));
     let (lo, hi, step) = (lo.trim(), hi.trim(), step.trim());
     if let (Ok(a), Ok(b), Ok(s)) = (lo.parse::<i64>(), hi.parse::<i64>(), step.parse::<i64>()) {
-        if s <= 0 || a > b || (b - a) / s >= MAX_POINTS as i64 {
+        if s <= 0 || a > b || (i128::from(b) - i128::from(a)) / i128::from(s) >= MAX_POINTS as i128 {
             return Err(bad());
         }
         return Ok((a..=b).step_by(s as usize).map(toml::Value::Integer).collect());
@@ -612,7 +615,7 @@ impl<'a> Sweep<'a> {
         )
     }
 
-    /// Runs a TPE search (`Search::Tpe`): batches of `2 x jobs` points, each batch proposed from every result
+    /// Runs a TPE search (`Search::Tpe`): batches of [`TPE_BATCH`] points, each batch proposed from every result
     /// before it (by `objective`; points that fail or break `constraints` count as bad), evaluated in parallel and
     /// handed to `emit` in index order. Points in `previous` are reused after checking the search proposes them
     /// again (the same seed, config and earlier results propose the same points).
@@ -648,11 +651,16 @@ impl<'a> Sweep<'a> {
         }
         let mut history: Vec<(Vec<usize>, f64)> = Vec::with_capacity(samples);
         let mut outcome = SweepOutcome { evaluated: 0, reused: 0, stopped: false };
-        let batch = 2 * self.jobs.max(1);
+        // a fixed batch, so the same seed proposes the same points on any machine, whatever --jobs
+        let batch = TPE_BATCH;
         let mut next = 0;
         while next < samples {
             if stop.load(Ordering::SeqCst) {
                 outcome.stopped = true;
+                for (i, line) in std::mem::take(&mut reuse) {
+                    outcome.reused += 1;
+                    emit(i, &line)?;
+                }
                 break;
             }
             let count = batch.min(samples - next);
@@ -705,6 +713,13 @@ impl<'a> Sweep<'a> {
             }
             if lines.iter().any(Option::is_none) {
                 outcome.stopped = true;
+            }
+            if outcome.stopped {
+                // the earlier run's points after this batch are handed on as they are
+                for (i, line) in std::mem::take(&mut reuse).into_iter().filter(|(i, _)| *i >= next + count) {
+                    outcome.reused += 1;
+                    emit(i, &line)?;
+                }
                 break;
             }
             next += count;
@@ -749,6 +764,14 @@ pub fn run_indexed(
     while indices.peek().is_some() {
         if stop.load(Ordering::SeqCst) {
             outcome.stopped = true;
+            // the earlier run's points not reached yet are handed on as they are: nothing finished is lost
+            for p in previous.by_ref() {
+                let (i, line) = p?;
+                if shard.owns(i) {
+                    outcome.reused += 1;
+                    emit(i, &line)?;
+                }
+            }
             break;
         }
         let chunk: Vec<usize> = indices.by_ref().take(chunk_len).collect();
@@ -1016,7 +1039,15 @@ pub fn merge(inputs: &[std::path::PathBuf], out: &std::path::Path) -> Result<Mer
         )));
     }
     let header = SweepHeader { shard: Shard::ALL, ..headers[0].clone() };
-    let file = std::fs::File::create(out).map_err(|e| Error::Grid(format!("cannot create {}: {e}", out.display())))?;
+    if let Ok(target) = std::fs::canonicalize(out)
+        && inputs.iter().any(|p| std::fs::canonicalize(p).is_ok_and(|p| p == target))
+    {
+        return Err(Error::Grid(format!("--out {} is one of the inputs: name a new file", out.display())));
+    }
+    // written beside the target and moved there when complete
+    let partial = out.with_extension("jsonl.partial");
+    let file = std::fs::File::create(&partial)
+        .map_err(|e| Error::Grid(format!("cannot create {}: {e}", partial.display())))?;
     let mut w = std::io::BufWriter::new(file);
     let io = |e: std::io::Error| Error::Grid(format!("{}: {e}", out.display()));
     writeln!(w, "{}", serde_json::to_string(&header).map_err(|e| Error::Grid(e.to_string()))?).map_err(io)?;
@@ -1041,6 +1072,8 @@ pub fn merge(inputs: &[std::path::PathBuf], out: &std::path::Path) -> Result<Mer
         points += 1;
     }
     w.flush().map_err(io)?;
+    drop(w);
+    std::fs::rename(&partial, out).map_err(io)?;
     Ok(MergeReport { points, total: header.points })
 }
 

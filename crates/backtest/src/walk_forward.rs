@@ -50,6 +50,10 @@ fn duration_ms(key: &str, text: &str) -> Result<i64> {
     n.checked_mul(unit).ok_or_else(bad)
 }
 
+fn text_duration(ms: i64) -> String {
+    if ms % DAY_MS == 0 { format!("{}d", ms / DAY_MS) } else { format!("{}m", ms / 60_000) }
+}
+
 impl Windows {
     /// Parses `train=90d,test=30d[,step=30d]` (units m, h, d, w).
     ///
@@ -72,7 +76,16 @@ impl Windows {
         let (Some(train_ms), Some(test_ms)) = (train, test) else {
             return Err(Error::Grid("walk-forward needs train= and test=, e.g. train=90d,test=30d".into()));
         };
-        Ok(Windows { train_ms, test_ms, step_ms: step.unwrap_or(test_ms) })
+        let step_ms = step.unwrap_or(test_ms);
+        if step_ms < test_ms {
+            // overlapping test windows would stitch the same stretch of time into the curve more than once
+            return Err(Error::Grid(format!(
+                "walk-forward: step ({}) must be at least the test window ({}), so test windows do not overlap",
+                text_duration(step_ms),
+                text_duration(test_ms)
+            )));
+        }
+        Ok(Windows { train_ms, test_ms, step_ms })
     }
 
     /// The folds over data spanning `[start, end]` (bar times): `(train_start, test_start, test_end)`, every test
@@ -273,6 +286,9 @@ impl WalkForward<'_> {
     /// No fold fits in the data, a point whose overrides do not fit the config, a stopped sweep.
     pub fn run(&self, stop: &AtomicBool, progress: &(dyn Fn(usize, usize, usize) + Sync)) -> Result<WalkForwardResult> {
         let (start, end) = self.data.span();
+        if start > end {
+            return Err(Error::Grid("walk-forward: the data is empty".into()));
+        }
         let folds = self.folds();
         if folds.is_empty() {
             return Err(Error::Grid(format!(
@@ -330,7 +346,8 @@ impl WalkForward<'_> {
                         .ok()
                         .and_then(|v| serde_json::from_value::<Metrics>(v["metrics"].clone()).ok());
                     let (r, lp) = self.test_run(&config, train_start, test_start, test_end)?;
-                    let scale = capital / self.initial_cash;
+                    // the chosen point's own cash (a grid may sweep it) scales to the capital carried forward
+                    let scale = capital / config.portfolio.initial_cash;
                     equity.extend(
                         r.equity.iter().map(|p| EquityPoint { timestamp_ms: p.timestamp_ms, equity: p.equity * scale }),
                     );
@@ -412,6 +429,8 @@ mod tests {
         assert_eq!(w, Windows { train_ms: 90 * DAY_MS, test_ms: 30 * DAY_MS, step_ms: 30 * DAY_MS });
         let w2 = Windows::parse("train=2w,test=12h,step=1d").unwrap();
         assert_eq!(w2.step_ms, DAY_MS);
+        let e = Windows::parse("train=52w,test=13w,step=4w").unwrap_err().to_string();
+        assert!(e.contains("must be at least the test window"), "{e}");
         for bad in ["train=90d", "test=3d", "train=90,test=30d", "train=0d,test=1d", "train=1d,test=1d,stride=1d", "x"]
         {
             assert!(Windows::parse(bad).is_err(), "{bad}");

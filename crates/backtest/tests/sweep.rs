@@ -61,3 +61,25 @@ fn shared_indicators_decide_exactly_as_the_strategies_own() {
         goog.replace("../tests/data/GOOG.csv", concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/GOOG.csv"));
     check(&goog, "fast=2..20:6;slow=25..85:20");
 }
+
+/// A cache that is full computes nothing more: strategies it cannot serve compute their own indicators, with the
+/// same decisions.
+#[test]
+fn a_full_cache_falls_back_to_each_strategys_own_indicators() {
+    use sextant_backtest::Engine;
+    use sextant_strategies::{IndicatorCache, IndicatorStrategy, RiskSettings, StrategySpec};
+    let config = format!("[strategy]\nkind = \"ma_cross\"\n{TWO_ASSETS}");
+    let cfg = BacktestConfig::parse(&config, "t").unwrap();
+    let markets = cfg.load_markets().unwrap();
+    let closes = || markets.iter().map(|m| m.series.candles.iter().map(|c| c.close).collect()).collect::<Vec<_>>();
+    let spec = StrategySpec::MaCross { fast: 5, slow: 40, ma: sextant_strategies::MaKind::Sma };
+    let plain = IndicatorStrategy::new(spec.clone(), RiskSettings::default()).unwrap();
+    let run = |s: &IndicatorStrategy| Engine::new(s, &markets, cfg.costs(), 10_000.0).run().metrics;
+    let expect = run(&plain);
+    // room for no series, then for one of the four (two averages of two assets)
+    for budget in [0, markets[0].series.len() * 8] {
+        let cache = std::sync::Arc::new(IndicatorCache::with_budget(closes(), budget));
+        assert_eq!(run(&plain.clone().with_shared(cache)), expect, "budget {budget}");
+    }
+    assert!(expect.n_trades > 0);
+}

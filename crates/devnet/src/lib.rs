@@ -150,6 +150,9 @@ pub fn up(opts: &UpOptions) -> Result<Devnet> {
     let log2 = log.try_clone().map_err(|e| Error::Io(log_path.display().to_string(), e))?;
     let mut command = Command::new(&anvil);
     command.args(["--host", "127.0.0.1", "--port", &opts.port.to_string()]);
+    // Past states stay in memory only (anvil keeps the recent ones): by default anvil moves older states to
+    // ~/.foundry/anvil/tmp and removes them only on a clean exit, so killed devnets once left 76 GB there.
+    command.args(["--max-persisted-states", "0"]);
     match &opts.fork_url {
         Some(url) => command.args(["--fork-url", url]),
         None => command.args(["--chain-id", &DEVNET_CHAIN_ID.to_string()]),

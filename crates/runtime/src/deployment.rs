@@ -288,7 +288,11 @@ impl<'a> Deployment<'a> {
     ) -> Result<Amount> {
         let mut value = portfolio.equity(market);
         if let Some(pool) = settings.aave_pool {
-            let price = market.assets[0].last_close.unwrap_or(0.0);
+            // a base-token position cannot be valued without a price: better no settlement than a wrong NAV
+            let price = market.assets[0]
+                .last_close
+                .filter(|p| p.is_finite() && *p > 0.0)
+                .ok_or_else(|| Error::Strategy("the vault's NAV: no price for the base token".into()))?;
             for (token, price) in [(&self.quote, 1.0), (&self.base, price)] {
                 let asset: Address =
                     token.id.address.parse().map_err(|_| Error::Config(format!("{} has no address", token.symbol)))?;

@@ -60,14 +60,30 @@ enum CacheKey {
     Bands(usize, usize, u64, u8),
 }
 
+impl CacheKey {
+    fn asset(&self) -> usize {
+        match *self {
+            CacheKey::Sma(a, _) | CacheKey::Ema(a, _) | CacheKey::Rsi(a, _) | CacheKey::Bands(a, ..) => a,
+        }
+    }
+}
+
 /// Indicator series over a set of markets' closes, each computed once, on first use, by the indicator itself, and
 /// shared by every strategy built with it: a sweep's points share their indicators (a 100 x 100 MA grid computes
 /// 200 averages, not 20,000). The values are exactly those the strategies' own indicators would produce, as long
 /// as each strategy steps through every bar of each asset in order (the backtest engine does).
 pub struct IndicatorCache {
     closes: Vec<Vec<f64>>,
-    series: std::sync::Mutex<std::collections::HashMap<CacheKey, Arc<[f64]>>>,
+    /// The series, and the bytes they take.
+    series: std::sync::Mutex<(SeriesMap, usize)>,
+    /// The most bytes of series kept; past it, strategies compute their own indicators (the same values).
+    budget: usize,
 }
+
+type SeriesMap = std::collections::HashMap<CacheKey, Arc<[f64]>>;
+
+/// The bytes of indicator series a cache keeps by default.
+pub const INDICATOR_CACHE_BUDGET: usize = 1 << 30;
 
 impl std::fmt::Debug for IndicatorCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,12 +100,25 @@ impl PartialEq for IndicatorCache {
 impl IndicatorCache {
     /// A cache over each asset's closes, in bar order.
     pub fn new(closes: Vec<Vec<f64>>) -> Self {
-        IndicatorCache { closes, series: std::sync::Mutex::new(std::collections::HashMap::new()) }
+        Self::with_budget(closes, INDICATOR_CACHE_BUDGET)
+    }
+
+    /// A cache keeping at most `budget` bytes of series: a strategy asking for one more computes its own.
+    pub fn with_budget(closes: Vec<Vec<f64>>, budget: usize) -> Self {
+        IndicatorCache { closes, series: std::sync::Mutex::new((std::collections::HashMap::new(), 0)), budget }
     }
 
     fn get(&self, key: CacheKey) -> Option<Arc<[f64]>> {
-        if let Some(s) = self.series.lock().ok()?.get(&key) {
-            return Some(Arc::clone(s));
+        {
+            let guard = self.series.lock().ok()?;
+            if let Some(s) = guard.0.get(&key) {
+                return Some(Arc::clone(s));
+            }
+            let bars = self.closes.get(key.asset())?.len();
+            let series = if matches!(key, CacheKey::Bands(..)) { 3 } else { 1 };
+            if guard.1 + series * bars * std::mem::size_of::<f64>() > self.budget {
+                return None;
+            }
         }
         let run = |asset: usize, mut f: Box<dyn FnMut(f64) -> Option<f64>>| -> Option<Arc<[f64]>> {
             let closes = self.closes.get(asset)?;
@@ -129,9 +158,13 @@ impl IndicatorCache {
                     .collect()
             }
         };
-        let mut map = self.series.lock().ok()?;
+        let mut guard = self.series.lock().ok()?;
+        let (map, used) = &mut *guard;
         for (k, s) in computed {
-            map.entry(k).or_insert(s);
+            if let std::collections::hash_map::Entry::Vacant(slot) = map.entry(k) {
+                *used += s.len() * std::mem::size_of::<f64>();
+                slot.insert(s);
+            }
         }
         map.get(&key).cloned()
     }

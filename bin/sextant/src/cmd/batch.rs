@@ -78,22 +78,22 @@ fn existing(path: &Path, header: &SweepHeader) -> Existing {
 
 /// A results file open for writing, with what an earlier run of the same job left in it.
 pub struct Results {
-    pub writer: std::io::BufWriter<std::fs::File>,
+    /// Line-buffered: every finished point is in the file at once, whatever stops the process after.
+    pub writer: std::io::LineWriter<std::fs::File>,
     /// The earlier run's points, in index order (empty unless resuming).
     pub previous: PointLines,
-    kept: Option<PathBuf>,
+    /// When resuming: the file being written beside the results, and the results it replaces at the end.
+    replacing: Option<(PathBuf, PathBuf)>,
 }
 
 impl Results {
     /// Opens `path` for this job: with `resume`, the points already there are handed back to be reused; an
     /// unfinished run of this job, or anything else, is refused unless `fresh`.
     pub fn open(path: &Path, header: &SweepHeader, mine: usize, resume: bool, fresh: bool) -> Result<Self> {
-        let kept = match existing(path, header) {
+        let resuming = match existing(path, header) {
             Existing::Same(done) if resume => {
-                let kept = path.with_extension("jsonl.previous");
-                std::fs::rename(path, &kept).with_context(|| format!("cannot move {} aside", path.display()))?;
                 eprintln!("resuming: {done} of {mine} points already in {}", path.display());
-                Some(kept)
+                true
             }
             _ if resume => bail!("--resume: {} holds no run of this job to resume", path.display()),
             Existing::Same(done) if done < mine && !fresh => bail!(
@@ -105,25 +105,29 @@ impl Results {
                 "{} already exists and is not this job's results: choose another --out, or --fresh to replace it",
                 path.display()
             ),
-            _ => None,
+            _ => false,
         };
-        // a line cut short by a crash can only be the last one written: the points before it are kept, it and
-        // anything after it run again
-        let previous: PointLines = match &kept {
-            Some(p) => Box::new(read_results(p)?.1.take_while(Result::is_ok)),
-            None => Box::new(std::iter::empty()),
+        // Resuming reads the results as they are and writes the whole file anew beside them, replacing them only
+        // once it is complete: a crash meanwhile leaves them untouched. A line cut short by a crash can only be the
+        // last one written: the points before it are kept, it and anything after it run again.
+        let (previous, target, replacing): (PointLines, PathBuf, _) = if resuming {
+            let partial = path.with_extension("jsonl.partial");
+            let lines = Box::new(read_results(path)?.1.take_while(Result::is_ok));
+            (lines, partial.clone(), Some((partial, path.to_path_buf())))
+        } else {
+            (Box::new(std::iter::empty()), path.to_path_buf(), None)
         };
-        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        let mut writer = std::io::BufWriter::new(file);
+        let file = std::fs::File::create(&target).with_context(|| format!("cannot create {}", target.display()))?;
+        let mut writer = std::io::LineWriter::new(file);
         writeln!(writer, "{}", serde_json::to_string(header)?)?;
-        Ok(Results { writer, previous, kept })
+        Ok(Results { writer, previous, replacing })
     }
 
-    /// Flushes the file and removes the earlier run's copy.
+    /// Flushes the file; a resumed run's new file replaces the results.
     pub fn close(mut self) -> Result<()> {
         self.writer.flush()?;
-        if let Some(p) = &self.kept {
-            std::fs::remove_file(p).ok();
+        if let Some((partial, path)) = &self.replacing {
+            std::fs::rename(partial, path).with_context(|| format!("cannot replace {}", path.display()))?;
         }
         Ok(())
     }

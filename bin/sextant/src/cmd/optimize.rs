@@ -68,7 +68,7 @@ pub struct Args {
     heatmap: Option<String>,
     /// Walk-forward instead of one sweep: optimise on each training window, run the chosen point on the test window
     /// that follows, and stitch the test windows into one out-of-sample result, e.g. "train=90d,test=30d" or
-    /// "train=52w,test=13w,step=4w" (units m, h, d, w; step defaults to the test length).
+    /// "train=52w,test=13w,step=26w" (units m, h, d, w; step defaults to the test length and may not be shorter).
     #[arg(long, value_name = "train=D,test=D[,step=D]", conflicts_with_all = ["shard", "resume", "csv", "report"])]
     walk_forward: Option<String>,
 }
@@ -158,6 +158,9 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     if let Some(spec) = &a.walk_forward {
+        if matches!(search, Search::Tpe { .. }) {
+            bail!("--walk-forward sweeps each fold by grid or random search; --search tpe is not supported with it");
+        }
         let wf_data = match (&pool, &lending) {
             (Some(p), _) => WalkData::Pool(p),
             (None, Some(l)) => WalkData::Lending(l),
