@@ -1,7 +1,8 @@
 //! The Uniswap v3 core libraries in Rust, operation for operation: `FullMath`, `TickMath`, `SqrtPriceMath`,
 //! `SwapMath`, `LiquidityMath`, `BitMath`. Wrapping where Solidity 0.7 wraps, `None` where the contract reverts.
 
-use alloy_primitives::{U256, U512};
+use super::wide;
+use alloy_primitives::U256;
 
 /// The lowest tick a price can have.
 pub const MIN_TICK: i32 = -887_272;
@@ -16,60 +17,26 @@ pub const Q96: U256 = U256::from_limbs([0, 1 << 32, 0, 0]);
 /// 2^128.
 pub const Q128: U256 = U256::from_limbs([0, 0, 1, 0]);
 
-fn narrow(x: U512) -> Option<U256> {
-    let l = x.as_limbs();
-    if l[4..].iter().any(|&w| w != 0) {
-        return None;
-    }
-    Some(U256::from_limbs([l[0], l[1], l[2], l[3]]))
-}
-
-/// Quotient and remainder (d > 0): native 128-bit arithmetic when both fit, a shift for a power of two (the Q96
-/// and Q128 of the fixed-point maths), the general division otherwise.
-fn div_rem(a: U256, d: U256) -> (U256, U256) {
-    if a.bit_len() <= 128 && d.bit_len() <= 128 {
-        let (a, d) = (a.to::<u128>(), d.to::<u128>());
-        let q = a / d;
-        (U256::from(q), U256::from(a - q * d))
-    } else if d.is_power_of_two() {
-        let shift = d.trailing_zeros();
-        (a >> shift, a & (d - U256::from(1u8)))
-    } else {
-        a.div_rem(d)
-    }
+/// `floor(a / d)` and whether a remainder was left (d > 0).
+fn div_rem(a: U256, d: U256) -> (U256, bool) {
+    wide::mul_div_rem(a, U256::from(1u8), d).unwrap_or_default()
 }
 
 /// `FullMath.mulDiv`: floor(a * b / d) with a 512-bit product; None when d is 0 or the result overflows.
 pub fn mul_div(a: U256, b: U256, d: U256) -> Option<U256> {
-    if d.is_zero() {
-        return None;
-    }
-    // Most products fit in 256 bits: one 256-bit division instead of a 512-bit one, same result.
-    if a.bit_len() + b.bit_len() <= 256 {
-        return Some(div_rem(a * b, d).0);
-    }
-    narrow(a.widening_mul::<256, 4, 512, 8>(b) / U512::from(d))
+    wide::mul_div_rem(a, b, d).map(|(q, _)| q)
 }
 
 /// `FullMath.mulDivRoundingUp`.
 pub fn mul_div_up(a: U256, b: U256, d: U256) -> Option<U256> {
-    if d.is_zero() {
-        return None;
-    }
-    if a.bit_len() + b.bit_len() <= 256 {
-        let (q, r) = div_rem(a * b, d);
-        return if r.is_zero() { Some(q) } else { q.checked_add(U256::from(1u8)) };
-    }
-    let p: U512 = a.widening_mul::<256, 4, 512, 8>(b);
-    let d5 = U512::from(d);
-    let q = narrow(p / d5)?;
-    if (p % d5).is_zero() { Some(q) } else { q.checked_add(U256::from(1u8)) }
+    let (q, rem) = wide::mul_div_rem(a, b, d)?;
+    if rem { q.checked_add(U256::from(1u8)) } else { Some(q) }
 }
 
 /// `UnsafeMath.divRoundingUp` (d > 0).
 fn div_up(a: U256, d: U256) -> U256 {
-    let (q, r) = div_rem(a, d);
-    if r.is_zero() { q } else { q + U256::from(1u8) }
+    let (q, rem) = div_rem(a, d);
+    if rem { q + U256::from(1u8) } else { q }
 }
 
 const TICK_FACTORS: [(u32, U256); 19] = {
@@ -171,11 +138,18 @@ pub fn tick_at_sqrt_ratio(sqrt_price: U256) -> Option<i32> {
     if sqrt_price < MIN_SQRT_RATIO || sqrt_price >= MAX_SQRT_RATIO {
         return None;
     }
-    // A first guess from the float logarithm, then exact steps with the exact ratio function: the result is the
-    // one the contract's definition fixes.
-    let p = f64::from(sqrt_price) / 2f64.powi(96);
-    let guess = ((p * p).ln() / 1.0001f64.ln()).floor() as i64;
-    let mut t = guess.clamp(i64::from(MIN_TICK), i64::from(MAX_TICK)) as i32;
+    // The float logarithm in tick units. `getSqrtRatioAtTick` is within a relative 3e-10 of the true
+    // sqrt(1.0001^t) * 2^96 (its 128-bit products truncate at 2^-64 of the running ratio, and the last shift
+    // rounds by less than one unit of a value at least 2^32), which is 6e-6 of a tick; the float logarithm is off by
+    // far less. So when the logarithm is more than 1e-4 of a tick from an integer, its floor is the tick; only
+    // prices that close to a tick's own price take the exact steps.
+    let p = approx(sqrt_price) / 2f64.powi(96);
+    let x = (p * p).ln() / 1.0001f64.ln();
+    let floor = x.floor();
+    let mut t = (floor as i64).clamp(i64::from(MIN_TICK), i64::from(MAX_TICK)) as i32;
+    if x - floor > 1e-4 && x - floor < 1.0 - 1e-4 {
+        return Some(t);
+    }
     while t > MIN_TICK && sqrt_ratio_at_tick(t)? > sqrt_price {
         t -= 1;
     }
@@ -199,7 +173,7 @@ pub fn next_sqrt_price_from_amount0_up(sqrt_p: U256, liquidity: u128, amount: U2
                 return mul_div_up(numerator1, sqrt_p, denominator);
             }
         }
-        Some(div_up(numerator1, (numerator1 / sqrt_p).checked_add(amount)?))
+        Some(div_up(numerator1, div_rem(numerator1, sqrt_p).0.checked_add(amount)?))
     } else {
         if overflow || numerator1 <= product {
             return None;
@@ -214,7 +188,7 @@ pub fn next_sqrt_price_from_amount1_down(sqrt_p: U256, liquidity: u128, amount: 
     let l = U256::from(liquidity);
     let fits = amount.bit_len() <= 160;
     if add {
-        let quotient = if fits { (amount << 96) / l } else { mul_div(amount, Q96, l)? };
+        let quotient = if fits { div_rem(amount << 96, l).0 } else { mul_div(amount, Q96, l)? };
         let r = sqrt_p.checked_add(quotient)?;
         (r.bit_len() <= 160).then_some(r)
     } else {
@@ -263,7 +237,7 @@ pub fn amount0_delta(a: U256, b: U256, liquidity: u128, round_up: bool) -> Optio
     if round_up {
         Some(div_up(mul_div_up(numerator1, numerator2, b)?, a))
     } else {
-        Some(mul_div(numerator1, numerator2, b)? / a)
+        Some(div_rem(mul_div(numerator1, numerator2, b)?, a).0)
     }
 }
 
@@ -287,7 +261,36 @@ pub struct SwapStep {
     pub fee_amount: U256,
 }
 
+/// `x` as a float (from its top two limbs: relative error below 2^-51).
+fn approx(x: U256) -> f64 {
+    let l = x.as_limbs();
+    let top = l.iter().rposition(|&w| w != 0).unwrap_or(0);
+    if top == 0 {
+        return l[0] as f64;
+    }
+    (l[top] as f64 * 2f64.powi(64) + l[top - 1] as f64) * f64::from_bits((1023 + 64 * (top as u64 - 1)) << 52)
+}
+
+/// Whether `amount` is certainly below the exact amount that moves the price from `a` to `b` (token0 when
+/// `token0`), judged in floating point with a margin far above its rounding error: a step that stops short of its
+/// target then skips computing the exact amount to the target, which it would only compare.
+fn certainly_short(amount: U256, a: U256, b: U256, liquidity: u128, token0: bool) -> bool {
+    let (lo, hi) = if a > b { (b, a) } else { (a, b) };
+    let l = (liquidity >> 64) as u64 as f64 * 2f64.powi(64) + liquidity as u64 as f64;
+    let estimate = if token0 {
+        l * 2f64.powi(96) * approx(hi - lo) / (approx(lo) * approx(hi))
+    } else {
+        l * approx(hi - lo) / 2f64.powi(96)
+    };
+    approx(amount) < estimate * (1.0 - 1e-9) - 4.0
+}
+
 /// `SwapMath.computeSwapStep`. `exact_in` with `remaining` the amount left (input or output).
+///
+/// The contract computes the amount to the target, compares it with what is left and, unless the step ends at the
+/// target, recomputes the amounts at the price it ends at. The amounts it returns are always those between the
+/// current and the final price; here the amount to the target is computed only when the comparison needs it
+/// exactly, and reused when the step ends there.
 pub fn compute_swap_step(
     sqrt_current: U256,
     sqrt_target: U256,
@@ -296,60 +299,66 @@ pub fn compute_swap_step(
     exact_in: bool,
     fee_pips: u32,
 ) -> Option<SwapStep> {
+    if fee_pips >= 1_000_000 {
+        return None;
+    }
     let zero_for_one = sqrt_current >= sqrt_target;
     let fee = U256::from(fee_pips);
     let million = U256::from(1_000_000u32);
-    let mut amount_in = U256::ZERO;
-    let mut amount_out = U256::ZERO;
+    // Input is token0 when selling token0 (rounded up); output the other token (rounded down).
+    let amount_in_to = |p: U256| {
+        if zero_for_one {
+            amount0_delta(p, sqrt_current, liquidity, true)
+        } else {
+            amount1_delta(sqrt_current, p, liquidity, true)
+        }
+    };
+    let amount_out_to = |p: U256| {
+        if zero_for_one {
+            amount1_delta(p, sqrt_current, liquidity, false)
+        } else {
+            amount0_delta(sqrt_current, p, liquidity, false)
+        }
+    };
     let next;
+    let mut amount_in = None;
+    let mut amount_out = None;
     if exact_in {
-        let less_fee = mul_div(remaining, million - fee, million)?;
-        amount_in = if zero_for_one {
-            amount0_delta(sqrt_target, sqrt_current, liquidity, true)?
-        } else {
-            amount1_delta(sqrt_current, sqrt_target, liquidity, true)?
+        let less_fee = match u64::try_from(remaining) {
+            // A 64-bit amount times a factor below 2^20 fits in 128 bits: native arithmetic, same floor.
+            Ok(r) => U256::from(u128::from(r) * u128::from(1_000_000 - fee_pips) / 1_000_000),
+            Err(_) => mul_div(remaining, million - fee, million)?,
         };
-        next = if less_fee >= amount_in {
-            sqrt_target
-        } else {
-            next_sqrt_price_from_input(sqrt_current, liquidity, less_fee, zero_for_one)?
+        if !certainly_short(less_fee, sqrt_current, sqrt_target, liquidity, zero_for_one) {
+            amount_in = Some(amount_in_to(sqrt_target)?);
+        }
+        next = match amount_in {
+            Some(a) if less_fee >= a => sqrt_target,
+            _ => next_sqrt_price_from_input(sqrt_current, liquidity, less_fee, zero_for_one)?,
         };
     } else {
-        amount_out = if zero_for_one {
-            amount1_delta(sqrt_target, sqrt_current, liquidity, false)?
-        } else {
-            amount0_delta(sqrt_current, sqrt_target, liquidity, false)?
-        };
-        next = if remaining >= amount_out {
-            sqrt_target
-        } else {
-            next_sqrt_price_from_output(sqrt_current, liquidity, remaining, zero_for_one)?
+        if !certainly_short(remaining, sqrt_current, sqrt_target, liquidity, !zero_for_one) {
+            amount_out = Some(amount_out_to(sqrt_target)?);
+        }
+        next = match amount_out {
+            Some(a) if remaining >= a => sqrt_target,
+            _ => next_sqrt_price_from_output(sqrt_current, liquidity, remaining, zero_for_one)?,
         };
     }
-    let max = sqrt_target == next;
-    if zero_for_one {
-        if !(max && exact_in) {
-            amount_in = amount0_delta(next, sqrt_current, liquidity, true)?;
-        }
-        if !max || exact_in {
-            amount_out = amount1_delta(next, sqrt_current, liquidity, false)?;
-        }
-    } else {
-        if !(max && exact_in) {
-            amount_in = amount1_delta(sqrt_current, next, liquidity, true)?;
-        }
-        if !max || exact_in {
-            amount_out = amount0_delta(sqrt_current, next, liquidity, false)?;
-        }
-    }
+    let at_target = next == sqrt_target;
+    let amount_in = match amount_in {
+        Some(a) if at_target => a,
+        _ => amount_in_to(next)?,
+    };
+    let mut amount_out = match amount_out {
+        Some(a) if at_target => a,
+        _ => amount_out_to(next)?,
+    };
     if !exact_in && amount_out > remaining {
         amount_out = remaining;
     }
-    let fee_amount = if exact_in && next != sqrt_target {
-        remaining - amount_in
-    } else {
-        mul_div_up(amount_in, fee, million - fee)?
-    };
+    let fee_amount =
+        if exact_in && !at_target { remaining - amount_in } else { mul_div_up(amount_in, fee, million - fee)? };
     Some(SwapStep { sqrt_price_next: next, amount_in, amount_out, fee_amount })
 }
 
@@ -413,6 +422,49 @@ mod tests {
         }
     }
 
+    /// The contract's definition of the tick at a price, searched with the exact ratio function alone.
+    fn tick_by_search(sqrt_price: U256) -> i32 {
+        let (mut lo, mut hi) = (MIN_TICK, MAX_TICK);
+        while lo < hi {
+            let mid = lo + (hi - lo + 1) / 2;
+            if sqrt_ratio_uncached(mid) <= sqrt_price { lo = mid } else { hi = mid - 1 }
+        }
+        lo
+    }
+
+    #[test]
+    fn the_tick_at_a_price_equals_the_exact_search() {
+        let mut x = 0x6a09_e667_f3bc_c908u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut checked = 0;
+        // Every tick's own price and its neighbours, over the whole range (every 97th tick), and random prices.
+        let mut t = MIN_TICK;
+        while t < MAX_TICK {
+            let s = sqrt_ratio_uncached(t);
+            for p in [s, s - U256::from(1u8), s + U256::from(1u8)] {
+                if (MIN_SQRT_RATIO..MAX_SQRT_RATIO).contains(&p) {
+                    assert_eq!(tick_at_sqrt_ratio(p), Some(tick_by_search(p)), "sqrt price {p}");
+                    checked += 1;
+                }
+            }
+            t += 97;
+        }
+        for _ in 0..20_000 {
+            let bits = 33 + next() % 127;
+            let p = U256::from_limbs([next(), next(), next(), 0]) >> (192 - bits as usize);
+            if (MIN_SQRT_RATIO..MAX_SQRT_RATIO).contains(&p) {
+                assert_eq!(tick_at_sqrt_ratio(p), Some(tick_by_search(p)), "sqrt price {p}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 70_000, "{checked}");
+    }
+
     #[test]
     fn division_fast_paths_equal_the_general_division() {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -427,9 +479,11 @@ mod tests {
                 |n: u64, v: U256| if n >= 256 { v } else { v & ((U256::from(1u8) << n as usize) - U256::from(1u8)) };
             let a = bits(next() % 257, U256::from_limbs([next(), next(), next(), next()]));
             let d = bits(1 + next() % 200, U256::from_limbs([next(), next(), next(), next()])).max(U256::from(1u8));
-            assert_eq!(div_rem(a, d), a.div_rem(d), "{a} / {d}");
+            let (q, r) = a.div_rem(d);
+            assert_eq!(div_rem(a, d), (q, !r.is_zero()), "{a} / {d}");
             let p2 = U256::from(1u8) << (next() % 256) as usize;
-            assert_eq!(div_rem(a, p2), a.div_rem(p2), "{a} / {p2}");
+            let (q, r) = a.div_rem(p2);
+            assert_eq!(div_rem(a, p2), (q, !r.is_zero()), "{a} / {p2}");
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod liquidity;
 pub mod math;
 pub mod pool;
+pub mod wide;
 
 pub use pool::{Pool, PoolError, PositionInfo, SwapResult, TickInfo};
 
