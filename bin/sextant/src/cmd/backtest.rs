@@ -215,10 +215,11 @@ fn run_lp(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let config_text = toml::to_string(config).context("config cannot be written back as TOML")?;
-    let data = flow_fingerprint(&market);
+    // The flow's digest (a pass over every step) only when a saved state is read or written.
+    let data = || flow_fingerprint(&market);
     let mut snap = match &a.resume {
         Some(path) => {
-            let snap: sextant_backtest::LpSnapshot<_> = read_saved(path, &config_text, &data, name, "pool or flow")?;
+            let snap: sextant_backtest::LpSnapshot<_> = read_saved(path, &config_text, &data(), name, "pool or flow")?;
             anyhow::ensure!(
                 snap.next_step <= market.steps.len() && snap.equity.len() == snap.next_step,
                 "{}: the saved state does not fit this pool's {} steps",
@@ -232,7 +233,7 @@ fn run_lp(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
     bar.set_position(snap.next_step as u64);
     engine.advance(&mut snap, a.stop_after, &mut |step| bar.set_position(step as u64));
     if let Some(path) = &a.save_state {
-        write_saved(path, config_text, data, &snap)?;
+        write_saved(path, config_text, data(), &snap)?;
         if a.stop_after.is_some() {
             bar.finish_and_clear();
             writeln!(
@@ -270,10 +271,15 @@ fn run_lp(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
         let v = r.result.metrics.get(metric).unwrap_or(f64::NAN);
         writeln!(o, "{metric:<16} {:>14}", format_metric(metric, v))?;
     }
-    write_outputs(&mut o, a, &lp_json_report(&r, style), || {
-        let title = format!("Sextant LP backtest: {}", r.result.strategy);
-        lp_html_report(&r, style, &title)
-    })?;
+    write_outputs(
+        &mut o,
+        a,
+        || lp_json_report(&r, style),
+        || {
+            let title = format!("Sextant LP backtest: {}", r.result.strategy);
+            lp_html_report(&r, style, &title)
+        },
+    )?;
     Ok(())
 }
 
@@ -287,12 +293,12 @@ fn failed_summary(flows: &sextant_backtest::FlowStats) -> String {
 fn write_outputs<J: serde::Serialize>(
     o: &mut impl Write,
     a: &Args,
-    json: &J,
+    json: impl FnOnce() -> J,
     html: impl FnOnce() -> String,
 ) -> Result<()> {
     if let Some(path) = &a.json {
         let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        serde_json::to_writer(std::io::BufWriter::new(file), json)
+        serde_json::to_writer(std::io::BufWriter::new(file), &json())
             .with_context(|| format!("writing {}", path.display()))?;
         writeln!(o, "\njson written to {}", path.display())?;
     }
@@ -447,10 +453,15 @@ fn run_lending(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
             d.detail
         )?;
     }
-    write_outputs(&mut o, a, &lending_json_report(&r, style), || {
-        let title = format!("Sextant lending backtest: {}", r.result.strategy);
-        lending_html_report(&r, style, &title)
-    })?;
+    write_outputs(
+        &mut o,
+        a,
+        || lending_json_report(&r, style),
+        || {
+            let title = format!("Sextant lending backtest: {}", r.result.strategy);
+            lending_html_report(&r, style, &title)
+        },
+    )?;
     Ok(())
 }
 
@@ -549,10 +560,15 @@ fn run_leverage(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
         "hold_value": r.hold_value,
         "health": r.health,
     });
-    write_outputs(&mut o, a, &report, || {
-        let title = format!("Sextant leverage backtest: {}", r.result.strategy);
-        html_report(&r.result, style, &title)
-    })?;
+    write_outputs(
+        &mut o,
+        a,
+        || &report,
+        || {
+            let title = format!("Sextant leverage backtest: {}", r.result.strategy);
+            html_report(&r.result, style, &title)
+        },
+    )?;
     Ok(())
 }
 
@@ -621,10 +637,15 @@ fn run_fixed_yield(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> 
         "benchmark": r.benchmark,
         "decisions": r.decisions,
     });
-    write_outputs(&mut o, a, &report, || {
-        let title = format!("Sextant fixed-yield backtest: {}", r.result.strategy);
-        html_report(&r.result, style, &title)
-    })?;
+    write_outputs(
+        &mut o,
+        a,
+        || &report,
+        || {
+            let title = format!("Sextant fixed-yield backtest: {}", r.result.strategy);
+            html_report(&r.result, style, &title)
+        },
+    )?;
     Ok(())
 }
 
@@ -683,9 +704,14 @@ pub fn run(a: Args) -> Result<()> {
         let v = result.metrics.get(metric).unwrap_or(f64::NAN);
         writeln!(o, "{metric:<16} {:>14}", format_metric(metric, v))?;
     }
-    write_outputs(&mut o, &a, &json_report(&result, style), || {
-        let title = format!("Sextant backtest: {}", result.strategy);
-        html_report(&result, style, &title)
-    })?;
+    write_outputs(
+        &mut o,
+        &a,
+        || json_report(&result, style),
+        || {
+            let title = format!("Sextant backtest: {}", result.strategy);
+            html_report(&result, style, &title)
+        },
+    )?;
     Ok(())
 }
