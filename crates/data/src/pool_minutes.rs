@@ -529,7 +529,7 @@ mod tests {
         fn int(x: &mut u64, signed: bool) -> String {
             let v = u128::from(rand(x)) * u128::from(rand(x) % (1 << (rand(x) % 60))) + u128::from(rand(x) % 1000);
             let mut s = v.to_string();
-            if signed && rand(x) % 2 == 0 {
+            if signed && rand(x).is_multiple_of(2) {
                 s.insert(0, '-');
             }
             match rand(x) % 40 {
@@ -560,7 +560,7 @@ mod tests {
                 tick(x),
                 tick(x),
                 {
-                    let signed = rand(x) % 30 == 0;
+                    let signed = rand(x).is_multiple_of(30);
                     int(x, signed)
                 },
                 int(x, false),
