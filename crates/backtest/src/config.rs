@@ -1177,8 +1177,7 @@ impl BacktestConfig {
         let p = self.pool.clone().unwrap_or_default();
         let (pool, steps, source) = match (&p.data, self.pool_synth()?) {
             (Some(path), _) => {
-                let minutes = sextant_data::load_pool_minutes(path)?;
-                let (pool, steps) = sextant_data::pool_minutes::minutes_flow(&minutes, p.fee, p.tick_spacing)?;
+                let (pool, steps) = sextant_data::pool_minutes::load_pool_flow(path, p.fee, p.tick_spacing)?;
                 (pool, steps, format!("{} (demeter minutes, fee {} pips)", path.display(), p.fee))
             }
             (None, Some(spec)) => {

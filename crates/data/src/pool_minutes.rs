@@ -90,77 +90,100 @@ fn int(field: &str) -> Option<i128> {
     Some(if negative { -v } else { v })
 }
 
+/// The columns' positions in a header row, in `COLUMNS` order.
+fn columns(headers: &[&str], bad: &dyn Fn(u64, String) -> Error) -> Result<[usize; 10]> {
+    let index = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let mut positions = [0; 10];
+    for (p, c) in positions.iter_mut().zip(COLUMNS) {
+        *p = index(c).ok_or_else(|| {
+            let missing: Vec<&str> = COLUMNS.iter().filter(|c| index(c).is_none()).copied().collect();
+            bad(
+                1,
+                format!("missing column(s) {} (a demeter minute file has {})", missing.join(", "), COLUMNS.join(", ")),
+            )
+        })?;
+    }
+    Ok(positions)
+}
+
+/// Unquoted rows (what pandas and demeter write), the first on line `first_line`: split into chunks of whole lines
+/// parsed on all cores when there are enough of them. The chunks' minutes, in order; each chunk is in order
+/// within itself (the caller checks across them), with the line it starts on.
+fn parse_plain_parallel(
+    body: &str,
+    first_line: u64,
+    width: usize,
+    positions: [usize; 10],
+    bad: &(dyn Fn(u64, String) -> Error + Sync),
+) -> Result<Vec<(Vec<PoolMinute>, u64)>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let parts = if body.len() < (4 << 20) { 1 } else { threads };
+    let mut chunks = Vec::with_capacity(parts);
+    let (mut rest, mut line) = (body, first_line);
+    for k in (1..=parts).rev() {
+        let cut = if k == 1 {
+            rest.len()
+        } else {
+            // Bytes, not chars: a cut just after a newline is always a char boundary.
+            let at = rest.len() / k;
+            rest.as_bytes()[at..].iter().position(|&b| b == b'\n').map_or(rest.len(), |i| at + i + 1)
+        };
+        let (chunk, tail) = rest.split_at(cut);
+        chunks.push((chunk, line));
+        line += chunk.matches('\n').count() as u64;
+        rest = tail;
+    }
+    if chunks.len() == 1 {
+        return Ok(vec![(parse_plain(body, first_line, width, positions, bad)?, first_line)]);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|&(chunk, line)| scope.spawn(move || parse_plain(chunk, line, width, positions, bad)))
+            .collect();
+        handles
+            .into_iter()
+            .zip(&chunks)
+            .map(|(h, &(_, line))| Ok((h.join().unwrap_or_else(|_| Err(bad(0, "parser panicked".into())))?, line)))
+            .collect()
+    })
+}
+
+/// Appends parsed chunks, refusing a chunk whose first minute does not come after the last one kept.
+fn append_in_order(
+    out: &mut Vec<PoolMinute>,
+    parts: Vec<(Vec<PoolMinute>, u64)>,
+    bad: &dyn Fn(u64, String) -> Error,
+) -> Result<()> {
+    for (part, line) in parts {
+        if let (Some(prev), Some(next)) = (out.last(), part.first())
+            && next.timestamp_ms <= prev.timestamp_ms
+        {
+            return Err(bad(line, "minutes are not in increasing time order".into()));
+        }
+        out.extend(part);
+    }
+    Ok(())
+}
+
 /// Parses a demeter minute file's text; `origin` names it in errors.
 ///
 /// # Errors
 /// A missing column (all are named), a malformed value (line and column named), or minutes out of order.
 pub fn parse_pool_minutes(text: &str, origin: &str) -> Result<Vec<PoolMinute>> {
     let bad = |line: u64, message: String| Error::Malformed { path: origin.to_string(), line, message };
-    let columns = |headers: &[&str]| -> Result<[usize; 10]> {
-        let index = |name: &str| headers.iter().position(|h| h.trim() == name);
-        let mut positions = [0; 10];
-        for (p, c) in positions.iter_mut().zip(COLUMNS) {
-            *p = index(c).ok_or_else(|| {
-                let missing: Vec<&str> = COLUMNS.iter().filter(|c| index(c).is_none()).copied().collect();
-                bad(
-                    1,
-                    format!(
-                        "missing column(s) {} (a demeter minute file has {})",
-                        missing.join(", "),
-                        COLUMNS.join(", ")
-                    ),
-                )
-            })?;
-        }
-        Ok(positions)
-    };
     if !text.contains('"') {
-        // Unquoted files (what pandas and demeter write): split lines and commas directly, in parallel chunks
-        // of whole lines for big files.
         let (head, body) = text.split_once('\n').unwrap_or((text, ""));
         let headers: Vec<&str> = head.trim_end_matches('\r').split(',').collect();
-        let positions = columns(&headers)?;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-        let parts = if body.len() < (4 << 20) { 1 } else { threads };
-        let mut chunks = Vec::with_capacity(parts);
-        let (mut rest, mut first_line) = (body, 2u64);
-        for k in (1..=parts).rev() {
-            let cut = if k == 1 {
-                rest.len()
-            } else {
-                // Bytes, not chars: a cut just after a newline is always a char boundary.
-                let at = rest.len() / k;
-                rest.as_bytes()[at..].iter().position(|&b| b == b'\n').map_or(rest.len(), |i| at + i + 1)
-            };
-            let (chunk, tail) = rest.split_at(cut);
-            chunks.push((chunk, first_line));
-            first_line += chunk.matches('\n').count() as u64;
-            rest = tail;
-        }
-        let (width, bad) = (headers.len(), &bad);
-        let parsed: Vec<Result<Vec<PoolMinute>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = chunks
-                .iter()
-                .map(|&(chunk, line)| scope.spawn(move || parse_plain(chunk, line, width, positions, bad)))
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(bad(0, "parser panicked".into())))).collect()
-        });
+        let positions = columns(&headers, &bad)?;
         let mut out: Vec<PoolMinute> = Vec::with_capacity(text.len() / 128);
-        for (part, &(_, line)) in parsed.into_iter().zip(&chunks) {
-            let part = part?;
-            if let (Some(prev), Some(next)) = (out.last(), part.first())
-                && next.timestamp_ms <= prev.timestamp_ms
-            {
-                return Err(bad(line, "minutes are not in increasing time order".into()));
-            }
-            out.extend(part);
-        }
+        append_in_order(&mut out, parse_plain_parallel(body, 2, headers.len(), positions, &bad)?, &bad)?;
         return Ok(out);
     }
     let mut out: Vec<PoolMinute> = Vec::new();
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
     let headers = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
-    let positions = columns(&headers.iter().collect::<Vec<_>>())?;
+    let positions = columns(&headers.iter().collect::<Vec<_>>(), &bad)?;
     for (i, record) in reader.records().enumerate() {
         let line = i as u64 + 2;
         let record = record.map_err(|e| bad(line, e.to_string()))?;
@@ -221,67 +244,74 @@ fn parse_plain(
 /// The common row in one pass over its bytes: plain integers (an optional `-`, then at most 38 digits) and a
 /// timestamp, as many fields as the header. None for anything else, which [`parse_row`] then reads or refuses.
 fn plain_row(row: &[u8], width: usize, positions: &[usize; 10]) -> Option<PoolMinute> {
+    // What each field of the row is: a column's index in `COLUMNS`, or none (a pandas index, an extra column).
     const MAX_FIELDS: usize = 32;
     if width > MAX_FIELDS {
         return None;
     }
-    let mut bounds = [(0usize, 0usize); MAX_FIELDS];
-    let (mut start, mut k) = (0, 0);
-    for (i, &b) in row.iter().enumerate() {
-        if b == b',' {
-            if k + 1 >= width {
+    let mut role = [usize::MAX; MAX_FIELDS];
+    for (c, &p) in positions.iter().enumerate() {
+        role[p] = c;
+    }
+    let mut values = [0i128; 10];
+    let mut time = &row[..0];
+    let mut i = 0;
+    for (k, &c) in role.iter().enumerate().take(width) {
+        if k > 0 {
+            // The previous field ended at a comma.
+            if row.get(i) != Some(&b',') {
                 return None;
             }
-            bounds[k] = (start, i);
-            k += 1;
-            start = i + 1;
+            i += 1;
         }
-    }
-    if k + 1 != width {
-        return None;
-    }
-    bounds[k] = (start, row.len());
-    let field = |c: usize| {
-        let (a, b) = bounds[positions[c]];
-        &row[a..b]
-    };
-    let int = |c: usize| -> Option<i128> {
-        let f = field(c);
-        let (negative, digits) = match f.split_first() {
-            Some((b'-', rest)) => (true, rest),
-            _ => (false, f),
-        };
-        if digits.is_empty() || digits.len() > 38 {
-            return None;
+        let start = i;
+        if c == 0 || c == usize::MAX {
+            while i < row.len() && row[i] != b',' {
+                i += 1;
+            }
+            if c == 0 {
+                time = &row[start..i];
+            }
+            continue;
         }
+        let negative = row.get(i) == Some(&b'-');
+        i += usize::from(negative);
+        let digits = i;
         // Up to 19 digits in 64 bits, the rest in 128 (38 digits always fit).
-        let (head, tail) = digits.split_at(digits.len().min(19));
         let mut v64 = 0u64;
-        for &d in head {
-            let d = d.wrapping_sub(b'0');
+        while i < row.len() && i - digits < 19 {
+            let d = row[i].wrapping_sub(b'0');
             if d > 9 {
-                return None;
+                break;
             }
             v64 = v64 * 10 + u64::from(d);
+            i += 1;
         }
         let mut v = u128::from(v64);
-        for &d in tail {
-            let d = d.wrapping_sub(b'0');
+        while i < row.len() && i - digits < 38 {
+            let d = row[i].wrapping_sub(b'0');
             if d > 9 {
-                return None;
+                break;
             }
             v = v * 10 + u128::from(d);
+            i += 1;
+        }
+        if i == digits || (i < row.len() && row[i] != b',') {
+            return None;
         }
         let v = i128::try_from(v).ok()?;
-        Some(if negative { -v } else { v })
-    };
-    let tick = |c: usize| int(c).and_then(|v| i32::try_from(v).ok());
-    let unsigned = |c: usize| int(c).and_then(|v| u128::try_from(v).ok());
-    let (timestamp_ms, _) = parse_time(std::str::from_utf8(field(0)).ok()?)?;
+        values[c] = if negative { -v } else { v };
+    }
+    if i != row.len() {
+        return None;
+    }
+    let tick = |c: usize| i32::try_from(values[c]).ok();
+    let unsigned = |c: usize| u128::try_from(values[c]).ok();
+    let (timestamp_ms, _) = parse_time(std::str::from_utf8(time).ok()?)?;
     let minute = PoolMinute {
         timestamp_ms,
-        net_amount0: int(1)?,
-        net_amount1: int(2)?,
+        net_amount0: values[1],
+        net_amount1: values[2],
         close_tick: tick(3)?,
         open_tick: tick(4)?,
         lowest_tick: tick(5)?,
@@ -329,14 +359,110 @@ fn parse_row(line: u64, row: &[&str; 10], bad: &dyn Fn(u64, String) -> Error) ->
     Ok(minute)
 }
 
+/// Bytes read at a time by the minute-file reader.
+const BLOCK: usize = 8 << 20;
+
+/// Reads a minute file a block at a time and hands its minutes to `add`, in order, block by block: the whole text is
+/// never in memory, only a block and its minutes. A file with quotes is read whole by the general reader instead
+/// (into a fresh `new()`).
+fn read_minutes<A>(
+    path: &Path,
+    block: usize,
+    new: impl Fn() -> A,
+    mut add: impl FnMut(&mut A, &[PoolMinute]) -> Result<()>,
+) -> Result<A> {
+    use std::io::Read;
+    let origin = path.display().to_string();
+    let io = |source| Error::Io { path: origin.clone(), source };
+    let bad = |line: u64, message: String| Error::Malformed { path: origin.clone(), line, message };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut acc = new();
+    let mut buf: Vec<u8> = Vec::with_capacity(block + 4096);
+    let mut header: Option<(usize, [usize; 10])> = None;
+    let (mut line, mut last_ms) = (2u64, None::<i64>);
+    loop {
+        // Top up the block (what is left of the last one is a partial line at its start).
+        let kept = buf.len();
+        buf.resize(kept + block, 0);
+        let mut filled = kept;
+        while filled < buf.len() {
+            match file.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+        buf.truncate(filled);
+        let eof = filled < kept + block;
+        if buf.contains(&b'"') {
+            // Quoted fields: the general reader, on the whole file.
+            let text = std::fs::read_to_string(path).map_err(io)?;
+            let mut acc = new();
+            add(&mut acc, &parse_pool_minutes(&text, &origin)?)?;
+            return Ok(acc);
+        }
+        // Whole lines only, unless the file ends here.
+        let end = if eof { buf.len() } else { buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) };
+        let text = std::str::from_utf8(&buf[..end])
+            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        let mut body = text;
+        if header.is_none() {
+            let Some((head, rest)) = text.split_once('\n').or(eof.then_some((text, ""))) else {
+                if buf.len() > (512 << 20) {
+                    return Err(bad(1, "no line break in the first 512 MiB".into()));
+                }
+                continue;
+            };
+            let headers: Vec<&str> = head.trim_end_matches('\r').split(',').collect();
+            header = Some((headers.len(), columns(&headers, &bad)?));
+            body = rest;
+        }
+        let (width, positions) = header.unwrap_or_default();
+        let parts = parse_plain_parallel(body, line, width, positions, &bad)?;
+        line += body.matches('\n').count() as u64;
+        for (part, part_line) in &parts {
+            if let (Some(prev), Some(next)) = (last_ms, part.first())
+                && next.timestamp_ms <= prev
+            {
+                return Err(bad(*part_line, "minutes are not in increasing time order".into()));
+            }
+            if let Some(m) = part.last() {
+                last_ms = Some(m.timestamp_ms);
+            }
+            add(&mut acc, part)?;
+        }
+        if eof {
+            return Ok(acc);
+        }
+        buf.drain(..end);
+    }
+}
+
 /// Reads a demeter minute file.
 ///
 /// # Errors
 /// As [`parse_pool_minutes`], or an unreadable file.
 pub fn load_pool_minutes(path: &Path) -> Result<Vec<PoolMinute>> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
-    parse_pool_minutes(&text, &path.display().to_string())
+    read_minutes(path, BLOCK, Vec::new, |out, part| {
+        out.extend_from_slice(part);
+        Ok(())
+    })
+}
+
+/// A minute file read straight into its order flow ([`minutes_flow`] of [`load_pool_minutes`], without holding the
+/// minutes).
+///
+/// # Errors
+/// As [`load_pool_minutes`] and [`minutes_flow`].
+pub fn load_pool_flow(path: &Path, fee: u32, tick_spacing: i32) -> Result<(Pool, Vec<PoolStep>)> {
+    let flow = read_minutes(
+        path,
+        BLOCK,
+        || FlowBuilder::new(fee, tick_spacing),
+        |flow, part| part.iter().try_for_each(|m| flow.push(m)),
+    )?;
+    flow.finish()
 }
 
 /// Replays `steps` on `pool` and writes one row per step in demeter's minute format (the `timestamp` column as
@@ -391,26 +517,52 @@ fn tick_middle(tick: i32) -> Option<U256> {
 /// # Errors
 /// An empty file, ticks out of range, or a pool configuration the factory would refuse.
 pub fn minutes_flow(minutes: &[PoolMinute], fee: u32, tick_spacing: i32) -> Result<(Pool, Vec<PoolStep>)> {
-    let first = minutes.first().ok_or_else(|| Error::Invalid("the minute file has no rows".into()))?;
-    let start = tick_middle(first.open_tick)
-        .ok_or_else(|| Error::Invalid(format!("openTick {} is out of range", first.open_tick)))?;
-    let pool = Pool::new(fee, tick_spacing, start).map_err(|e| Error::Invalid(format!("pool: {e}")))?;
-    let mut steps = Vec::with_capacity(minutes.len());
-    let mut liquidity = first.current_liquidity;
-    for m in minutes {
+    let mut flow = FlowBuilder::new(fee, tick_spacing);
+    minutes.iter().try_for_each(|m| flow.push(m))?;
+    flow.finish()
+}
+
+/// [`minutes_flow`] a minute at a time.
+struct FlowBuilder {
+    fee: u32,
+    tick_spacing: i32,
+    pool: Option<Pool>,
+    steps: Vec<PoolStep>,
+    liquidity: u128,
+}
+
+impl FlowBuilder {
+    fn new(fee: u32, tick_spacing: i32) -> Self {
+        FlowBuilder { fee, tick_spacing, pool: None, steps: Vec::new(), liquidity: 0 }
+    }
+
+    fn push(&mut self, m: &PoolMinute) -> Result<()> {
+        if self.pool.is_none() {
+            let start = tick_middle(m.open_tick)
+                .ok_or_else(|| Error::Invalid(format!("openTick {} is out of range", m.open_tick)))?;
+            let pool =
+                Pool::new(self.fee, self.tick_spacing, start).map_err(|e| Error::Invalid(format!("pool: {e}")))?;
+            self.pool = Some(pool);
+            self.liquidity = m.current_liquidity;
+        }
         let close = tick_middle(m.close_tick)
             .ok_or_else(|| Error::Invalid(format!("closeTick {} is out of range", m.close_tick)))?;
-        steps.push(PoolStep {
+        self.steps.push(PoolStep {
             timestamp_ms: m.timestamp_ms,
-            background_liquidity: Some(liquidity),
+            background_liquidity: Some(self.liquidity),
             recentre: false,
             swaps: Vec::new(),
             volume_in: Some((U256::from(m.in_amount0), U256::from(m.in_amount1))),
             close_sqrt_price_x96: Some(close),
         });
-        liquidity = m.current_liquidity;
+        self.liquidity = m.current_liquidity;
+        Ok(())
     }
-    Ok((pool, steps))
+
+    fn finish(self) -> Result<(Pool, Vec<PoolStep>)> {
+        let pool = self.pool.ok_or_else(|| Error::Invalid("the minute file has no rows".into()))?;
+        Ok((pool, self.steps))
+    }
 }
 
 #[cfg(test)]
@@ -507,6 +659,57 @@ mod tests {
         let broken = text.replace("\n30000,", "\n30000,x");
         let e = parse_pool_minutes(&broken, "big.csv").unwrap_err().to_string();
         assert!(e.starts_with("big.csv:30002:"), "{e}");
+    }
+
+    #[test]
+    fn files_read_in_blocks_equal_the_whole_text() {
+        let dir = std::env::temp_dir().join(format!("sextant-minutes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut text = String::from(FILE.lines().next().unwrap());
+        text.push_str("\r\n");
+        for i in 0..3_000i64 {
+            let t = crate::time::format_time(1_691_884_800_000 + i * 60_000, sextant_market::TimeStyle::DateTimeSpace);
+            let liquidity = if i % 7 == 0 { "2.5e+22".to_string() } else { format!("{}", 10u128.pow(22) + i as u128) };
+            text.push_str(&format!(
+                "{i},{t},-1502345,825432109876543210,{},200128,200125,200131,{i},8254321098765,{liquidity}\r\n",
+                200_125 + i % 6
+            ));
+        }
+        let whole = parse_pool_minutes(&text, "m").unwrap();
+        let (pool, steps) = minutes_flow(&whole, 500, 10).unwrap();
+        // The last line without its line break, and blocks smaller than a line, a header, or the whole file.
+        let file = dir.join("m.csv");
+        std::fs::write(&file, text.trim_end()).unwrap();
+        for block in [13, 150, 4096, 1 << 20] {
+            let got = read_minutes(&file, block, Vec::new, |out, part| {
+                out.extend_from_slice(part);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(got, whole, "block {block}");
+        }
+        assert_eq!(load_pool_minutes(&file).unwrap(), whole);
+        let (p2, s2) = load_pool_flow(&file, 500, 10).unwrap();
+        assert_eq!((p2, s2.len()), (pool, steps.len()));
+        assert_eq!(s2, steps);
+        // Errors name the file's own line whatever the block; minutes out of order across blocks are refused.
+        let broken = text.replace("\n2000,", "\n2000,x");
+        std::fs::write(&file, &broken).unwrap();
+        for block in [64, 1000, 1 << 20] {
+            let e = read_minutes(&file, block, || (), |_, _| Ok(())).unwrap_err().to_string();
+            assert!(e.contains("m.csv:2002:"), "block {block}: {e}");
+        }
+        let back = text.replace("\n2500,2023-08-14 17:40:00", "\n2500,2023-08-13 00:00:00");
+        assert!(back != text, "the test rewrote no timestamp");
+        std::fs::write(&file, &back).unwrap();
+        for block in [64, 1000, 1 << 20] {
+            let e = read_minutes(&file, block, || (), |_, _| Ok(())).unwrap_err().to_string();
+            assert!(e.contains("order"), "block {block}: {e}");
+        }
+        // A quote anywhere sends the file to the general reader.
+        std::fs::write(&file, text.replacen(",-1502345,", ",\"-1502345\",", 2)).unwrap();
+        assert_eq!(load_pool_minutes(&file).unwrap(), whole);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
