@@ -107,19 +107,23 @@ fn columns(headers: &[&str], bad: &dyn Fn(u64, String) -> Error) -> Result<[usiz
 }
 
 /// Unquoted rows (what pandas and demeter write), the first on line `first_line`: split into chunks of whole lines
-/// parsed on all cores when there are enough of them. The chunks' minutes, in order; each chunk is in order
-/// within itself (the caller checks across them), with the line it starts on.
+/// parsed on all cores when there are enough of them. The chunks' minutes, in order, each with the line it starts
+/// on (each chunk is in order within itself; the caller checks across them), and the lines read.
 fn parse_plain_parallel(
     body: &str,
     first_line: u64,
     width: usize,
     positions: [usize; 10],
     bad: &(dyn Fn(u64, String) -> Error + Sync),
-) -> Result<Vec<(Vec<PoolMinute>, u64)>> {
+) -> Result<(Vec<(Vec<PoolMinute>, u64)>, u64)> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let parts = if body.len() < (4 << 20) { 1 } else { threads };
+    if parts == 1 {
+        let (minutes, lines) = parse_plain(body, first_line, width, positions, bad)?;
+        return Ok((vec![(minutes, first_line)], lines));
+    }
     let mut chunks = Vec::with_capacity(parts);
-    let (mut rest, mut line) = (body, first_line);
+    let mut rest = body;
     for k in (1..=parts).rev() {
         let cut = if k == 1 {
             rest.len()
@@ -129,24 +133,31 @@ fn parse_plain_parallel(
             rest.as_bytes()[at..].iter().position(|&b| b == b'\n').map_or(rest.len(), |i| at + i + 1)
         };
         let (chunk, tail) = rest.split_at(cut);
-        chunks.push((chunk, line));
-        line += chunk.matches('\n').count() as u64;
+        chunks.push(chunk);
         rest = tail;
     }
-    if chunks.len() == 1 {
-        return Ok(vec![(parse_plain(body, first_line, width, positions, bad)?, first_line)]);
+    // Each chunk counts its lines from 0; its errors move to the file's line numbers once the chunks before it
+    // have said how many lines they held.
+    let parsed: Vec<Result<(Vec<PoolMinute>, u64)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            chunks.iter().map(|&chunk| scope.spawn(move || parse_plain(chunk, 0, width, positions, bad))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(bad(0, "parser panicked".into())))).collect()
+    });
+    let mut out = Vec::with_capacity(parsed.len());
+    let mut line = first_line;
+    for part in parsed {
+        match part {
+            Ok((minutes, lines)) => {
+                out.push((minutes, line));
+                line += lines;
+            }
+            Err(Error::Malformed { path, line: at, message }) => {
+                return Err(Error::Malformed { path, line: line + at, message });
+            }
+            Err(e) => return Err(e),
+        }
     }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|&(chunk, line)| scope.spawn(move || parse_plain(chunk, line, width, positions, bad)))
-            .collect();
-        handles
-            .into_iter()
-            .zip(&chunks)
-            .map(|(h, &(_, line))| Ok((h.join().unwrap_or_else(|_| Err(bad(0, "parser panicked".into())))?, line)))
-            .collect()
-    })
+    Ok((out, line - first_line))
 }
 
 /// Appends parsed chunks, refusing a chunk whose first minute does not come after the last one kept.
@@ -177,7 +188,7 @@ pub fn parse_pool_minutes(text: &str, origin: &str) -> Result<Vec<PoolMinute>> {
         let headers: Vec<&str> = head.trim_end_matches('\r').split(',').collect();
         let positions = columns(&headers, &bad)?;
         let mut out: Vec<PoolMinute> = Vec::with_capacity(text.len() / 128);
-        append_in_order(&mut out, parse_plain_parallel(body, 2, headers.len(), positions, &bad)?, &bad)?;
+        append_in_order(&mut out, parse_plain_parallel(body, 2, headers.len(), positions, &bad)?.0, &bad)?;
         return Ok(out);
     }
     let mut out: Vec<PoolMinute> = Vec::new();
@@ -216,11 +227,13 @@ fn parse_plain(
     width: usize,
     positions: [usize; 10],
     bad: &(dyn Fn(u64, String) -> Error + Sync),
-) -> Result<Vec<PoolMinute>> {
+) -> Result<(Vec<PoolMinute>, u64)> {
     let mut out = Vec::with_capacity(text.len() / 128);
     let mut fields: Vec<&str> = Vec::with_capacity(width);
+    let mut lines = 0;
     for (i, row) in text.lines().enumerate() {
         let line = first_line + i as u64;
+        lines = i as u64 + 1;
         if row.trim().is_empty() {
             continue;
         }
@@ -238,7 +251,7 @@ fn parse_plain(
         let minute = parse_row(line, &positions.map(|p| fields[p]), bad)?;
         push_in_order(&mut out, minute, line, bad)?;
     }
-    Ok(out)
+    Ok((out, lines))
 }
 
 /// The common row in one pass over its bytes: plain integers (an optional `-`, then at most 38 digits) and a
@@ -419,8 +432,8 @@ fn read_minutes<A>(
             body = rest;
         }
         let (width, positions) = header.unwrap_or_default();
-        let parts = parse_plain_parallel(body, line, width, positions, &bad)?;
-        line += body.matches('\n').count() as u64;
+        let (parts, lines) = parse_plain_parallel(body, line, width, positions, &bad)?;
+        line += lines;
         for (part, part_line) in &parts {
             if let (Some(prev), Some(next)) = (last_ms, part.first())
                 && next.timestamp_ms <= prev

@@ -227,6 +227,11 @@ pub fn next_sqrt_price_from_output(
 }
 
 /// `SqrtPriceMath.getAmount0Delta` (unsigned).
+///
+/// The contract divides twice, by the upper price and then by the lower, rounding each time; for integers
+/// `ceil(ceil(x / b) / a) = ceil(x / (a * b))` and the same holds for floors, so one division by `a * b` gives the
+/// same amount whenever that product fits in 256 bits and the first quotient cannot overflow (where the contract
+/// would revert); otherwise the contract's two steps are followed.
 pub fn amount0_delta(a: U256, b: U256, liquidity: u128, round_up: bool) -> Option<U256> {
     let (a, b) = if a > b { (b, a) } else { (a, b) };
     if a.is_zero() {
@@ -234,6 +239,14 @@ pub fn amount0_delta(a: U256, b: U256, liquidity: u128, round_up: bool) -> Optio
     }
     let numerator1: U256 = U256::from(liquidity) << 96;
     let numerator2 = b - a;
+    // The product has at most bit_len(numerator1) + bit_len(numerator2) bits; below 2^(254 + bit_len(b)) the
+    // first quotient is below 2^255.
+    if numerator1.bit_len() + numerator2.bit_len() <= 254 + b.bit_len()
+        && let Some(ab) = wide::mul(a, b)
+    {
+        let (q, rem) = wide::mul_div_rem(numerator1, numerator2, ab)?;
+        return Some(if round_up && rem { q + U256::from(1u8) } else { q });
+    }
     if round_up {
         Some(div_up(mul_div_up(numerator1, numerator2, b)?, a))
     } else {
@@ -463,6 +476,38 @@ mod tests {
             }
         }
         assert!(checked > 70_000, "{checked}");
+    }
+
+    /// `getAmount0Delta` as the contract writes it: two roundings.
+    fn amount0_in_two_steps(a: U256, b: U256, liquidity: u128, round_up: bool) -> Option<U256> {
+        let (a, b) = if a > b { (b, a) } else { (a, b) };
+        let n1 = U256::from(liquidity) << 96;
+        if round_up { Some(div_up(mul_div_up(n1, b - a, b)?, a)) } else { Some(div_rem(mul_div(n1, b - a, b)?, a).0) }
+    }
+
+    #[test]
+    fn the_one_division_amount0_equals_the_contracts_two() {
+        let mut x = 0xbb67_ae85_84ca_a73bu64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..100_000 {
+            let price = |r: u64| {
+                let bits = 32 + r % 129;
+                (U256::from_limbs([r, r.rotate_left(17), r.rotate_left(41), 0]) >> (192 - bits as usize))
+                    .max(MIN_SQRT_RATIO)
+            };
+            let a = price(next());
+            // Neighbouring prices (a swap step) as well as far ones.
+            let b = if i % 2 == 0 { a + U256::from(next() % 1_000_000) } else { price(next()) };
+            let l = if i % 3 == 0 { u128::MAX >> (next() % 128) } else { u128::from(next()) << (next() % 64) };
+            for up in [true, false] {
+                assert_eq!(amount0_delta(a, b, l, up), amount0_in_two_steps(a, b, l, up), "{a} {b} {l} {up}");
+            }
+        }
     }
 
     #[test]

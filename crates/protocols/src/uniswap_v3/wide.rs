@@ -76,6 +76,26 @@ fn div_3by2(u2: u64, u1: u64, u0: u64, d1: u64, d0: u64, v: u64) -> (u64, u64, u
     (q1, (r >> 64) as u64, r as u64)
 }
 
+/// `a * b` when it fits in 256 bits.
+pub fn mul(a: U256, b: U256) -> Option<U256> {
+    let (a, b) = (a.as_limbs(), b.as_limbs());
+    let (la, lb) = (len(a), len(b));
+    if la + lb > 5 {
+        return None;
+    }
+    let mut p = [0u64; 5];
+    for i in 0..la {
+        let mut carry = 0u64;
+        for j in 0..lb {
+            let t = u128::from(a[i]) * u128::from(b[j]) + u128::from(p[i + j]) + u128::from(carry);
+            p[i + j] = t as u64;
+            carry = (t >> 64) as u64;
+        }
+        p[i + lb] = carry;
+    }
+    (p[4] == 0).then(|| U256::from_limbs([p[0], p[1], p[2], p[3]]))
+}
+
 /// `floor(a * b / d)` and whether a remainder was left; None when `d` is 0 or the quotient needs more than 256
 /// bits (`FullMath.mulDiv`'s two reverts).
 pub fn mul_div_rem(a: U256, b: U256, d: U256) -> Option<(U256, bool)> {
@@ -280,6 +300,7 @@ mod tests {
                 1 => U256::from(1u8) << (next() % 256) as usize,
                 _ => pick(),
             };
+            assert_eq!(mul(a, b), a.checked_mul(b), "{a} * {b}");
             let got = mul_div_rem(a, b, d);
             assert_eq!(got, reference(a, b, d), "{a} * {b} / {d}");
             overflows += usize::from(got.is_none() && !d.is_zero());
