@@ -106,6 +106,9 @@ fn columns(headers: &[&str], bad: &dyn Fn(u64, String) -> Error) -> Result<[usiz
     Ok(positions)
 }
 
+/// Minutes parsed from a run of lines, with the line the run starts on.
+type Chunk = (Vec<PoolMinute>, u64);
+
 /// Unquoted rows (what pandas and demeter write), the first on line `first_line`: split into chunks of whole lines
 /// parsed on all cores when there are enough of them. The chunks' minutes, in order, each with the line it starts
 /// on (each chunk is in order within itself; the caller checks across them), and the lines read.
@@ -115,7 +118,7 @@ fn parse_plain_parallel(
     width: usize,
     positions: [usize; 10],
     bad: &(dyn Fn(u64, String) -> Error + Sync),
-) -> Result<(Vec<(Vec<PoolMinute>, u64)>, u64)> {
+) -> Result<(Vec<Chunk>, u64)> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let parts = if body.len() < (4 << 20) { 1 } else { threads };
     if parts == 1 {
@@ -163,7 +166,7 @@ fn parse_plain_parallel(
 /// Appends parsed chunks, refusing a chunk whose first minute does not come after the last one kept.
 fn append_in_order(
     out: &mut Vec<PoolMinute>,
-    parts: Vec<(Vec<PoolMinute>, u64)>,
+    parts: Vec<Chunk>,
     bad: &dyn Fn(u64, String) -> Error,
 ) -> Result<()> {
     for (part, line) in parts {
