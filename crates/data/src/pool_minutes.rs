@@ -164,11 +164,7 @@ fn parse_plain_parallel(
 }
 
 /// Appends parsed chunks, refusing a chunk whose first minute does not come after the last one kept.
-fn append_in_order(
-    out: &mut Vec<PoolMinute>,
-    parts: Vec<Chunk>,
-    bad: &dyn Fn(u64, String) -> Error,
-) -> Result<()> {
+fn append_in_order(out: &mut Vec<PoolMinute>, parts: Vec<Chunk>, bad: &dyn Fn(u64, String) -> Error) -> Result<()> {
     for (part, line) in parts {
         if let (Some(prev), Some(next)) = (out.last(), part.first())
             && next.timestamp_ms <= prev.timestamp_ms

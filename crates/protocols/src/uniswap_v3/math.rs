@@ -1,5 +1,7 @@
-//! The Uniswap v3 core libraries in Rust, operation for operation: `FullMath`, `TickMath`, `SqrtPriceMath`,
-//! `SwapMath`, `LiquidityMath`, `BitMath`. Wrapping where Solidity 0.7 wraps, `None` where the contract reverts.
+//! The Uniswap v3 core libraries in Rust, result for result: `FullMath`, `TickMath`, `SqrtPriceMath`, `SwapMath`,
+//! `LiquidityMath`, `BitMath`. Wrapping where Solidity 0.7 wraps, `None` where the contract reverts. Where a shorter
+//! computation gives the same result (an integer identity, or a float bound far from the rounding that matters) it is
+//! used, and says so; the differential tests against the contracts hold all of it.
 
 use super::wide;
 use alloy_primitives::U256;
