@@ -1,6 +1,6 @@
 //! The shared `[risk]` settings of the indicator strategies, end to end through the engine.
 
-use sextant_backtest::{BacktestConfig, BacktestResult, Market, run_backtest};
+use sextant_backtest::{BacktestConfig, BacktestResult, Market, run_backtest, run_backtest_from};
 use sextant_data::SynthSpec;
 use sextant_types::Token;
 
@@ -124,4 +124,28 @@ fn ema_cross_and_bollinger_exits_trade_differently() {
         r.trades.iter().map(|t| (t.exit_time_ms - t.entry_time_ms) as f64).sum::<f64>() / r.trades.len() as f64
     };
     assert!(hold(&upper) > hold(&middle));
+}
+
+/// A walk-forward's test window starts after a warm-up whose intents are all refused: a refusal must not start a
+/// cooldown, or a signal that held through the window's start would wait out the cooldown before its first trade.
+#[test]
+fn a_refused_warm_up_intent_starts_no_cooldown() {
+    let m = markets(33);
+    let text =
+        |cooldown: usize| format!("[strategy]\nkind = \"rsi\"\nperiod = 5\n[risk]\ncooldown_bars = {cooldown}\n{FREE}");
+    let (plain, cooled) =
+        (BacktestConfig::parse(&text(0), "t").unwrap(), BacktestConfig::parse(&text(40), "t").unwrap());
+    let time = |i: usize| m[0].series.candles[i].timestamp_ms;
+    let first_entry = |config: &BacktestConfig, from: usize| {
+        run_backtest_from(config, &m, time(from)).unwrap().trades.first().map(|t| at(&m, t.entry_time_ms))
+    };
+    // Windows whose first bar and the bar before both signal a buy: the warm-up's last bar sent a buy (refused).
+    let mut checked = 0;
+    for from in 50..700 {
+        if first_entry(&plain, from) == Some(from) && first_entry(&plain, from - 1) == Some(from - 1) {
+            assert_eq!(first_entry(&cooled, from), Some(from), "window from bar {from}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "only {checked} windows opened on a held signal");
 }

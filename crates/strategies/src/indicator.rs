@@ -509,6 +509,11 @@ impl Strategy for IndicatorStrategy {
             for st in state.assets.iter_mut().filter(|s| s.base == sell.id || s.base == buy.id) {
                 st.in_flight = false;
                 st.reserved_cash = 0.0;
+                // A cooldown follows a trade: an intent that did not fill (refused, failed, or a walk-forward's
+                // warm-up) starts none.
+                if outcome.fill().is_none() {
+                    st.cooldown_left = 0;
+                }
             }
         }
     }
