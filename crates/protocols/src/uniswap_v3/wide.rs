@@ -83,7 +83,14 @@ pub fn mul(a: U256, b: U256) -> Option<U256> {
     if la + lb > 5 {
         return None;
     }
-    let mut p = [0u64; 5];
+    let p = product(a, la, b, lb);
+    (p[4] == 0).then(|| U256::from_limbs([p[0], p[1], p[2], p[3]]))
+}
+
+/// The product of `a`'s first `la` limbs and `b`'s first `lb`, in `la + lb` limbs (the rest, up to one spare limb
+/// above 512 bits for a normalising shift, zero).
+fn product(a: &[u64; 4], la: usize, b: &[u64; 4], lb: usize) -> [u64; 9] {
+    let mut p = [0u64; 9];
     for i in 0..la {
         let mut carry = 0u64;
         for j in 0..lb {
@@ -93,7 +100,7 @@ pub fn mul(a: U256, b: U256) -> Option<U256> {
         }
         p[i + lb] = carry;
     }
-    (p[4] == 0).then(|| U256::from_limbs([p[0], p[1], p[2], p[3]]))
+    p
 }
 
 /// `floor(a * b / d)` and whether a remainder was left; None when `d` is 0 or the quotient needs more than 256
@@ -107,17 +114,7 @@ pub fn mul_div_rem(a: U256, b: U256, d: U256) -> Option<(U256, bool)> {
     if la == 0 || lb == 0 {
         return Some((U256::ZERO, false));
     }
-    // The product, in la + lb limbs (one spare above for the normalising shift).
-    let mut p = [0u64; 9];
-    for i in 0..la {
-        let mut carry = 0u64;
-        for j in 0..lb {
-            let t = u128::from(a[i]) * u128::from(b[j]) + u128::from(p[i + j]) + u128::from(carry);
-            p[i + j] = t as u64;
-            carry = (t >> 64) as u64;
-        }
-        p[i + lb] = carry;
-    }
+    let p = product(a, la, b, lb);
     let lp = if p[la + lb - 1] == 0 { la + lb - 1 } else { la + lb };
     if lp <= 2 && ld <= 2 {
         let n = (u128::from(p[1]) << 64) | u128::from(p[0]);
