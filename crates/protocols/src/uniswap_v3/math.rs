@@ -19,7 +19,8 @@ pub const Q96: U256 = U256::from_limbs([0, 1 << 32, 0, 0]);
 /// 2^128.
 pub const Q128: U256 = U256::from_limbs([0, 0, 1, 0]);
 
-/// `floor(a / d)` and whether a remainder was left (d > 0).
+/// `floor(a / d)` and whether a remainder was left; `(0, false)` when `d` is 0, as the EVM's `DIV` and `MOD` give
+/// (callers check their divisors first).
 fn div_rem(a: U256, d: U256) -> (U256, bool) {
     wide::mul_div_rem(a, U256::from(1u8), d).unwrap_or_default()
 }
