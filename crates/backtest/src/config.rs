@@ -2,6 +2,7 @@
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
+use sextant_data::synth_pool::PoolStep;
 use sextant_data::{Interval, Profile, SynthSpec};
 use sextant_market::CandleSeries;
 use sextant_strategies::{RiskSettings, StrategySpec};
@@ -1178,7 +1179,7 @@ impl BacktestConfig {
         let (pool, steps, source) = match (&p.data, self.pool_synth()?) {
             (Some(path), _) => {
                 let (pool, steps) = sextant_data::pool_minutes::load_pool_flow(path, p.fee, p.tick_spacing)?;
-                (pool, steps, format!("{} (demeter minutes, fee {} pips)", path.display(), p.fee))
+                (pool, steps, minutes_source(path, p.fee))
             }
             (None, Some(spec)) => {
                 let (pool, steps) = spec.generate()?;
@@ -1192,6 +1193,70 @@ impl BacktestConfig {
             (None, None) => unreachable!("pool_synth gives a spec when there is no pool file"),
         };
         self.pool_market(pool, steps, source)
+    }
+
+    /// [`BacktestConfig::load_pool`] with the flow handed to `run` in blocks as another thread reads the minute file,
+    /// so the file is read while the backtest runs rather than before it, and is never held whole. `run` gets the
+    /// market (its `steps` left empty) and the blocks, in order; a synthetic pool's flow comes as one block. Should
+    /// reading fail part way, the blocks end there and the error is returned in place of `run`'s result.
+    ///
+    /// # Errors
+    /// When the minute file cannot be read or the pool cannot be built.
+    pub fn stream_pool<T>(
+        &self,
+        run: impl FnOnce(&crate::lp::PoolMarket, &mut dyn Iterator<Item = Vec<PoolStep>>) -> T,
+    ) -> Result<T> {
+        use sextant_data::pool_minutes::stream_pool_flow;
+        type Block = sextant_data::Result<(Option<sextant_protocols::uniswap_v3::Pool>, Vec<PoolStep>)>;
+        let p = self.pool.clone().unwrap_or_default();
+        let Some(path) = p.data.clone() else {
+            let mut market = self.load_pool()?;
+            let steps = std::mem::take(&mut market.steps);
+            return Ok(run(&market, &mut std::iter::once(steps)));
+        };
+        let source = minutes_source(&path, p.fee);
+        // Two blocks in flight at most: the reader stays a block or two ahead of the backtest.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Block>(2);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let mut first = true;
+                let read = stream_pool_flow(&path, p.fee, p.tick_spacing, |pool, steps| {
+                    let pool = std::mem::take(&mut first).then(|| pool.clone());
+                    tx.send(Ok((pool, steps)))
+                        .map_err(|_| sextant_data::Error::Invalid("the backtest stopped reading".into()))
+                });
+                if let Err(e) = read {
+                    // Nobody to tell when the backtest has gone.
+                    let _ = tx.send(Err(e));
+                }
+            });
+            let (pool, first) = match rx.recv() {
+                Ok(Ok((Some(pool), steps))) => (pool, steps),
+                Ok(Err(e)) => return Err(e.into()),
+                Ok(Ok((None, _))) | Err(_) => {
+                    return Err(Error::Data(sextant_data::Error::Invalid("the minute file has no rows".into())));
+                }
+            };
+            let market = self.pool_market(pool, Vec::new(), source)?;
+            let mut failed = None;
+            let failed_at = &mut failed;
+            // The receiver moves into the blocks: when `run` is done with them, however early, it is dropped and the
+            // reader stops at its next send.
+            let mut blocks = std::iter::once(first).chain(std::iter::from_fn(move || match rx.recv() {
+                Ok(Ok((_, steps))) => Some(steps),
+                Ok(Err(e)) => {
+                    *failed_at = Some(e);
+                    None
+                }
+                Err(_) => None,
+            }));
+            let out = run(&market, &mut blocks);
+            drop(blocks);
+            match failed {
+                Some(e) => Err(e.into()),
+                None => Ok(out),
+            }
+        })
     }
 
     /// The synthetic pool of an LP config without a `pool.data` file: `[market]`'s price path and the `[pool]`
@@ -1327,6 +1392,11 @@ impl BacktestConfig {
 fn strip_prefix(e: sextant_data::Error) -> String {
     let s = e.to_string();
     s.split_once(' ').map_or(s.clone(), |(_, rest)| rest.to_string())
+}
+
+/// How an LP report names a minute file's flow.
+fn minutes_source(path: &Path, fee: u32) -> String {
+    format!("{} (demeter minutes, fee {fee} pips)", path.display())
 }
 
 #[cfg(test)]

@@ -681,8 +681,37 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
         self.finish(snap)
     }
 
+    /// Runs the whole backtest on a flow handed over in blocks, in order (the market's own steps are not used); see
+    /// [`crate::BacktestConfig::stream_pool`].
+    pub fn run_blocks(
+        &self,
+        blocks: &mut dyn Iterator<Item = Vec<PoolStep>>,
+        progress: &mut dyn FnMut(usize),
+    ) -> LpBacktestResult {
+        let mut snap = self.start();
+        for block in blocks {
+            self.advance_through(&mut snap, &block, progress);
+        }
+        self.finish(snap)
+    }
+
     /// Runs steps from `snap.next_step` up to (not including) `until`, or to the end of the flow.
     pub fn advance(&self, snap: &mut LpSnapshot<S::State>, until: Option<usize>, progress: &mut dyn FnMut(usize)) {
+        let steps = &self.market.steps;
+        let end = until.map_or(steps.len(), |u| u.min(steps.len()));
+        if snap.next_step < end {
+            self.advance_through(snap, &steps[snap.next_step..end], progress);
+        }
+    }
+
+    /// Runs `steps` as the flow's next steps, from `snap.next_step` on, whether or not the market holds them: a flow
+    /// read while the backtest runs comes in blocks this way ([`crate::BacktestConfig::stream_pool`]).
+    pub fn advance_through(
+        &self,
+        snap: &mut LpSnapshot<S::State>,
+        steps: &[PoolStep],
+        progress: &mut dyn FnMut(usize),
+    ) {
         let (base, quote) = (&self.market.base, &self.market.quote);
         let LpSnapshot {
             next_step,
@@ -713,9 +742,7 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
         let mut view = self.empty_view();
         let retry = RetryPolicy { max_attempts: self.costs.max_attempts, base_delay_ms: 0, max_delay_ms: 0 };
         let mut intents = Vec::new();
-        let end = until.map_or(self.market.steps.len(), |u| u.min(self.market.steps.len()));
-        for step in *next_step..end {
-            let ps = &self.market.steps[step];
+        for (step, ps) in (*next_step..).zip(steps) {
             let t = replay_step(pool, ps);
             flow.0 += u64::from(t.swaps);
             flow.1 += u64::from(t.failed);

@@ -48,14 +48,16 @@ pub fn build_lp_strategy(config: &BacktestConfig, market: &PoolMarket) -> Result
         .map_err(|e| crate::Error::ConfigValue { path: "<config>".into(), key: e.key, message: e.message })
 }
 
-/// Backtests an LP config on its pool (loaded or generated here); `progress` is called every 65536 steps.
+/// Backtests an LP config on its pool (generated here, or read from its minute file as the backtest runs);
+/// `progress` is called every 65536 steps.
 ///
 /// # Errors
 /// When the pool cannot be loaded or the strategy parameters are out of range.
 pub fn run_lp_backtest(config: &BacktestConfig, progress: &mut dyn FnMut(usize)) -> Result<LpBacktestResult> {
-    let market = config.load_pool()?;
-    let strategy = build_lp_strategy(config, &market)?;
-    Ok(LpEngine::new(&strategy, &market, config.costs(), config.portfolio.initial_cash).run(progress))
+    config.stream_pool(|market, blocks| {
+        let strategy = build_lp_strategy(config, market)?;
+        Ok(LpEngine::new(&strategy, market, config.costs(), config.portfolio.initial_cash).run_blocks(blocks, progress))
+    })?
 }
 
 /// The Stable Rotator a config describes, with its cost estimates taken from `[execution]` (the same numbers the

@@ -180,7 +180,7 @@ fn a_demeter_minute_file_backtests_as_a_pool() {
         ));
         tick = next;
     }
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, &text).unwrap();
     let toml = format!(
         "[strategy]\nkind = \"dynamic_lp\"\nwidth_ticks = 200\n[market]\nsymbol = \"WETH\"\nquote = \"USDC\"\n[pool]\ndata = {:?}\n",
         path.display().to_string()
@@ -190,6 +190,21 @@ fn a_demeter_minute_file_backtests_as_a_pool() {
     assert_eq!(r.prices.len(), 600);
     assert!(r.lp.fees_earned > 0.0 && !r.positions.is_empty());
     assert!(r.result.markets[0].contains("demeter minutes"));
+    // Read while it runs (as above) or loaded first, in one block or several: the same backtest.
+    let market = config.load_pool().unwrap();
+    let strategy = sextant_backtest::build_lp_strategy(&config, &market).unwrap();
+    let engine = LpEngine::new(&strategy, &market, config.costs(), config.portfolio.initial_cash);
+    assert_eq!(engine.run(&mut |_| {}), r);
+    let mut blocks = [1usize, 59, 200, 7, 333].iter().scan(0, |at, &n| {
+        let block = market.steps[*at..*at + n].to_vec();
+        *at += n;
+        Some(block)
+    });
+    assert_eq!(engine.run_blocks(&mut blocks, &mut |_| {}), r);
+    // A malformed row is an error naming its line, not a backtest of the rows before it.
+    std::fs::write(&path, text.replacen(",0,0,", ",0,x,", 1)).unwrap();
+    let e = run_lp_backtest(&config, &mut |_| {}).unwrap_err().to_string();
+    assert!(e.contains("weth-usdc.minute.csv:2:"), "{e}");
     // Candle data cannot drive a pool.
     let bad = "[strategy]\nkind = \"dynamic_lp\"\n[market]\ndata = \"x.csv\"\n";
     let e = BacktestConfig::parse(bad, "t.toml").unwrap_err().to_string();

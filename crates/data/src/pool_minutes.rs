@@ -114,13 +114,13 @@ type Chunk = (Vec<PoolMinute>, u64);
 /// on (each chunk is in order within itself; the caller checks across them), and the lines read.
 fn parse_plain_parallel(
     body: &str,
+    threads: usize,
     first_line: u64,
     width: usize,
     positions: [usize; 10],
     bad: &(dyn Fn(u64, String) -> Error + Sync),
 ) -> Result<(Vec<Chunk>, u64)> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let parts = if body.len() < (4 << 20) { 1 } else { threads };
+    let parts = if body.len() < (4 << 20) { 1 } else { threads.clamp(1, 8) };
     if parts == 1 {
         let (minutes, lines) = parse_plain(body, first_line, width, positions, bad)?;
         return Ok((vec![(minutes, first_line)], lines));
@@ -187,7 +187,7 @@ pub fn parse_pool_minutes(text: &str, origin: &str) -> Result<Vec<PoolMinute>> {
         let headers: Vec<&str> = head.trim_end_matches('\r').split(',').collect();
         let positions = columns(&headers, &bad)?;
         let mut out: Vec<PoolMinute> = Vec::with_capacity(text.len() / 128);
-        append_in_order(&mut out, parse_plain_parallel(body, 2, headers.len(), positions, &bad)?.0, &bad)?;
+        append_in_order(&mut out, parse_plain_parallel(body, cores(), 2, headers.len(), positions, &bad)?.0, &bad)?;
         return Ok(out);
     }
     let mut out: Vec<PoolMinute> = Vec::new();
@@ -374,12 +374,18 @@ fn parse_row(line: u64, row: &[&str; 10], bad: &dyn Fn(u64, String) -> Error) ->
 /// Bytes read at a time by the minute-file reader.
 const BLOCK: usize = 8 << 20;
 
-/// Reads a minute file a block at a time and hands its minutes to `add`, in order, block by block: the whole text is
-/// never in memory, only a block and its minutes. A file with quotes is read whole by the general reader instead
-/// (into a fresh `new()`).
+/// The cores this machine offers.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Reads a minute file a block at a time, parsing each on up to `threads` threads, and hands its minutes to `add`,
+/// in order, block by block: the whole text is never in memory, only a block and its minutes. A file with quotes is
+/// read whole by the general reader instead (into a fresh `new()`).
 fn read_minutes<A>(
     path: &Path,
     block: usize,
+    threads: usize,
     new: impl Fn() -> A,
     mut add: impl FnMut(&mut A, &[PoolMinute]) -> Result<()>,
 ) -> Result<A> {
@@ -431,7 +437,7 @@ fn read_minutes<A>(
             body = rest;
         }
         let (width, positions) = header.unwrap_or_default();
-        let (parts, lines) = parse_plain_parallel(body, line, width, positions, &bad)?;
+        let (parts, lines) = parse_plain_parallel(body, threads, line, width, positions, &bad)?;
         line += lines;
         for (part, part_line) in &parts {
             if let (Some(prev), Some(next)) = (last_ms, part.first())
@@ -456,7 +462,7 @@ fn read_minutes<A>(
 /// # Errors
 /// As [`parse_pool_minutes`], or an unreadable file.
 pub fn load_pool_minutes(path: &Path) -> Result<Vec<PoolMinute>> {
-    read_minutes(path, BLOCK, Vec::new, |out, part| {
+    read_minutes(path, BLOCK, cores(), Vec::new, |out, part| {
         out.extend_from_slice(part);
         Ok(())
     })
@@ -471,10 +477,64 @@ pub fn load_pool_flow(path: &Path, fee: u32, tick_spacing: i32) -> Result<(Pool,
     let flow = read_minutes(
         path,
         BLOCK,
+        cores(),
         || FlowBuilder::new(fee, tick_spacing),
         |flow, part| part.iter().try_for_each(|m| flow.push(m)),
     )?;
     flow.finish()
+}
+
+/// [`load_pool_flow`] a block at a time, for a backtest that runs while the file is read: `block` gets the pool
+/// as it starts (the first minute's open) and the next steps of the flow, in order, about 60,000 at a time. It
+/// parses on one thread, leaving the other cores to whoever consumes the blocks. An error from `block` stops the
+/// reading and is returned.
+///
+/// # Errors
+/// As [`load_pool_flow`].
+pub fn stream_pool_flow(
+    path: &Path,
+    fee: u32,
+    tick_spacing: i32,
+    block: impl FnMut(&Pool, Vec<PoolStep>) -> Result<()>,
+) -> Result<()> {
+    stream_in_blocks(path, BLOCK, fee, tick_spacing, block)
+}
+
+/// [`stream_pool_flow`] reading `bytes` at a time.
+fn stream_in_blocks(
+    path: &Path,
+    bytes: usize,
+    fee: u32,
+    tick_spacing: i32,
+    mut block: impl FnMut(&Pool, Vec<PoolStep>) -> Result<()>,
+) -> Result<()> {
+    // A quote found after some blocks went out restarts the reading from the top (with a fresh builder): the
+    // steps already handed over are not handed over again.
+    let mut delivered = 0usize;
+    let mut hand_over = |flow: &mut FlowBuilder| {
+        let Some(pool) = &flow.pool else { return Ok(()) };
+        let before = flow.pushed - flow.steps.len();
+        let mut steps = std::mem::take(&mut flow.steps);
+        steps.drain(..delivered.saturating_sub(before).min(steps.len()));
+        if steps.is_empty() {
+            return Ok(());
+        }
+        delivered += steps.len();
+        block(pool, steps)
+    };
+    let mut flow = read_minutes(
+        path,
+        bytes,
+        1,
+        || FlowBuilder::new(fee, tick_spacing),
+        |flow, part| {
+            part.iter().try_for_each(|m| flow.push(m))?;
+            hand_over(flow)
+        },
+    )?;
+    // A file read whole (quoted fields) hands its flow over here; an empty one is an error, as when loaded.
+    hand_over(&mut flow)?;
+    flow.finish().map(|_| ())
 }
 
 /// Replays `steps` on `pool` and writes one row per step in demeter's minute format (the `timestamp` column as
@@ -540,12 +600,14 @@ struct FlowBuilder {
     tick_spacing: i32,
     pool: Option<Pool>,
     steps: Vec<PoolStep>,
+    /// Steps pushed since the builder was made (handed over or not).
+    pushed: usize,
     liquidity: u128,
 }
 
 impl FlowBuilder {
     fn new(fee: u32, tick_spacing: i32) -> Self {
-        FlowBuilder { fee, tick_spacing, pool: None, steps: Vec::new(), liquidity: 0 }
+        FlowBuilder { fee, tick_spacing, pool: None, steps: Vec::new(), pushed: 0, liquidity: 0 }
     }
 
     fn push(&mut self, m: &PoolMinute) -> Result<()> {
@@ -567,6 +629,7 @@ impl FlowBuilder {
             volume_in: Some((U256::from(m.in_amount0), U256::from(m.in_amount1))),
             close_sqrt_price_x96: Some(close),
         });
+        self.pushed += 1;
         self.liquidity = m.current_liquidity;
         Ok(())
     }
@@ -693,7 +756,7 @@ mod tests {
         let file = dir.join("m.csv");
         std::fs::write(&file, text.trim_end()).unwrap();
         for block in [13, 150, 4096, 1 << 20] {
-            let got = read_minutes(&file, block, Vec::new, |out, part| {
+            let got = read_minutes(&file, block, 2, Vec::new, |out, part| {
                 out.extend_from_slice(part);
                 Ok(())
             })
@@ -702,25 +765,44 @@ mod tests {
         }
         assert_eq!(load_pool_minutes(&file).unwrap(), whole);
         let (p2, s2) = load_pool_flow(&file, 500, 10).unwrap();
-        assert_eq!((p2, s2.len()), (pool, steps.len()));
+        assert_eq!((&p2, s2.len()), (&pool, steps.len()));
         assert_eq!(s2, steps);
         // Errors name the file's own line whatever the block; minutes out of order across blocks are refused.
         let broken = text.replace("\n2000,", "\n2000,x");
         std::fs::write(&file, &broken).unwrap();
         for block in [64, 1000, 1 << 20] {
-            let e = read_minutes(&file, block, || (), |_, _| Ok(())).unwrap_err().to_string();
+            let e = read_minutes(&file, block, 2, || (), |_, _| Ok(())).unwrap_err().to_string();
             assert!(e.contains("m.csv:2002:"), "block {block}: {e}");
         }
         let back = text.replace("\n2500,2023-08-14 17:40:00", "\n2500,2023-08-13 00:00:00");
         assert!(back != text, "the test rewrote no timestamp");
         std::fs::write(&file, &back).unwrap();
         for block in [64, 1000, 1 << 20] {
-            let e = read_minutes(&file, block, || (), |_, _| Ok(())).unwrap_err().to_string();
+            let e = read_minutes(&file, block, 2, || (), |_, _| Ok(())).unwrap_err().to_string();
             assert!(e.contains("order"), "block {block}: {e}");
         }
         // A quote anywhere sends the file to the general reader.
         std::fs::write(&file, text.replacen(",-1502345,", ",\"-1502345\",", 2)).unwrap();
         assert_eq!(load_pool_minutes(&file).unwrap(), whole);
+        // Streamed in blocks, the flow is the loaded one, once, even when a late quote restarts the reading.
+        let at = text.rfind(",-1502345,").unwrap();
+        let late_quote = format!("{},\"-1502345\",{}", &text[..at], &text[at + 10..]);
+        for (content, name) in [(&text, "plain"), (&late_quote, "late quote")] {
+            std::fs::write(&file, content).unwrap();
+            for block in [150, 4096, 1 << 20] {
+                let mut got = Vec::new();
+                let mut blocks = 0;
+                stream_in_blocks(&file, block, 500, 10, |p, s| {
+                    assert_eq!(*p, pool);
+                    blocks += 1;
+                    got.extend(s);
+                    Ok(())
+                })
+                .unwrap_or_else(|e| panic!("{name}, block {block}: {e}"));
+                assert_eq!(got, steps, "{name}, block {block}");
+                assert!(block > 4096 || blocks > 1, "{name}, block {block}: {blocks} blocks");
+            }
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -202,8 +202,36 @@ fn flow_fingerprint(market: &sextant_backtest::PoolMarket) -> String {
     format!("{h:016x}")
 }
 
-/// Backtests an LP config on its pool and prints the LP metrics beside the usual ones.
+/// Backtests an LP config on its pool and prints the LP metrics beside the usual ones. A plain run reads a minute
+/// file while it backtests; saving or resuming a state loads the flow first (its digest ties a state to its flow).
 fn run_lp(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
+    if a.resume.is_some() || a.save_state.is_some() || a.stop_after.is_some() {
+        return run_lp_resumable(a, config, name);
+    }
+    // The step count is known only at the end of a streamed file: a counter, shown when the flow is long (a
+    // minute file of 24 MiB holds about 170,000 minutes).
+    let long = match config.pool.as_ref().and_then(|p| p.data.as_ref()) {
+        Some(path) => std::fs::metadata(path).is_ok_and(|m| m.len() >= 24 << 20),
+        None => config.market.bars >= 200_000,
+    };
+    let bar = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} LP backtest: {pos} steps ({per_sec}, {elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    if !long {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let r = config.stream_pool(|market, blocks| -> Result<_> {
+        let strategy = sextant_backtest::build_lp_strategy(config, market)?;
+        let engine = sextant_backtest::LpEngine::new(&strategy, market, config.costs(), config.portfolio.initial_cash);
+        Ok(engine.run_blocks(blocks, &mut |step| bar.set_position(step as u64)))
+    })??;
+    bar.finish_and_clear();
+    print_lp(a, name, &r)
+}
+
+/// [`run_lp`] with `--resume`, `--save-state` or `--stop-after`.
+fn run_lp_resumable(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
     let market = config.load_pool()?;
     let strategy = sextant_backtest::build_lp_strategy(config, &market)?;
     let engine = sextant_backtest::LpEngine::new(&strategy, &market, config.costs(), config.portfolio.initial_cash);
@@ -247,6 +275,11 @@ fn run_lp(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
     }
     let r = engine.finish(snap);
     bar.finish_and_clear();
+    print_lp(a, name, &r)
+}
+
+/// Prints an LP backtest's metrics and writes its `--json` and `--report` outputs.
+fn print_lp(a: &Args, name: &str, r: &sextant_backtest::LpBacktestResult) -> Result<()> {
     let style = sextant_market::TimeStyle::default();
     let mut o = std::io::stdout().lock();
     writeln!(o, "{} LP backtest of {name}", r.result.strategy)?;
@@ -274,10 +307,10 @@ fn run_lp(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
     write_outputs(
         &mut o,
         a,
-        || lp_json_report(&r, style),
+        || lp_json_report(r, style),
         || {
             let title = format!("Sextant LP backtest: {}", r.result.strategy);
-            lp_html_report(&r, style, &title)
+            lp_html_report(r, style, &title)
         },
     )?;
     Ok(())
