@@ -306,7 +306,8 @@ fn certainly_short(amount: U256, a: U256, b: U256, liquidity: u128, token0: bool
 /// The contract computes the amount to the target, compares it with what is left and, unless the step ends at the
 /// target, recomputes the amounts at the price it ends at. The amounts it returns are always those between the
 /// current and the final price; here the amount to the target is computed only when the comparison needs it
-/// exactly, and reused when the step ends there.
+/// exactly, and reused when the step ends there. Operands that fit in 128 bits take [`super::narrow::swap_step`],
+/// which follows these same steps on 128-bit numbers.
 pub fn compute_swap_step(
     sqrt_current: U256,
     sqrt_target: U256,
@@ -317,6 +318,17 @@ pub fn compute_swap_step(
 ) -> Option<SwapStep> {
     if fee_pips >= 1_000_000 {
         return None;
+    }
+    if let (Some(current), Some(target), Some(rest)) = (narrow(sqrt_current), narrow(sqrt_target), narrow(remaining))
+        && let Some((next, amount_in, amount_out, fee)) =
+            super::narrow::swap_step(current, target, liquidity, rest, exact_in, fee_pips)
+    {
+        return Some(SwapStep {
+            sqrt_price_next: U256::from(next),
+            amount_in: U256::from(amount_in),
+            amount_out: U256::from(amount_out),
+            fee_amount: U256::from(fee),
+        });
     }
     let zero_for_one = sqrt_current >= sqrt_target;
     let fee = U256::from(fee_pips);
@@ -376,6 +388,21 @@ pub fn compute_swap_step(
     let fee_amount =
         if exact_in && !at_target { remaining - amount_in } else { mul_div_up(amount_in, fee, million - fee)? };
     Some(SwapStep { sqrt_price_next: next, amount_in, amount_out, fee_amount })
+}
+
+/// `x` when it fits in 128 bits.
+fn narrow(x: U256) -> Option<u128> {
+    let l = x.as_limbs();
+    (l[2] == 0 && l[3] == 0).then(|| (u128::from(l[1]) << 64) | u128::from(l[0]))
+}
+
+/// `FullMath.mulDiv(fee, 2^128, liquidity)`: the fee growth per unit of liquidity a swap step adds. None when
+/// `liquidity` is 0 or the result overflows.
+pub fn fee_growth_delta(fee: U256, liquidity: u128) -> Option<U256> {
+    match narrow(fee) {
+        Some(f) => super::narrow::fee_growth(f, liquidity),
+        None => mul_div(fee, Q128, U256::from(liquidity)),
+    }
 }
 
 /// `LiquidityMath.addDelta`: None on underflow ('LS') or overflow ('LA').

@@ -4,6 +4,7 @@
 
 pub mod liquidity;
 pub mod math;
+pub mod narrow;
 pub mod pool;
 pub mod wide;
 

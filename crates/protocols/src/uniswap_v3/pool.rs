@@ -733,7 +733,7 @@ impl Pool {
                 protocol_fee = protocol_fee.wrapping_add(delta.wrapping_to::<u128>());
             }
             if liquidity > 0 {
-                fee_growth = fee_growth.wrapping_add(m(math::mul_div(fee_amount, Q128, U256::from(liquidity)))?);
+                fee_growth = fee_growth.wrapping_add(m(math::fee_growth_delta(fee_amount, liquidity))?);
             }
             if sqrt_price == sqrt_next {
                 if initialized {

@@ -116,6 +116,15 @@ pub fn mul_div_rem(a: U256, b: U256, d: U256) -> Option<(U256, bool)> {
     }
     let p = product(a, la, b, lb);
     let lp = if p[la + lb - 1] == 0 { la + lb - 1 } else { la + lb };
+    div_rem_limbs(&p, lp, d, ld)
+}
+
+/// `floor(p / d)` of the `lp`-limb `p` (its limbs above `lp` zero, and at least one spare limb above 512 bits) by
+/// the `ld`-limb `d` (`ld` >= 1), and whether a remainder was left; None when the quotient needs more than 256 bits.
+pub(crate) fn div_rem_limbs(p: &[u64; 9], lp: usize, d: &[u64; 4], ld: usize) -> Option<(U256, bool)> {
+    if lp == 0 {
+        return Some((U256::ZERO, false));
+    }
     if lp <= 2 && ld <= 2 {
         let n = (u128::from(p[1]) << 64) | u128::from(p[0]);
         let dd = (u128::from(d[1]) << 64) | u128::from(d[0]);

@@ -1,0 +1,344 @@
+//! `SwapMath.computeSwapStep` and the `SqrtPriceMath` functions under it for operands that fit in 128 bits: prices
+//! below 2^128 (every pool whose price is within 2^64 of its tokens' raw ratio of one), liquidity, and amounts.
+//! Their numerators and divisors are built from 128-bit products and shifts straight into limbs, with no 256-bit
+//! arithmetic around the one division each needs.
+//!
+//! Each function gives the [`super::math`] function's result or None; None means "not here", never "the contract
+//! reverts": the caller then runs the general function, which gives the contract's answer either way (a revert, or
+//! a result that does not fit in 128 bits). Random operands of every size check the two against each other.
+
+use super::wide;
+
+/// The 256-bit product of two 128-bit numbers, as limbs (least significant first).
+fn mul(a: u128, b: u128) -> [u64; 4] {
+    let (a0, a1) = (u128::from(a as u64), a >> 64);
+    let (b0, b1) = (u128::from(b as u64), b >> 64);
+    let (p00, p01, p10, p11) = (a0 * b0, a0 * b1, a1 * b0, a1 * b1);
+    // Below 3 * 2^64: no overflow.
+    let mid = (p00 >> 64) + (p01 & u128::from(u64::MAX)) + (p10 & u128::from(u64::MAX));
+    let hi = p11 + (p01 >> 64) + (p10 >> 64) + (mid >> 64);
+    [p00 as u64, mid as u64, hi as u64, (hi >> 64) as u64]
+}
+
+/// `x << 96` in the nine limbs the division takes (`x` below 2^256).
+fn shl96(x: [u64; 4]) -> [u64; 9] {
+    let mut out = [0u64; 9];
+    out[1] = x[0] << 32;
+    for i in 1..4 {
+        out[i + 1] = (x[i] << 32) | (x[i - 1] >> 32);
+    }
+    out[5] = x[3] >> 32;
+    out
+}
+
+/// The limbs of a 128-bit number.
+fn limbs(x: u128) -> [u64; 4] {
+    [x as u64, (x >> 64) as u64, 0, 0]
+}
+
+/// The count of limbs up to the highest non-zero one.
+fn len(x: &[u64]) -> usize {
+    x.iter().rposition(|&w| w != 0).map_or(0, |i| i + 1)
+}
+
+/// `floor(n / d)` and whether a remainder was left, when `d` is not zero and the quotient is below 2^128.
+fn div(n: &[u64; 9], d: &[u64; 4]) -> Option<(u128, bool)> {
+    let ld = len(d);
+    if ld == 0 {
+        return None;
+    }
+    let (q, rem) = wide::div_rem_limbs(n, len(n), d, ld)?;
+    let q = q.as_limbs();
+    (q[2] == 0 && q[3] == 0).then(|| ((u128::from(q[1]) << 64) | u128::from(q[0]), rem))
+}
+
+/// `floor(a * f / d)` (`ceil` when `up`) for a divisor and factor below 2^32.
+fn mul_div_small(a: u128, f: u32, d: u32, up: bool) -> Option<u128> {
+    let p = a.checked_mul(u128::from(f))?;
+    let d = u128::from(d);
+    if up { Some(p.checked_add(d - 1)? / d) } else { Some(p / d) }
+}
+
+/// A float of `x` (relative error below 2^-52).
+fn float(x: u128) -> f64 {
+    (x >> 64) as u64 as f64 * 2f64.powi(64) + x as u64 as f64
+}
+
+/// `SqrtPriceMath.getAmount0Delta` (see [`super::math::amount0_delta`]: one division by the product of the prices
+/// where the contract's first quotient cannot overflow).
+pub fn amount0_delta(a: u128, b: u128, liquidity: u128, round_up: bool) -> Option<u128> {
+    let (a, b) = if a > b { (b, a) } else { (a, b) };
+    if a == 0 {
+        return None;
+    }
+    let d = b - a;
+    let bits = |x: u128| 128 - x.leading_zeros();
+    let numerator1_bits = if liquidity == 0 { 0 } else { bits(liquidity) + 96 };
+    if numerator1_bits + bits(d) > 254 + bits(b) {
+        return None;
+    }
+    let (q, rem) = div(&shl96(mul(liquidity, d)), &mul(a, b))?;
+    if round_up && rem { q.checked_add(1) } else { Some(q) }
+}
+
+/// `SqrtPriceMath.getAmount1Delta`: `liquidity * (b - a) / 2^96`, a product and a shift.
+pub fn amount1_delta(a: u128, b: u128, liquidity: u128, round_up: bool) -> Option<u128> {
+    let (a, b) = if a > b { (b, a) } else { (a, b) };
+    let p = mul(liquidity, b - a);
+    if p[3] >> 32 != 0 {
+        return None;
+    }
+    let q = (u128::from(p[3]) << 96) | (u128::from(p[2]) << 32) | u128::from(p[1] >> 32);
+    let rem = p[0] != 0 || p[1] & 0xffff_ffff != 0;
+    if round_up && rem { q.checked_add(1) } else { Some(q) }
+}
+
+/// `SqrtPriceMath.getNextSqrtPriceFromAmount0RoundingUp`, where `amount * price` and `(liquidity << 96)` add
+/// without a carry out of 256 bits (else the contract's other formula applies: None).
+fn next_from_amount0_up(p: u128, liquidity: u128, amount: u128, add: bool) -> Option<u128> {
+    if amount == 0 {
+        return Some(p);
+    }
+    let numerator1 = shl96(limbs(liquidity));
+    let product = mul(amount, p);
+    let mut denominator = [0u64; 4];
+    let mut carry = false;
+    let mut borrow = false;
+    for i in 0..4 {
+        if add {
+            let (s, c1) = numerator1[i].overflowing_add(product[i]);
+            let (s, c2) = s.overflowing_add(u64::from(carry));
+            denominator[i] = s;
+            carry = c1 || c2;
+        } else {
+            let (s, b1) = numerator1[i].overflowing_sub(product[i]);
+            let (s, b2) = s.overflowing_sub(u64::from(borrow));
+            denominator[i] = s;
+            borrow = b1 || b2;
+        }
+    }
+    // A carry: the other formula; a borrow or a zero difference: the contract reverts.
+    if carry || borrow || len(&denominator) == 0 {
+        return None;
+    }
+    let (q, rem) = div(&shl96(mul(liquidity, p)), &denominator)?;
+    if rem { q.checked_add(1) } else { Some(q) }
+}
+
+/// `SqrtPriceMath.getNextSqrtPriceFromAmount1RoundingDown`.
+fn next_from_amount1_down(p: u128, liquidity: u128, amount: u128, add: bool) -> Option<u128> {
+    let (q, rem) = div(&shl96(limbs(amount)), &limbs(liquidity))?;
+    if add {
+        p.checked_add(q)
+    } else {
+        let q = if rem { q.checked_add(1)? } else { q };
+        (p > q).then(|| p - q)
+    }
+}
+
+/// Whether `amount` is certainly below the exact amount that moves the price from `a` to `b`, as
+/// [`super::math`]'s step judges it: a float estimate with a margin far above its rounding error.
+fn certainly_short(amount: u128, a: u128, b: u128, liquidity: u128, token0: bool) -> bool {
+    let (lo, hi) = if a > b { (b, a) } else { (a, b) };
+    let l = float(liquidity);
+    let estimate = if token0 {
+        l * 2f64.powi(96) * float(hi - lo) / (float(lo) * float(hi))
+    } else {
+        l * float(hi - lo) / 2f64.powi(96)
+    };
+    float(amount) < estimate * (1.0 - 1e-9) - 4.0
+}
+
+/// `SwapMath.computeSwapStep` (see [`super::math::compute_swap_step`], which it follows step for step): the next
+/// price, amount in, amount out and fee.
+pub fn swap_step(
+    current: u128,
+    target: u128,
+    liquidity: u128,
+    remaining: u128,
+    exact_in: bool,
+    fee_pips: u32,
+) -> Option<(u128, u128, u128, u128)> {
+    if fee_pips >= 1_000_000 || current == 0 || liquidity == 0 {
+        return None;
+    }
+    let zero_for_one = current >= target;
+    let rest = 1_000_000 - fee_pips;
+    let amount_in_to = |p: u128| {
+        if zero_for_one {
+            amount0_delta(p, current, liquidity, true)
+        } else {
+            amount1_delta(current, p, liquidity, true)
+        }
+    };
+    let amount_out_to = |p: u128| {
+        if zero_for_one {
+            amount1_delta(p, current, liquidity, false)
+        } else {
+            amount0_delta(current, p, liquidity, false)
+        }
+    };
+    let next;
+    let mut amount_in = None;
+    let mut amount_out = None;
+    if exact_in {
+        let less_fee = mul_div_small(remaining, rest, 1_000_000, false)?;
+        if !certainly_short(less_fee, current, target, liquidity, zero_for_one) {
+            amount_in = Some(amount_in_to(target)?);
+        }
+        next = match amount_in {
+            Some(a) if less_fee >= a => target,
+            _ if zero_for_one => next_from_amount0_up(current, liquidity, less_fee, true)?,
+            _ => next_from_amount1_down(current, liquidity, less_fee, true)?,
+        };
+    } else {
+        if !certainly_short(remaining, current, target, liquidity, !zero_for_one) {
+            amount_out = Some(amount_out_to(target)?);
+        }
+        next = match amount_out {
+            Some(a) if remaining >= a => target,
+            _ if zero_for_one => next_from_amount1_down(current, liquidity, remaining, false)?,
+            _ => next_from_amount0_up(current, liquidity, remaining, false)?,
+        };
+    }
+    let at_target = next == target;
+    let amount_in = match amount_in {
+        Some(a) if at_target => a,
+        _ => amount_in_to(next)?,
+    };
+    let mut amount_out = match amount_out {
+        Some(a) if at_target => a,
+        _ => amount_out_to(next)?,
+    };
+    if !exact_in && amount_out > remaining {
+        amount_out = remaining;
+    }
+    let fee = if exact_in && !at_target {
+        remaining.wrapping_sub(amount_in)
+    } else {
+        mul_div_small(amount_in, fee_pips, rest, true)?
+    };
+    Some((next, amount_in, amount_out, fee))
+}
+
+/// `FullMath.mulDiv(fee, 2^128, liquidity)`: the fee growth a step adds, for a fee below 2^128 (its numerator is a
+/// shift, and never overflows). None for a zero liquidity.
+pub fn fee_growth(fee: u128, liquidity: u128) -> Option<alloy_primitives::U256> {
+    let mut n = [0u64; 9];
+    n[2] = fee as u64;
+    n[3] = (fee >> 64) as u64;
+    let d = limbs(liquidity);
+    let ld = len(&d);
+    if ld == 0 {
+        return None;
+    }
+    wide::div_rem_limbs(&n, len(&n), &d, ld).map(|(q, _)| q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::math;
+    use super::*;
+    use alloy_primitives::U256;
+
+    /// Random numbers of every width up to `max_bits`, with runs of ones and zeros.
+    struct Gen(u64);
+    impl Gen {
+        fn word(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn int(&mut self, max_bits: u32) -> u128 {
+            let bits = (self.word() % u64::from(max_bits + 1)) as u32;
+            let v = (u128::from(self.word()) << 64) | u128::from(self.word());
+            let v = match self.word() % 8 {
+                0 => u128::MAX,
+                1 => 1u128 << (bits.max(1) - 1),
+                _ => v,
+            };
+            if bits >= 128 { v } else { v & ((1u128 << bits) - 1) }
+        }
+    }
+
+    fn wide(x: u128) -> U256 {
+        U256::from(x)
+    }
+
+    /// Whether the 128-bit function handled the case (and then gave the general function's result).
+    fn same(narrow: Option<u128>, general: Option<U256>, what: &str) -> bool {
+        if let Some(x) = narrow {
+            assert_eq!(Some(wide(x)), general, "{what}");
+        }
+        narrow.is_some()
+    }
+
+    #[test]
+    fn the_128_bit_functions_equal_the_general_ones() {
+        let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+        let mut handled = [0usize; 4];
+        for _ in 0..200_000 {
+            let (a, b, l, x) = (g.int(128), g.int(128), g.int(128), g.int(128));
+            let up = g.word() % 2 == 0;
+            let what = format!("a={a} b={b} l={l} x={x} up={up}");
+            handled[0] += usize::from(same(
+                amount0_delta(a, b, l, up),
+                math::amount0_delta(wide(a), wide(b), l, up),
+                &format!("amount0 {what}"),
+            ));
+            handled[1] += usize::from(same(
+                amount1_delta(a, b, l, up),
+                math::amount1_delta(wide(a), wide(b), l, up),
+                &format!("amount1 {what}"),
+            ));
+            if a > 0 && l > 0 {
+                handled[2] += usize::from(same(
+                    next_from_amount0_up(a, l, x, up),
+                    math::next_sqrt_price_from_amount0_up(wide(a), l, wide(x), up),
+                    &format!("next0 {what}"),
+                ));
+                handled[3] += usize::from(same(
+                    next_from_amount1_down(a, l, x, up),
+                    math::next_sqrt_price_from_amount1_down(wide(a), l, wide(x), up),
+                    &format!("next1 {what}"),
+                ));
+            }
+            if x > 0 && l > 0 {
+                assert_eq!(fee_growth(x, l), math::mul_div(wide(x), math::Q128, wide(l)), "fee growth {what}");
+            }
+        }
+        // Most operands are handled here, not passed on.
+        assert!(handled.iter().all(|&n| n > 50_000), "{handled:?}");
+    }
+
+    #[test]
+    fn the_128_bit_step_equals_the_general_one() {
+        let mut g = Gen(0x2545_f491_4f6c_dd1d);
+        let mut handled = 0;
+        let cases = 200_000;
+        for i in 0..cases {
+            // Prices a few ticks to far apart, amounts from dust to more than the range holds.
+            let current = g.int(128).max(1);
+            let target = match i % 3 {
+                0 => current.saturating_add(g.int(100)),
+                1 => current.saturating_sub(g.int(100)),
+                _ => g.int(128),
+            };
+            let (l, remaining) = (g.int(128), g.int(128));
+            let exact_in = g.word() % 2 == 0;
+            let fee = [0, 100, 500, 3000, 10_000, 999_999][(g.word() % 6) as usize];
+            let general = math::compute_swap_step(wide(current), wide(target), l, wide(remaining), exact_in, fee);
+            if let Some((next, a_in, a_out, f)) = swap_step(current, target, l, remaining, exact_in, fee) {
+                handled += 1;
+                let s = general.expect("the general step succeeds where the narrow one does");
+                assert_eq!(
+                    (s.sqrt_price_next, s.amount_in, s.amount_out, s.fee_amount),
+                    (wide(next), wide(a_in), wide(a_out), wide(f)),
+                    "current={current} target={target} l={l} remaining={remaining} exact_in={exact_in} fee={fee}"
+                );
+            }
+        }
+        assert!(handled > cases / 2, "{handled} of {cases} steps handled");
+    }
+}
