@@ -164,9 +164,9 @@ pub(crate) fn div_rem_limbs(p: &[u64; 9], lp: usize, d: &[u64; 4], ld: usize) ->
             }
             (q, r != 0)
         }
-        2 => long_division::<2>(&p, lp, d, s),
-        3 => long_division::<3>(&p, lp, d, s),
-        _ => long_division::<4>(&p, lp, d, s),
+        2 => long_division::<2>(p, lp, d, s),
+        3 => long_division::<3>(p, lp, d, s),
+        _ => long_division::<4>(p, lp, d, s),
     };
     if q[4..].iter().any(|&w| w != 0) {
         return None;
