@@ -280,7 +280,7 @@ mod tests {
         let mut handled = [0usize; 4];
         for _ in 0..200_000 {
             let (a, b, l, x) = (g.int(128), g.int(128), g.int(128), g.int(128));
-            let up = g.word() % 2 == 0;
+            let up = g.word().is_multiple_of(2);
             let what = format!("a={a} b={b} l={l} x={x} up={up}");
             handled[0] += usize::from(same(
                 amount0_delta(a, b, l, up),
@@ -326,7 +326,7 @@ mod tests {
                 _ => g.int(128),
             };
             let (l, remaining) = (g.int(128), g.int(128));
-            let exact_in = g.word() % 2 == 0;
+            let exact_in = g.word().is_multiple_of(2);
             let fee = [0, 100, 500, 3000, 10_000, 999_999][(g.word() % 6) as usize];
             let general = math::compute_swap_step(wide(current), wide(target), l, wide(remaining), exact_in, fee);
             if let Some((next, a_in, a_out, f)) = swap_step(current, target, l, remaining, exact_in, fee) {
