@@ -1,7 +1,7 @@
 //! `LiquidityAmounts` of the Uniswap v3 periphery: the liquidity a deposit of token amounts buys over a range at a
 //! price (what the position manager mints), and the token amounts a liquidity is worth (a position's value).
 
-use super::math::{Q96, mul_div};
+use super::math::{Q96, amount0_delta, amount1_delta, mul_div};
 use alloy_primitives::U256;
 
 fn to_u128(x: U256) -> Option<u128> {
@@ -44,14 +44,15 @@ pub fn liquidity_for_amounts(p: U256, a: U256, b: U256, amount0: U256, amount1: 
 }
 
 /// `getAmountsForLiquidity`: what `liquidity` over [a, b] holds at price `p` (rounded down, as a withdrawal pays).
+/// Its `getAmount0ForLiquidity` and `getAmount1ForLiquidity` are `SqrtPriceMath`'s amount deltas rounded down,
+/// formula for formula.
 pub fn amounts_for_liquidity(p: U256, a: U256, b: U256, liquidity: u128) -> Option<(U256, U256)> {
     let (a, b) = sorted(a, b);
     if a.is_zero() {
         return None;
     }
-    let l = U256::from(liquidity);
-    let amount0 = |lo: U256, hi: U256| Some(mul_div(l << 96, hi - lo, hi)? / lo);
-    let amount1 = |lo: U256, hi: U256| mul_div(l, hi - lo, Q96);
+    let amount0 = |lo: U256, hi: U256| amount0_delta(lo, hi, liquidity, false);
+    let amount1 = |lo: U256, hi: U256| amount1_delta(lo, hi, liquidity, false);
     if p <= a {
         Some((amount0(a, b)?, U256::ZERO))
     } else if p < b {

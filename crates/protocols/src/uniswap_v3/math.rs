@@ -236,6 +236,16 @@ pub fn next_sqrt_price_from_output(
 /// same amount whenever that product fits in 256 bits and the first quotient cannot overflow (where the contract
 /// would revert); otherwise the contract's two steps are followed.
 pub fn amount0_delta(a: U256, b: U256, liquidity: u128, round_up: bool) -> Option<U256> {
+    if let (Some(x), Some(y)) = (narrow(a), narrow(b))
+        && let Some(amount) = super::narrow::amount0_delta(x, y, liquidity, round_up)
+    {
+        return Some(U256::from(amount));
+    }
+    general_amount0_delta(a, b, liquidity, round_up)
+}
+
+/// [`amount0_delta`] in 256-bit arithmetic (the reference the 128-bit path is tested against).
+pub(crate) fn general_amount0_delta(a: U256, b: U256, liquidity: u128, round_up: bool) -> Option<U256> {
     let (a, b) = if a > b { (b, a) } else { (a, b) };
     if a.is_zero() {
         return None;
@@ -259,6 +269,16 @@ pub fn amount0_delta(a: U256, b: U256, liquidity: u128, round_up: bool) -> Optio
 
 /// `SqrtPriceMath.getAmount1Delta` (unsigned).
 pub fn amount1_delta(a: U256, b: U256, liquidity: u128, round_up: bool) -> Option<U256> {
+    if let (Some(x), Some(y)) = (narrow(a), narrow(b))
+        && let Some(amount) = super::narrow::amount1_delta(x, y, liquidity, round_up)
+    {
+        return Some(U256::from(amount));
+    }
+    general_amount1_delta(a, b, liquidity, round_up)
+}
+
+/// [`amount1_delta`] in 256-bit arithmetic.
+pub(crate) fn general_amount1_delta(a: U256, b: U256, liquidity: u128, round_up: bool) -> Option<U256> {
     let (a, b) = if a > b { (b, a) } else { (a, b) };
     if round_up { mul_div_up(U256::from(liquidity), b - a, Q96) } else { mul_div(U256::from(liquidity), b - a, Q96) }
 }
@@ -316,9 +336,6 @@ pub fn compute_swap_step(
     exact_in: bool,
     fee_pips: u32,
 ) -> Option<SwapStep> {
-    if fee_pips >= 1_000_000 {
-        return None;
-    }
     if let (Some(current), Some(target), Some(rest)) = (narrow(sqrt_current), narrow(sqrt_target), narrow(remaining))
         && let Some((next, amount_in, amount_out, fee)) =
             super::narrow::swap_step(current, target, liquidity, rest, exact_in, fee_pips)
@@ -329,6 +346,21 @@ pub fn compute_swap_step(
             amount_out: U256::from(amount_out),
             fee_amount: U256::from(fee),
         });
+    }
+    general_swap_step(sqrt_current, sqrt_target, liquidity, remaining, exact_in, fee_pips)
+}
+
+/// [`compute_swap_step`] in 256-bit arithmetic.
+pub(crate) fn general_swap_step(
+    sqrt_current: U256,
+    sqrt_target: U256,
+    liquidity: u128,
+    remaining: U256,
+    exact_in: bool,
+    fee_pips: u32,
+) -> Option<SwapStep> {
+    if fee_pips >= 1_000_000 {
+        return None;
     }
     let zero_for_one = sqrt_current >= sqrt_target;
     let fee = U256::from(fee_pips);
@@ -391,7 +423,7 @@ pub fn compute_swap_step(
 }
 
 /// `x` when it fits in 128 bits.
-fn narrow(x: U256) -> Option<u128> {
+pub(crate) fn narrow(x: U256) -> Option<u128> {
     let l = x.as_limbs();
     (l[2] == 0 && l[3] == 0).then(|| (u128::from(l[1]) << 64) | u128::from(l[0]))
 }

@@ -235,6 +235,12 @@ pub fn fee_growth(fee: u128, liquidity: u128) -> Option<alloy_primitives::U256> 
     wide::div_rem_limbs(&n, len(&n), &d, ld).map(|(q, _)| q)
 }
 
+/// `floor(a * b / 2^128)`: the top half of the product.
+pub fn mul_shr128(a: u128, b: u128) -> alloy_primitives::U256 {
+    let p = mul(a, b);
+    alloy_primitives::U256::from_limbs([p[2], p[3], 0, 0])
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::math;
@@ -284,12 +290,12 @@ mod tests {
             let what = format!("a={a} b={b} l={l} x={x} up={up}");
             handled[0] += usize::from(same(
                 amount0_delta(a, b, l, up),
-                math::amount0_delta(wide(a), wide(b), l, up),
+                math::general_amount0_delta(wide(a), wide(b), l, up),
                 &format!("amount0 {what}"),
             ));
             handled[1] += usize::from(same(
                 amount1_delta(a, b, l, up),
-                math::amount1_delta(wide(a), wide(b), l, up),
+                math::general_amount1_delta(wide(a), wide(b), l, up),
                 &format!("amount1 {what}"),
             ));
             if a > 0 && l > 0 {
@@ -307,6 +313,7 @@ mod tests {
             if x > 0 && l > 0 {
                 assert_eq!(fee_growth(x, l), math::mul_div(wide(x), math::Q128, wide(l)), "fee growth {what}");
             }
+            assert_eq!(Some(mul_shr128(x, l)), math::mul_div(wide(x), wide(l), math::Q128), "fees {what}");
         }
         // Most operands are handled here, not passed on.
         assert!(handled.iter().all(|&n| n > 50_000), "{handled:?}");
@@ -328,7 +335,7 @@ mod tests {
             let (l, remaining) = (g.int(128), g.int(128));
             let exact_in = g.word().is_multiple_of(2);
             let fee = [0, 100, 500, 3000, 10_000, 999_999][(g.word() % 6) as usize];
-            let general = math::compute_swap_step(wide(current), wide(target), l, wide(remaining), exact_in, fee);
+            let general = math::general_swap_step(wide(current), wide(target), l, wide(remaining), exact_in, fee);
             if let Some((next, a_in, a_out, f)) = swap_step(current, target, l, remaining, exact_in, fee) {
                 handled += 1;
                 let s = general.expect("the general step succeeds where the narrow one does");

@@ -220,7 +220,12 @@ pub fn fee_growth_inside_of(
 /// `Position.update`'s fees: what `liquidity` earned since the inside growth was `last` (the contract truncates the
 /// result to uint128 when adding it to `tokensOwed`). None when the `mulDiv` overflows.
 pub fn fees_earned(inside: U256, last: U256, liquidity: u128) -> Option<U256> {
-    math::mul_div(inside.wrapping_sub(last), U256::from(liquidity), Q128)
+    let growth = inside.wrapping_sub(last);
+    match math::narrow(growth) {
+        // Below 2^128 the product fits in 256 bits, and dividing by 2^128 takes its top half.
+        Some(g) => Some(super::narrow::mul_shr128(g, liquidity)),
+        None => math::mul_div(growth, U256::from(liquidity), Q128),
+    }
 }
 
 fn i256(x: U256) -> R<I256> {
