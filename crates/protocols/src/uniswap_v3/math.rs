@@ -328,6 +328,7 @@ fn certainly_short(amount: U256, a: U256, b: U256, liquidity: u128, token0: bool
 /// current and the final price; here the amount to the target is computed only when the comparison needs it
 /// exactly, and reused when the step ends there. Operands that fit in 128 bits take [`super::narrow::swap_step`],
 /// which follows these same steps on 128-bit numbers.
+#[inline]
 pub fn compute_swap_step(
     sqrt_current: U256,
     sqrt_target: U256,
