@@ -758,7 +758,7 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
                 close,
                 volume: {
                     let (in_base, in_quote) = self.market.to_base_quote((t.in0, t.in1));
-                    units(in_quote, quote) + units(in_base, base) * close
+                    f64::from(in_quote) / self.scales.1 + f64::from(in_base) / self.scales.0 * close
                 },
             };
             view.step = step;

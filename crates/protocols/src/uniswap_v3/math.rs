@@ -148,7 +148,11 @@ pub fn tick_at_sqrt_ratio(sqrt_price: U256) -> Option<i32> {
     // prices that close to a tick's own price take the exact steps.
     let p = approx(sqrt_price) / 2f64.powi(96);
     let x = (p * p).ln() / 1.0001f64.ln();
-    let floor = x.floor();
+    // The floor by truncation (|x| is below 2^20): no library call.
+    let floor = {
+        let t = x as i64 as f64;
+        if t > x { t - 1.0 } else { t }
+    };
     let mut t = (floor as i64).clamp(i64::from(MIN_TICK), i64::from(MAX_TICK)) as i32;
     if x - floor > 1e-4 && x - floor < 1.0 - 1e-4 {
         return Some(t);

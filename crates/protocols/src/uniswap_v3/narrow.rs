@@ -55,8 +55,27 @@ fn div(n: &[u64; 9], d: &[u64; 4]) -> Option<(u128, bool)> {
 /// `floor(a * f / d)` (`ceil` when `up`) for a divisor and factor below 2^32.
 fn mul_div_small(a: u128, f: u32, d: u32, up: bool) -> Option<u128> {
     let p = a.checked_mul(u128::from(f))?;
-    let d = u128::from(d);
-    if up { Some(p.checked_add(d - 1)? / d) } else { Some(p / d) }
+    let p = if up { p.checked_add(u128::from(d) - 1)? } else { p };
+    // A 64-bit dividend divides in one instruction; a wider one through the library.
+    Some(match u64::try_from(p) {
+        Ok(p) => u128::from(p / u64::from(d)),
+        Err(_) => p / u128::from(d),
+    })
+}
+
+/// `floor(a * (10^6 - f) / 10^6)`: what is left of `a` after a fee of `f` pips, for `f` below 10^6, when the
+/// product fits in 128 bits. The division by the constant goes 32 bits at a time in 64-bit arithmetic, which the
+/// compiler turns into multiplications (a 128-bit division is a library call).
+fn less_fee(a: u128, f: u32) -> Option<u128> {
+    let p = a.checked_mul(u128::from(1_000_000 - f))?;
+    let (mut q, mut r) = (0u128, 0u64);
+    for shift in [96, 64, 32, 0] {
+        let digit = (r << 32) | u64::from((p >> shift) as u32);
+        let d = digit / 1_000_000;
+        r = digit - d * 1_000_000;
+        q |= u128::from(d) << shift;
+    }
+    Some(q)
 }
 
 /// A float of `x` (relative error below 2^-52).
@@ -182,7 +201,7 @@ pub fn swap_step(
     let mut amount_in = None;
     let mut amount_out = None;
     if exact_in {
-        let less_fee = mul_div_small(remaining, rest, 1_000_000, false)?;
+        let less_fee = less_fee(remaining, fee_pips)?;
         if !certainly_short(less_fee, current, target, liquidity, zero_for_one) {
             amount_in = Some(amount_in_to(target)?);
         }
@@ -317,6 +336,19 @@ mod tests {
         }
         // Most operands are handled here, not passed on.
         assert!(handled.iter().all(|&n| n > 50_000), "{handled:?}");
+    }
+
+    #[test]
+    fn the_fee_comes_off_as_the_contract_takes_it() {
+        let mut g = Gen(0x1234_5678_9abc_def1);
+        for _ in 0..100_000 {
+            let (a, f) = (g.int(128), (g.word() % 1_000_000) as u32);
+            let general = math::mul_div(wide(a), U256::from(1_000_000 - f), U256::from(1_000_000u32));
+            match less_fee(a, f) {
+                Some(x) => assert_eq!(Some(wide(x)), general, "a={a} f={f}"),
+                None => assert!(a.checked_mul(u128::from(1_000_000 - f)).is_none(), "a={a} f={f}"),
+            }
+        }
     }
 
     #[test]
