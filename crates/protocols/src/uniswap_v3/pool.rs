@@ -631,7 +631,27 @@ impl Pool {
     /// # Errors
     /// "AS" for a zero amount, "SPL" for a bad limit, and arithmetic overflow.
     pub fn swap(&mut self, zero_for_one: bool, amount_specified: I256, sqrt_price_limit_x96: U256) -> R<SwapResult> {
-        self.swap_with_undo(zero_for_one, amount_specified, sqrt_price_limit_x96).map(|(r, _)| r)
+        self.check_swap(zero_for_one, amount_specified, sqrt_price_limit_x96)?;
+        // A failing swap has changed only the ticks it crossed (the loop sets the rest when it is done).
+        let mut crossed = Vec::new();
+        let r = self.swap_inner(zero_for_one, amount_specified, sqrt_price_limit_x96, &mut crossed);
+        if r.is_err() {
+            self.restore_ticks(&mut crossed);
+        }
+        r
+    }
+
+    /// The checks `swap` makes before it moves anything: "AS" for a zero amount, "SPL" for a bad limit.
+    fn check_swap(&self, zero_for_one: bool, amount_specified: I256, sqrt_price_limit_x96: U256) -> R<()> {
+        if amount_specified.is_zero() {
+            return Err(PoolError("AS"));
+        }
+        let limit_ok = if zero_for_one {
+            sqrt_price_limit_x96 < self.sqrt_price_x96 && sqrt_price_limit_x96 > MIN_SQRT_RATIO
+        } else {
+            sqrt_price_limit_x96 > self.sqrt_price_x96 && sqrt_price_limit_x96 < MAX_SQRT_RATIO
+        };
+        if limit_ok { Ok(()) } else { Err(PoolError("SPL")) }
     }
 
     /// [`Pool::swap`], also returning what undoes it ([`Pool::undo_swap`]): trying a swap costs only the ticks it
@@ -645,17 +665,7 @@ impl Pool {
         amount_specified: I256,
         sqrt_price_limit_x96: U256,
     ) -> R<(SwapResult, SwapUndo)> {
-        if amount_specified.is_zero() {
-            return Err(PoolError("AS"));
-        }
-        let limit_ok = if zero_for_one {
-            sqrt_price_limit_x96 < self.sqrt_price_x96 && sqrt_price_limit_x96 > MIN_SQRT_RATIO
-        } else {
-            sqrt_price_limit_x96 > self.sqrt_price_x96 && sqrt_price_limit_x96 < MAX_SQRT_RATIO
-        };
-        if !limit_ok {
-            return Err(PoolError("SPL"));
-        }
+        self.check_swap(zero_for_one, amount_specified, sqrt_price_limit_x96)?;
         let mut undo = SwapUndo {
             sqrt_price_x96: self.sqrt_price_x96,
             tick: self.tick,
@@ -674,13 +684,8 @@ impl Pool {
     }
 
     /// Puts the pool back as it was before the swap `undo` came from (undo swaps newest first).
-    pub fn undo_swap(&mut self, undo: SwapUndo) {
-        for (tick, info) in undo.crossed.into_iter().rev() {
-            match info {
-                Some(i) => self.ticks.insert(tick, i),
-                None => self.ticks.remove(&tick),
-            };
-        }
+    pub fn undo_swap(&mut self, mut undo: SwapUndo) {
+        self.restore_ticks(&mut undo.crossed);
         self.sqrt_price_x96 = undo.sqrt_price_x96;
         self.tick = undo.tick;
         self.liquidity = undo.liquidity;
@@ -688,6 +693,18 @@ impl Pool {
         (self.protocol_fees0, self.protocol_fees1) = undo.protocol_fees;
     }
 
+    /// Puts back the ticks a swap crossed, newest first, emptying the list.
+    fn restore_ticks(&mut self, crossed: &mut Vec<(i32, Option<TickInfo>)>) {
+        while let Some((tick, info)) = crossed.pop() {
+            match info {
+                Some(i) => self.ticks.insert(tick, i),
+                None => self.ticks.remove(&tick),
+            };
+        }
+    }
+
+    /// The swap loop. On an error it returns before setting the price, tick, liquidity and fees: only the ticks
+    /// it crossed (listed in `crossed_before` with their state before) have changed.
     fn swap_inner(
         &mut self,
         zero_for_one: bool,
@@ -826,6 +843,16 @@ mod tests {
         assert_eq!(p, before);
         assert_eq!(p.swap(true, I256::ZERO, limit).unwrap_err(), PoolError("AS"));
         assert_eq!(p.swap(false, I256::ONE, limit).unwrap_err(), PoolError("SPL"));
+        assert_eq!(p, before);
+        // A swap that fails after crossing ticks (here a tick whose net liquidity the pool cannot give up) puts
+        // back every tick it crossed, and moves nothing else.
+        let bad = TickInfo { liquidity_gross: 1, liquidity_net: i128::MAX, ..TickInfo::default() };
+        p.load_tick(-1_000, bad).unwrap();
+        let before = p.clone();
+        let big = I256::try_from(10u128.pow(24)).unwrap();
+        assert_eq!(p.swap(true, big, limit).unwrap_err(), PoolError("LS"));
+        assert_eq!(p, before);
+        assert_eq!(p.swap_with_undo(true, big, limit).unwrap_err(), PoolError("LS"));
         assert_eq!(p, before);
     }
 }
