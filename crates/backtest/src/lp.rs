@@ -750,11 +750,13 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
             volume_in.0 += f64::from(t.in0);
             volume_in.1 += f64::from(t.in1);
             let close = self.price(pool.sqrt_price_x96);
+            // The asset's price falls as sqrtPriceX96 rises when the asset is token1: either way round.
+            let (at_high, at_low) = (self.price(t.high_sqrt_price_x96), self.price(t.low_sqrt_price_x96));
             let candle = Candle {
                 timestamp_ms: ps.timestamp_ms,
                 open: self.price(t.open_sqrt_price_x96),
-                high: self.price(t.high_sqrt_price_x96).max(self.price(t.low_sqrt_price_x96)),
-                low: self.price(t.high_sqrt_price_x96).min(self.price(t.low_sqrt_price_x96)),
+                high: at_high.max(at_low),
+                low: at_high.min(at_low),
                 close,
                 volume: {
                     let (in_base, in_quote) = self.market.to_base_quote((t.in0, t.in1));
@@ -789,8 +791,8 @@ impl<'a, S: Strategy> LpEngine<'a, S> {
             }
             if acted {
                 self.refresh(pool, book, &mut portfolio, true);
+                view.assets[0].last_close = Some(self.price(pool.sqrt_price_x96));
             }
-            view.assets[0].last_close = Some(self.price(pool.sqrt_price_x96));
             equity.push(EquityPoint { timestamp_ms: ps.timestamp_ms, equity: portfolio.equity(&view) });
             prices.push(close);
             *next_step = step + 1;
