@@ -1,5 +1,5 @@
 //! `SwapMath.computeSwapStep` and the `SqrtPriceMath` functions under it for operands that fit in 128 bits: prices
-//! below 2^128 (every pool whose price is within 2^64 of its tokens' raw ratio of one), liquidity, and amounts.
+//! below 2^128 (every pool whose raw price, token1 units per token0 unit, is below 2^64), liquidity, and amounts.
 //! Their numerators and divisors are built from 128-bit products and shifts straight into limbs, with no 256-bit
 //! arithmetic around the one division each needs.
 //!
