@@ -311,18 +311,71 @@ fn approx(x: U256) -> f64 {
     (l[top] as f64 * 2f64.powi(64) + l[top - 1] as f64) * f64::from_bits((1023 + 64 * (top as u64 - 1)) << 52)
 }
 
+/// The numbers a swap step runs on: `U256`, the contract's width, or `u128`, the narrow path for operands that fit
+/// ([`super::narrow`]). Each function is the contract's; None where it reverts or, on `u128`, where the result does
+/// not fit (the caller then runs the step on `U256`, which decides).
+pub(crate) trait StepNum: Copy + Ord {
+    /// The value as a float (relative error below 2^-51).
+    fn float(self) -> f64;
+    /// `self - other`, wrapping as Solidity 0.7 does.
+    fn minus(self, other: Self) -> Self;
+    /// `getAmount0Delta`.
+    fn amount0(a: Self, b: Self, liquidity: u128, round_up: bool) -> Option<Self>;
+    /// `getAmount1Delta`.
+    fn amount1(a: Self, b: Self, liquidity: u128, round_up: bool) -> Option<Self>;
+    /// `getNextSqrtPriceFromInput`.
+    fn next_from_input(p: Self, liquidity: u128, amount: Self, zero_for_one: bool) -> Option<Self>;
+    /// `getNextSqrtPriceFromOutput`.
+    fn next_from_output(p: Self, liquidity: u128, amount: Self, zero_for_one: bool) -> Option<Self>;
+    /// `mulDiv(amount, 1e6 - fee, 1e6)`: an exact input less its fee.
+    fn less_fee(amount: Self, fee_pips: u32) -> Option<Self>;
+    /// `mulDivRoundingUp(amount_in, fee, 1e6 - fee)`: the fee on an input that reached its target.
+    fn fee_on(amount_in: Self, fee_pips: u32) -> Option<Self>;
+}
+
+impl StepNum for U256 {
+    fn float(self) -> f64 {
+        approx(self)
+    }
+    fn minus(self, other: Self) -> Self {
+        self.wrapping_sub(other)
+    }
+    fn amount0(a: Self, b: Self, liquidity: u128, round_up: bool) -> Option<Self> {
+        amount0_delta(a, b, liquidity, round_up)
+    }
+    fn amount1(a: Self, b: Self, liquidity: u128, round_up: bool) -> Option<Self> {
+        amount1_delta(a, b, liquidity, round_up)
+    }
+    fn next_from_input(p: Self, liquidity: u128, amount: Self, zero_for_one: bool) -> Option<Self> {
+        next_sqrt_price_from_input(p, liquidity, amount, zero_for_one)
+    }
+    fn next_from_output(p: Self, liquidity: u128, amount: Self, zero_for_one: bool) -> Option<Self> {
+        next_sqrt_price_from_output(p, liquidity, amount, zero_for_one)
+    }
+    fn less_fee(amount: Self, fee_pips: u32) -> Option<Self> {
+        match u64::try_from(amount) {
+            // A 64-bit amount times a factor below 2^20 fits in 128 bits: native arithmetic, same floor.
+            Ok(r) => Some(U256::from(u128::from(r) * u128::from(1_000_000 - fee_pips) / 1_000_000)),
+            Err(_) => mul_div(amount, U256::from(1_000_000 - fee_pips), U256::from(1_000_000u32)),
+        }
+    }
+    fn fee_on(amount_in: Self, fee_pips: u32) -> Option<Self> {
+        mul_div_up(amount_in, U256::from(fee_pips), U256::from(1_000_000 - fee_pips))
+    }
+}
+
 /// Whether `amount` is certainly below the exact amount that moves the price from `a` to `b` (token0 when
 /// `token0`), judged in floating point with a margin far above its rounding error: a step that stops short of its
 /// target then skips computing the exact amount to the target, which it would only compare.
-fn certainly_short(amount: U256, a: U256, b: U256, liquidity: u128, token0: bool) -> bool {
+fn certainly_short<N: StepNum>(amount: N, a: N, b: N, liquidity: u128, token0: bool) -> bool {
     let (lo, hi) = if a > b { (b, a) } else { (a, b) };
     let l = (liquidity >> 64) as u64 as f64 * 2f64.powi(64) + liquidity as u64 as f64;
     let estimate = if token0 {
-        l * 2f64.powi(96) * approx(hi - lo) / (approx(lo) * approx(hi))
+        l * 2f64.powi(96) * hi.minus(lo).float() / (lo.float() * hi.float())
     } else {
-        l * approx(hi - lo) / 2f64.powi(96)
+        l * hi.minus(lo).float() / 2f64.powi(96)
     };
-    approx(amount) < estimate * (1.0 - 1e-9) - 4.0
+    amount.float() < estimate * (1.0 - 1e-9) - 4.0
 }
 
 /// `SwapMath.computeSwapStep`. `exact_in` with `remaining` the amount left (input or output).
@@ -330,8 +383,7 @@ fn certainly_short(amount: U256, a: U256, b: U256, liquidity: u128, token0: bool
 /// The contract computes the amount to the target, compares it with what is left and, unless the step ends at the
 /// target, recomputes the amounts at the price it ends at. The amounts it returns are always those between the
 /// current and the final price; here the amount to the target is computed only when the comparison needs it
-/// exactly, and reused when the step ends there. Operands that fit in 128 bits take [`super::narrow::swap_step`],
-/// which follows these same steps on 128-bit numbers.
+/// exactly, and reused when the step ends there. Operands that fit in 128 bits run the step on `u128` first.
 #[inline]
 pub fn compute_swap_step(
     sqrt_current: U256,
@@ -341,76 +393,60 @@ pub fn compute_swap_step(
     exact_in: bool,
     fee_pips: u32,
 ) -> Option<SwapStep> {
-    if let (Some(current), Some(target), Some(rest)) = (narrow(sqrt_current), narrow(sqrt_target), narrow(remaining))
-        && let Some((next, amount_in, amount_out, fee)) =
-            super::narrow::swap_step(current, target, liquidity, rest, exact_in, fee_pips)
-    {
-        return Some(SwapStep {
-            sqrt_price_next: U256::from(next),
-            amount_in: U256::from(amount_in),
-            amount_out: U256::from(amount_out),
-            fee_amount: U256::from(fee),
-        });
-    }
-    general_swap_step(sqrt_current, sqrt_target, liquidity, remaining, exact_in, fee_pips)
+    let narrow_step = match (narrow(sqrt_current), narrow(sqrt_target), narrow(remaining)) {
+        (Some(current), Some(target), Some(rest)) => swap_step(current, target, liquidity, rest, exact_in, fee_pips)
+            .map(|(n, i, o, f)| (U256::from(n), U256::from(i), U256::from(o), U256::from(f))),
+        _ => None,
+    };
+    let (sqrt_price_next, amount_in, amount_out, fee_amount) = match narrow_step {
+        Some(step) => step,
+        None => swap_step(sqrt_current, sqrt_target, liquidity, remaining, exact_in, fee_pips)?,
+    };
+    Some(SwapStep { sqrt_price_next, amount_in, amount_out, fee_amount })
 }
 
-/// [`compute_swap_step`] in 256-bit arithmetic.
-pub(crate) fn general_swap_step(
-    sqrt_current: U256,
-    sqrt_target: U256,
+/// [`compute_swap_step`] on numbers of either width: (next price, amount in, amount out, fee).
+pub(crate) fn swap_step<N: StepNum>(
+    current: N,
+    target: N,
     liquidity: u128,
-    remaining: U256,
+    remaining: N,
     exact_in: bool,
     fee_pips: u32,
-) -> Option<SwapStep> {
+) -> Option<(N, N, N, N)> {
     if fee_pips >= 1_000_000 {
         return None;
     }
-    let zero_for_one = sqrt_current >= sqrt_target;
-    let fee = U256::from(fee_pips);
-    let million = U256::from(1_000_000u32);
+    let zero_for_one = current >= target;
     // Input is token0 when selling token0 (rounded up); output the other token (rounded down).
-    let amount_in_to = |p: U256| {
-        if zero_for_one {
-            amount0_delta(p, sqrt_current, liquidity, true)
-        } else {
-            amount1_delta(sqrt_current, p, liquidity, true)
-        }
+    let amount_in_to = |p: N| {
+        if zero_for_one { N::amount0(p, current, liquidity, true) } else { N::amount1(current, p, liquidity, true) }
     };
-    let amount_out_to = |p: U256| {
-        if zero_for_one {
-            amount1_delta(p, sqrt_current, liquidity, false)
-        } else {
-            amount0_delta(sqrt_current, p, liquidity, false)
-        }
+    let amount_out_to = |p: N| {
+        if zero_for_one { N::amount1(p, current, liquidity, false) } else { N::amount0(current, p, liquidity, false) }
     };
     let next;
     let mut amount_in = None;
     let mut amount_out = None;
     if exact_in {
-        let less_fee = match u64::try_from(remaining) {
-            // A 64-bit amount times a factor below 2^20 fits in 128 bits: native arithmetic, same floor.
-            Ok(r) => U256::from(u128::from(r) * u128::from(1_000_000 - fee_pips) / 1_000_000),
-            Err(_) => mul_div(remaining, million - fee, million)?,
-        };
-        if !certainly_short(less_fee, sqrt_current, sqrt_target, liquidity, zero_for_one) {
-            amount_in = Some(amount_in_to(sqrt_target)?);
+        let less_fee = N::less_fee(remaining, fee_pips)?;
+        if !certainly_short(less_fee, current, target, liquidity, zero_for_one) {
+            amount_in = Some(amount_in_to(target)?);
         }
         next = match amount_in {
-            Some(a) if less_fee >= a => sqrt_target,
-            _ => next_sqrt_price_from_input(sqrt_current, liquidity, less_fee, zero_for_one)?,
+            Some(a) if less_fee >= a => target,
+            _ => N::next_from_input(current, liquidity, less_fee, zero_for_one)?,
         };
     } else {
-        if !certainly_short(remaining, sqrt_current, sqrt_target, liquidity, !zero_for_one) {
-            amount_out = Some(amount_out_to(sqrt_target)?);
+        if !certainly_short(remaining, current, target, liquidity, !zero_for_one) {
+            amount_out = Some(amount_out_to(target)?);
         }
         next = match amount_out {
-            Some(a) if remaining >= a => sqrt_target,
-            _ => next_sqrt_price_from_output(sqrt_current, liquidity, remaining, zero_for_one)?,
+            Some(a) if remaining >= a => target,
+            _ => N::next_from_output(current, liquidity, remaining, zero_for_one)?,
         };
     }
-    let at_target = next == sqrt_target;
+    let at_target = next == target;
     let amount_in = match amount_in {
         Some(a) if at_target => a,
         _ => amount_in_to(next)?,
@@ -422,9 +458,8 @@ pub(crate) fn general_swap_step(
     if !exact_in && amount_out > remaining {
         amount_out = remaining;
     }
-    let fee_amount =
-        if exact_in && !at_target { remaining - amount_in } else { mul_div_up(amount_in, fee, million - fee)? };
-    Some(SwapStep { sqrt_price_next: next, amount_in, amount_out, fee_amount })
+    let fee = if exact_in && !at_target { remaining.minus(amount_in) } else { N::fee_on(amount_in, fee_pips)? };
+    Some((next, amount_in, amount_out, fee))
 }
 
 /// `x` when it fits in 128 bits.

@@ -1,5 +1,6 @@
-//! `SwapMath.computeSwapStep` and the `SqrtPriceMath` functions under it for operands that fit in 128 bits: prices
-//! below 2^128 (every pool whose raw price, token1 units per token0 unit, is below 2^64), liquidity, and amounts.
+//! The `SqrtPriceMath` functions a swap step needs (and so, through [`super::math::StepNum`], the step itself) for
+//! operands that fit in 128 bits: prices below 2^128 (every pool whose raw price, token1 units per token0 unit, is
+//! below 2^64), liquidity, and amounts.
 //! Their numerators and divisors are built from 128-bit products and shifts straight into limbs, with no 256-bit
 //! arithmetic around the one division each needs.
 //!
@@ -155,89 +156,45 @@ fn next_from_amount1_down(p: u128, liquidity: u128, amount: u128, add: bool) -> 
     }
 }
 
-/// Whether `amount` is certainly below the exact amount that moves the price from `a` to `b`, as
-/// [`super::math`]'s step judges it: a float estimate with a margin far above its rounding error.
-fn certainly_short(amount: u128, a: u128, b: u128, liquidity: u128, token0: bool) -> bool {
-    let (lo, hi) = if a > b { (b, a) } else { (a, b) };
-    let l = float(liquidity);
-    let estimate = if token0 {
-        l * 2f64.powi(96) * float(hi - lo) / (float(lo) * float(hi))
-    } else {
-        l * float(hi - lo) / 2f64.powi(96)
-    };
-    float(amount) < estimate * (1.0 - 1e-9) - 4.0
-}
-
-/// `SwapMath.computeSwapStep` (see [`super::math::compute_swap_step`], which it follows step for step): the next
-/// price, amount in, amount out and fee.
-pub fn swap_step(
-    current: u128,
-    target: u128,
-    liquidity: u128,
-    remaining: u128,
-    exact_in: bool,
-    fee_pips: u32,
-) -> Option<(u128, u128, u128, u128)> {
-    if fee_pips >= 1_000_000 || current == 0 || liquidity == 0 {
-        return None;
+impl super::math::StepNum for u128 {
+    fn float(self) -> f64 {
+        float(self)
     }
-    let zero_for_one = current >= target;
-    let rest = 1_000_000 - fee_pips;
-    let amount_in_to = |p: u128| {
+    fn minus(self, other: Self) -> Self {
+        self.wrapping_sub(other)
+    }
+    fn amount0(a: Self, b: Self, liquidity: u128, round_up: bool) -> Option<Self> {
+        amount0_delta(a, b, liquidity, round_up)
+    }
+    fn amount1(a: Self, b: Self, liquidity: u128, round_up: bool) -> Option<Self> {
+        amount1_delta(a, b, liquidity, round_up)
+    }
+    fn next_from_input(p: Self, liquidity: u128, amount: Self, zero_for_one: bool) -> Option<Self> {
+        if p == 0 || liquidity == 0 {
+            return None;
+        }
         if zero_for_one {
-            amount0_delta(p, current, liquidity, true)
+            next_from_amount0_up(p, liquidity, amount, true)
         } else {
-            amount1_delta(current, p, liquidity, true)
+            next_from_amount1_down(p, liquidity, amount, true)
         }
-    };
-    let amount_out_to = |p: u128| {
+    }
+    fn next_from_output(p: Self, liquidity: u128, amount: Self, zero_for_one: bool) -> Option<Self> {
+        if p == 0 || liquidity == 0 {
+            return None;
+        }
         if zero_for_one {
-            amount1_delta(p, current, liquidity, false)
+            next_from_amount1_down(p, liquidity, amount, false)
         } else {
-            amount0_delta(current, p, liquidity, false)
+            next_from_amount0_up(p, liquidity, amount, false)
         }
-    };
-    let next;
-    let mut amount_in = None;
-    let mut amount_out = None;
-    if exact_in {
-        let less_fee = less_fee(remaining, fee_pips)?;
-        if !certainly_short(less_fee, current, target, liquidity, zero_for_one) {
-            amount_in = Some(amount_in_to(target)?);
-        }
-        next = match amount_in {
-            Some(a) if less_fee >= a => target,
-            _ if zero_for_one => next_from_amount0_up(current, liquidity, less_fee, true)?,
-            _ => next_from_amount1_down(current, liquidity, less_fee, true)?,
-        };
-    } else {
-        if !certainly_short(remaining, current, target, liquidity, !zero_for_one) {
-            amount_out = Some(amount_out_to(target)?);
-        }
-        next = match amount_out {
-            Some(a) if remaining >= a => target,
-            _ if zero_for_one => next_from_amount1_down(current, liquidity, remaining, false)?,
-            _ => next_from_amount0_up(current, liquidity, remaining, false)?,
-        };
     }
-    let at_target = next == target;
-    let amount_in = match amount_in {
-        Some(a) if at_target => a,
-        _ => amount_in_to(next)?,
-    };
-    let mut amount_out = match amount_out {
-        Some(a) if at_target => a,
-        _ => amount_out_to(next)?,
-    };
-    if !exact_in && amount_out > remaining {
-        amount_out = remaining;
+    fn less_fee(amount: Self, fee_pips: u32) -> Option<Self> {
+        less_fee(amount, fee_pips)
     }
-    let fee = if exact_in && !at_target {
-        remaining.wrapping_sub(amount_in)
-    } else {
-        mul_div_small(amount_in, fee_pips, rest, true)?
-    };
-    Some((next, amount_in, amount_out, fee))
+    fn fee_on(amount_in: Self, fee_pips: u32) -> Option<Self> {
+        mul_div_small(amount_in, fee_pips, 1_000_000 - fee_pips, true)
+    }
 }
 
 /// `FullMath.mulDiv(fee, 2^128, liquidity)`: the fee growth a step adds, for a fee below 2^128 (its numerator is a
@@ -367,12 +324,12 @@ mod tests {
             let (l, remaining) = (g.int(128), g.int(128));
             let exact_in = g.word().is_multiple_of(2);
             let fee = [0, 100, 500, 3000, 10_000, 999_999][(g.word() % 6) as usize];
-            let general = math::general_swap_step(wide(current), wide(target), l, wide(remaining), exact_in, fee);
-            if let Some((next, a_in, a_out, f)) = swap_step(current, target, l, remaining, exact_in, fee) {
+            let general = math::swap_step(wide(current), wide(target), l, wide(remaining), exact_in, fee);
+            if let Some((next, a_in, a_out, f)) = math::swap_step(current, target, l, remaining, exact_in, fee) {
                 handled += 1;
                 let s = general.expect("the general step succeeds where the narrow one does");
                 assert_eq!(
-                    (s.sqrt_price_next, s.amount_in, s.amount_out, s.fee_amount),
+                    s,
                     (wide(next), wide(a_in), wide(a_out), wide(f)),
                     "current={current} target={target} l={l} remaining={remaining} exact_in={exact_in} fee={fee}"
                 );
