@@ -215,7 +215,7 @@ fn run_lp(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
         None => config.market.bars >= 200_000,
     };
     let bar = ProgressBar::new_spinner().with_style(
-        ProgressStyle::with_template("{spinner} LP backtest: {pos} steps ({per_sec}, {elapsed})")
+        ProgressStyle::with_template("{spinner} LP backtest: {human_pos} steps in {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     if !long {
