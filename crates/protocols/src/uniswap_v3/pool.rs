@@ -306,25 +306,32 @@ impl Pool {
         if tick < 0 && tick % s != 0 {
             compressed -= 1;
         }
+        // The word's bits at or below `b` (lte) or at or above it, a 64-bit limb at a time.
+        let limbs = |w: i16| self.bitmap.get(&w).map_or([0u64; 4], |x| *x.as_limbs());
         if lte {
             let (w, b) = Pool::word(compressed);
-            let mask = (U256::from(1u8) << b) - U256::from(1u8) + (U256::from(1u8) << b);
-            let masked = self.bitmap.get(&w).copied().unwrap_or_default() & mask;
-            if masked.is_zero() {
-                ((compressed - i32::from(b)) * s, false)
-            } else {
-                let msb = (masked.bit_len() - 1) as i32;
-                ((compressed - (i32::from(b) - msb)) * s, true)
+            let x = limbs(w);
+            let (at, bit) = (usize::from(b / 64), b % 64);
+            let below = if bit == 63 { u64::MAX } else { (1u64 << (bit + 1)) - 1 };
+            let msb = std::iter::once((at, x[at] & below))
+                .chain((0..at).rev().map(|k| (k, x[k])))
+                .find(|&(_, v)| v != 0)
+                .map(|(k, v)| 64 * k as i32 + 63 - v.leading_zeros() as i32);
+            match msb {
+                None => ((compressed - i32::from(b)) * s, false),
+                Some(msb) => ((compressed - (i32::from(b) - msb)) * s, true),
             }
         } else {
             let (w, b) = Pool::word(compressed + 1);
-            let mask = !((U256::from(1u8) << b) - U256::from(1u8));
-            let masked = self.bitmap.get(&w).copied().unwrap_or_default() & mask;
-            if masked.is_zero() {
-                ((compressed + 1 + (255 - i32::from(b))) * s, false)
-            } else {
-                let lsb = masked.trailing_zeros() as i32;
-                ((compressed + 1 + (lsb - i32::from(b))) * s, true)
+            let x = limbs(w);
+            let (at, bit) = (usize::from(b / 64), b % 64);
+            let lsb = std::iter::once((at, x[at] & (u64::MAX << bit)))
+                .chain((at + 1..4).map(|k| (k, x[k])))
+                .find(|&(_, v)| v != 0)
+                .map(|(k, v)| 64 * k as i32 + v.trailing_zeros() as i32);
+            match lsb {
+                None => ((compressed + 1 + (255 - i32::from(b))) * s, false),
+                Some(lsb) => ((compressed + 1 + (lsb - i32::from(b))) * s, true),
             }
         }
     }
@@ -830,6 +837,47 @@ mod tests {
         // Collecting from a position that does not exist pays nothing and creates nothing.
         assert_eq!(p.collect(Address::repeat_byte(7), 0, 10, u128::MAX, u128::MAX), (0, 0));
         assert_eq!(p, before);
+    }
+
+    #[test]
+    fn the_bitmap_search_equals_the_contracts_masks() {
+        // TickBitmap's own arithmetic on whole 256-bit words, as the reference.
+        fn by_masks(word: U256, b: u8, lte: bool) -> Option<i32> {
+            let one = U256::from(1u8);
+            if lte {
+                let masked = word & ((one << b) - one + (one << b));
+                (!masked.is_zero()).then(|| masked.bit_len() as i32 - 1)
+            } else {
+                let masked = word & !((one << b) - one);
+                (!masked.is_zero()).then(|| masked.trailing_zeros() as i32)
+            }
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for case in 0..20_000 {
+            // Sparse words (a few bits) and dense ones, across limb edges.
+            let word = if case % 2 == 0 {
+                (0..1 + next() % 3).fold(U256::ZERO, |w, _| w | (U256::from(1u8) << (next() % 256) as usize))
+            } else {
+                U256::from_limbs([next(), next(), next(), next()])
+            };
+            let mut p = Pool::new(500, 1, math::sqrt_ratio_at_tick(0).unwrap()).unwrap();
+            p.bitmap.insert(0, word);
+            let b = (next() % 256) as u8;
+            let lte = next() % 2 == 0;
+            // With spacing 1 and word 0, tick t is bit t; `gt` searches from t + 1.
+            let tick = if lte { i32::from(b) } else { i32::from(b) - 1 };
+            let (found, init) = p.next_initialized_tick_within_one_word(tick, lte);
+            match by_masks(word, b, lte) {
+                Some(bit) => assert_eq!((found, init), (bit, true), "word {word:#x} b {b} lte {lte}"),
+                None => assert!(!init, "word {word:#x} b {b} lte {lte}"),
+            }
+        }
     }
 
     #[test]
