@@ -53,10 +53,10 @@ fn div(n: &[u64; 9], d: &[u64; 4]) -> Option<(u128, bool)> {
     (q[2] == 0 && q[3] == 0).then(|| ((u128::from(q[1]) << 64) | u128::from(q[0]), rem))
 }
 
-/// `floor(a * f / d)` (`ceil` when `up`) for a divisor and factor below 2^32.
-fn mul_div_small(a: u128, f: u32, d: u32, up: bool) -> Option<u128> {
-    let p = a.checked_mul(u128::from(f))?;
-    let p = if up { p.checked_add(u128::from(d) - 1)? } else { p };
+/// `ceil(a * fee / (10^6 - fee))`: the fee on an input of `a` that reached its target, for `fee` below 10^6.
+fn fee_on(a: u128, fee: u32) -> Option<u128> {
+    let d = 1_000_000 - fee;
+    let p = a.checked_mul(u128::from(fee))?.checked_add(u128::from(d) - 1)?;
     // A 64-bit dividend divides in one instruction; a wider one through the library.
     Some(match u64::try_from(p) {
         Ok(p) => u128::from(p / u64::from(d)),
@@ -193,7 +193,7 @@ impl super::math::StepNum for u128 {
         less_fee(amount, fee_pips)
     }
     fn fee_on(amount_in: Self, fee_pips: u32) -> Option<Self> {
-        mul_div_small(amount_in, fee_pips, 1_000_000 - fee_pips, true)
+        fee_on(amount_in, fee_pips)
     }
 }
 
