@@ -69,13 +69,10 @@ const TICK_FACTORS: [(u32, U256); 19] = {
     ]
 };
 
-/// `floor(a * b / 2^128)`, exactly, from 64-bit halves.
-fn mul_shr128(a: u128, b: u128) -> u128 {
-    const LO: u128 = u64::MAX as u128;
-    let (a1, a0, b1, b0) = (a >> 64, a & LO, b >> 64, b & LO);
-    let (p00, p01, p10, p11) = (a0 * b0, a0 * b1, a1 * b0, a1 * b1);
-    let mid = (p00 >> 64) + (p01 & LO) + (p10 & LO);
-    p11 + (p01 >> 64) + (p10 >> 64) + (mid >> 64)
+/// `floor(a * b / 2^128)`, exactly: the top half of the 256-bit product.
+pub(crate) fn mul_shr128(a: u128, b: u128) -> u128 {
+    let p = super::narrow::mul(a, b);
+    (u128::from(p[3]) << 64) | u128::from(p[2])
 }
 
 /// `TickMath.getSqrtRatioAtTick`: sqrt(1.0001^tick) as a Q64.96, rounded up. None outside the tick range.

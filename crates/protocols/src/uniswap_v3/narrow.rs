@@ -11,7 +11,7 @@
 use super::wide;
 
 /// The 256-bit product of two 128-bit numbers, as limbs (least significant first).
-fn mul(a: u128, b: u128) -> [u64; 4] {
+pub(crate) fn mul(a: u128, b: u128) -> [u64; 4] {
     let (a0, a1) = (u128::from(a as u64), a >> 64);
     let (b0, b1) = (u128::from(b as u64), b >> 64);
     let (p00, p01, p10, p11) = (a0 * b0, a0 * b1, a1 * b0, a1 * b1);
@@ -211,12 +211,6 @@ pub fn fee_growth(fee: u128, liquidity: u128) -> Option<alloy_primitives::U256> 
     wide::div_rem_limbs(&n, len(&n), &d, ld).map(|(q, _)| q)
 }
 
-/// `floor(a * b / 2^128)`: the top half of the product.
-pub fn mul_shr128(a: u128, b: u128) -> alloy_primitives::U256 {
-    let p = mul(a, b);
-    alloy_primitives::U256::from_limbs([p[2], p[3], 0, 0])
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::math;
@@ -289,7 +283,7 @@ mod tests {
             if x > 0 && l > 0 {
                 assert_eq!(fee_growth(x, l), math::mul_div(wide(x), math::Q128, wide(l)), "fee growth {what}");
             }
-            assert_eq!(Some(mul_shr128(x, l)), math::mul_div(wide(x), wide(l), math::Q128), "fees {what}");
+            assert_eq!(Some(wide(math::mul_shr128(x, l))), math::mul_div(wide(x), wide(l), math::Q128), "fees {what}");
         }
         // Most operands are handled here, not passed on.
         assert!(handled.iter().all(|&n| n > 50_000), "{handled:?}");

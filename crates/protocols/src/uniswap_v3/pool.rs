@@ -223,7 +223,7 @@ pub fn fees_earned(inside: U256, last: U256, liquidity: u128) -> Option<U256> {
     let growth = inside.wrapping_sub(last);
     match math::narrow(growth) {
         // Below 2^128 the product fits in 256 bits, and dividing by 2^128 takes its top half.
-        Some(g) => Some(super::narrow::mul_shr128(g, liquidity)),
+        Some(g) => Some(U256::from(math::mul_shr128(g, liquidity))),
         None => math::mul_div(growth, U256::from(liquidity), Q128),
     }
 }
