@@ -546,13 +546,8 @@ mod tests {
 
     #[test]
     fn the_tick_at_a_price_equals_the_exact_search() {
-        let mut x = 0x6a09_e667_f3bc_c908u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = super::super::TestRng(0x6a09_e667_f3bc_c908u64);
+        let mut next = || rng.next();
         let mut checked = 0;
         // Every tick's own price and its neighbours, over the whole range (every 97th tick), and random prices.
         let mut t = MIN_TICK;
@@ -586,13 +581,8 @@ mod tests {
 
     #[test]
     fn the_one_division_amount0_equals_the_contracts_two() {
-        let mut x = 0xbb67_ae85_84ca_a73bu64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = super::super::TestRng(0xbb67_ae85_84ca_a73bu64);
+        let mut next = || rng.next();
         for i in 0..100_000 {
             let price = |r: u64| {
                 let bits = 32 + r % 129;
@@ -611,13 +601,8 @@ mod tests {
 
     #[test]
     fn division_fast_paths_equal_the_general_division() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = super::super::TestRng(0x9e37_79b9_7f4a_7c15u64);
+        let mut next = || rng.next();
         for _ in 0..20_000 {
             let bits =
                 |n: u64, v: U256| if n >= 256 { v } else { v & ((U256::from(1u8) << n as usize) - U256::from(1u8)) };

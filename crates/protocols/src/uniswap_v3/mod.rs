@@ -18,6 +18,21 @@ pub fn price_token0_in_token1(sqrt_price_x96: U256, decimals0: u8, decimals1: u8
     s * s * 10f64.powi(i32::from(decimals0) - i32::from(decimals1))
 }
 
+/// The tests' random numbers: xorshift64, the same sequence from the same seed on every machine.
+#[cfg(test)]
+pub(crate) struct TestRng(pub u64);
+
+#[cfg(test)]
+impl TestRng {
+    /// The next word.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -852,13 +852,8 @@ mod tests {
                 (!masked.is_zero()).then(|| masked.trailing_zeros() as i32)
             }
         }
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = super::super::TestRng(0x9e37_79b9_7f4a_7c15u64);
+        let mut next = || rng.next();
         for case in 0..20_000 {
             // Sparse words (a few bits) and dense ones, across limb edges.
             let word = if case % 2 == 0 {

@@ -279,13 +279,8 @@ mod tests {
 
     #[test]
     fn equals_the_general_division_at_every_width() {
-        let mut x = 0x243f_6a88_85a3_08d3u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = super::super::TestRng(0x243f_6a88_85a3_08d3u64);
+        let mut next = || rng.next();
         let mut overflows = 0;
         for i in 0..300_000 {
             let mut pick = || {
