@@ -221,11 +221,7 @@ fn run_lp(a: &Args, config: &BacktestConfig, name: &str) -> Result<()> {
     if !long {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let r = config.stream_pool(|market, blocks| -> Result<_> {
-        let strategy = sextant_backtest::build_lp_strategy(config, market)?;
-        let engine = sextant_backtest::LpEngine::new(&strategy, market, config.costs(), config.portfolio.initial_cash);
-        Ok(engine.run_blocks(blocks, &mut |step| bar.set_position(step as u64)))
-    })??;
+    let r = sextant_backtest::run_lp_backtest(config, &mut |step| bar.set_position(step as u64))?;
     bar.finish_and_clear();
     print_lp(a, name, &r)
 }
