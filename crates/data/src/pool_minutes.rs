@@ -522,7 +522,7 @@ fn stream_in_blocks(
         delivered += steps.len();
         block(pool, steps)
     };
-    let mut flow = read_minutes(
+    let flow = read_minutes(
         path,
         bytes,
         1,
@@ -532,8 +532,7 @@ fn stream_in_blocks(
             hand_over(flow)
         },
     )?;
-    // A file read whole (quoted fields) hands its flow over here; an empty one is an error, as when loaded.
-    hand_over(&mut flow)?;
+    // Every step has gone out with its block; an empty file is an error, as when loaded.
     flow.finish().map(|_| ())
 }
 
