@@ -468,8 +468,8 @@ pub(crate) fn narrow(x: U256) -> Option<u128> {
 /// `FullMath.mulDiv(fee, 2^128, liquidity)`: the fee growth per unit of liquidity a swap step adds. None when
 /// `liquidity` is 0 or the result overflows.
 pub fn fee_growth_delta(fee: U256, liquidity: u128) -> Option<U256> {
-    match narrow(fee) {
-        Some(f) => super::narrow::fee_growth(f, liquidity),
+    match narrow(fee).and_then(|f| super::narrow::fee_growth(f, liquidity)) {
+        Some(g) => Some(U256::from(g)),
         None => mul_div(fee, Q128, U256::from(liquidity)),
     }
 }

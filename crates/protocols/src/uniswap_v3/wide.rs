@@ -197,52 +197,109 @@ fn long_division<const D: usize>(p: &[u64; 9], lp: usize, d: &[u64; 4], s: u32) 
     let v = reciprocal_3by2(d1, d0);
     let mut q = [0u64; 8];
     for j in (0..=lp - D).rev() {
-        let (u2, u1, u0) = (u[j + D], u[j + D - 1], u[j + D - 2]);
-        let mut qd;
-        if (u2, u1) == (d1, d0) {
-            // The digit is 2^64 - 1 (the remainder's top limbs equal the divisor's), subtracted over all limbs.
-            qd = u64::MAX;
-            let mut borrow = 0u64;
-            let mut carry = 0u64;
-            for i in 0..=D {
-                let prod = if i < D { u128::from(qd) * u128::from(dn[i]) } else { 0 } + u128::from(carry);
-                carry = (prod >> 64) as u64;
-                let (x, b1) = u[j + i].overflowing_sub(prod as u64);
-                let (x, b2) = x.overflowing_sub(borrow);
-                u[j + i] = x;
-                borrow = u64::from(b1 | b2);
-            }
-            if borrow != 0 {
-                qd -= 1;
-                add_back(&mut u[j..=j + D], &dn);
-            }
-        } else {
-            let (qq, r1, r0) = div_3by2(u2, u1, u0, d1, d0, v);
-            qd = qq;
-            // Subtract qd times the divisor's limbs below (d1, d0), borrowing into the two-limb remainder.
-            let mut borrow = 0u64;
-            let mut carry = 0u64;
-            for i in 0..D - 2 {
-                let prod = u128::from(qd) * u128::from(dn[i]) + u128::from(carry);
-                carry = (prod >> 64) as u64;
-                let (x, b1) = u[j + i].overflowing_sub(prod as u64);
-                let (x, b2) = x.overflowing_sub(borrow);
-                u[j + i] = x;
-                borrow = u64::from(b1 | b2);
-            }
-            let r = (u128::from(r1) << 64) | u128::from(r0);
-            let (r, under) = r.overflowing_sub(u128::from(carry) + u128::from(borrow));
-            u[j + D - 2] = r as u64;
-            u[j + D - 1] = (r >> 64) as u64;
-            u[j + D] = 0;
-            if under {
-                qd = qd.wrapping_sub(1);
-                add_back(&mut u[j..j + D], &dn);
-            }
-        }
-        q[j] = qd;
+        q[j] = digit(&mut u[j..=j + D], &dn, v);
     }
     (q, u[..D].iter().any(|&w| w != 0))
+}
+
+/// One quotient digit of Knuth's long division: divides the `D + 1` limbs of `w` (a partial remainder below
+/// `dn * 2^64`) by the normalized `D`-limb `dn` (`v` its 3-by-2 reciprocal), leaving the remainder in `w`.
+#[inline(always)]
+fn digit<const D: usize>(w: &mut [u64], dn: &[u64; D], v: u64) -> u64 {
+    let w = &mut w[..=D];
+    let (d1, d0) = (dn[D - 1], dn[D - 2]);
+    let (u2, u1, u0) = (w[D], w[D - 1], w[D - 2]);
+    if (u2, u1) == (d1, d0) {
+        // The digit is 2^64 - 1 (the remainder's top limbs equal the divisor's), subtracted over all limbs.
+        let mut qd = u64::MAX;
+        let mut borrow = 0u64;
+        let mut carry = 0u64;
+        for i in 0..=D {
+            let prod = if i < D { u128::from(qd) * u128::from(dn[i]) } else { 0 } + u128::from(carry);
+            carry = (prod >> 64) as u64;
+            let (x, b1) = w[i].overflowing_sub(prod as u64);
+            let (x, b2) = x.overflowing_sub(borrow);
+            w[i] = x;
+            borrow = u64::from(b1 | b2);
+        }
+        if borrow != 0 {
+            qd -= 1;
+            add_back(w, dn);
+        }
+        return qd;
+    }
+    let (mut qd, r1, r0) = div_3by2(u2, u1, u0, d1, d0, v);
+    // Subtract qd times the divisor's limbs below (d1, d0), borrowing into the two-limb remainder.
+    let mut borrow = 0u64;
+    let mut carry = 0u64;
+    for i in 0..D - 2 {
+        let prod = u128::from(qd) * u128::from(dn[i]) + u128::from(carry);
+        carry = (prod >> 64) as u64;
+        let (x, b1) = w[i].overflowing_sub(prod as u64);
+        let (x, b2) = x.overflowing_sub(borrow);
+        w[i] = x;
+        borrow = u64::from(b1 | b2);
+    }
+    let r = (u128::from(r1) << 64) | u128::from(r0);
+    let (r, under) = r.overflowing_sub(u128::from(carry) + u128::from(borrow));
+    w[D - 2] = r as u64;
+    w[D - 1] = (r >> 64) as u64;
+    w[D] = 0;
+    if under {
+        qd = qd.wrapping_sub(1);
+        add_back(&mut w[..D], dn);
+    }
+    qd
+}
+
+/// `floor(n / d)` and whether a remainder was left, for a quotient below 2^128 (the swap step's case): None when
+/// `d` is 0 or the quotient is not below 2^128. `n` is below 2^384 and `d` below 2^256, so the quotient is two
+/// digits of the long division, done with the divisor's width fixed and no lengths to find.
+pub(crate) fn div_to_128(n: &[u64; 6], d: &[u64; 4]) -> Option<(u128, bool)> {
+    if d[3] != 0 {
+        two_digits::<4>(n, d)
+    } else if d[2] != 0 {
+        two_digits::<3>(n, d)
+    } else if d[1] != 0 {
+        two_digits::<2>(n, d)
+    } else if d[0] != 0 {
+        // A one-limb divisor: two 2-by-1 hardware divisions.
+        if n[3] | n[4] | n[5] != 0 || n[2] >= d[0] {
+            return None;
+        }
+        let dv = u128::from(d[0]);
+        let hi = (u128::from(n[2]) << 64) | u128::from(n[1]);
+        let (q1, r) = (hi / dv, hi % dv);
+        let lo = (r << 64) | u128::from(n[0]);
+        let (q0, r) = (lo / dv, lo % dv);
+        Some(((q1 << 64) | q0, r != 0))
+    } else {
+        None
+    }
+}
+
+/// [`div_to_128`] by a divisor of exactly `D` limbs (D >= 2).
+fn two_digits<const D: usize>(n: &[u64; 6], d: &[u64; 4]) -> Option<(u128, bool)> {
+    // The quotient is below 2^128 exactly when n < d * 2^128: n's limbs from D + 2 up are zero and the D limbs
+    // below them are less than d.
+    if n[D + 2..].iter().any(|&w| w != 0) || n[2..D + 2].iter().rev().cmp(d[..D].iter().rev()).is_ge() {
+        return None;
+    }
+    let s = d[D - 1].leading_zeros();
+    let mut dn = [0u64; D];
+    for i in 0..D {
+        dn[i] = shl_top(d[i], if i > 0 { d[i - 1] } else { 0 }, s);
+    }
+    // n << s fits in D + 2 limbs (n < d * 2^128), and its top D limbs are below the shifted divisor.
+    let mut u = [0u64; 6];
+    for i in (1..D + 2).rev() {
+        u[i] = shl_top(n[i], n[i - 1], s);
+    }
+    u[0] = n[0] << s;
+    let v = reciprocal_3by2(dn[D - 1], dn[D - 2]);
+    let q1 = digit(&mut u[1..D + 2], &dn, v);
+    let q0 = digit(&mut u[..D + 1], &dn, v);
+    Some(((u128::from(q1) << 64) | u128::from(q0), u[..D].iter().any(|&w| w != 0)))
 }
 
 /// `u += d` over `d`'s limbs, dropping the carry out of the top (it cancels the borrow that made the add-back due).
@@ -307,6 +364,49 @@ mod tests {
             overflows += usize::from(got.is_none() && !d.is_zero());
         }
         assert!(overflows > 1000, "the overflow path was exercised {overflows} times");
+    }
+
+    #[test]
+    fn the_two_digit_division_equals_the_general_one() {
+        let mut rng = super::super::TestRng(0x1319_8a2e_0370_7344u64);
+        let (mut handled, mut refused) = (0, 0);
+        for i in 0..300_000 {
+            let mut next = || rng.next();
+            let word = |next: &mut dyn FnMut() -> u64| match next() % 8 {
+                0 => u64::MAX,
+                1 => 0,
+                _ => next(),
+            };
+            let ld = (next() % 5) as usize;
+            let mut d = [0u64; 4];
+            for w in &mut d[..ld] {
+                *w = word(&mut next);
+            }
+            // Numerators around d * 2^128, where the quotient stops fitting, and well below it.
+            let mut n = [0u64; 6];
+            let top = match i % 3 {
+                0 => (ld + 2).min(6),
+                1 => (ld + 1).min(6),
+                _ => (next() % 7) as usize,
+            };
+            for w in &mut n[..top] {
+                *w = word(&mut next);
+            }
+            if i % 5 == 0 && ld > 0 {
+                // The top limbs equal the divisor's: the digit-is-all-ones case.
+                n[2..2 + ld].copy_from_slice(&d[..ld]);
+                n[1 + ld] = n[1 + ld].wrapping_sub(next() % 2);
+            }
+            let wide_n = U512::from_limbs([n[0], n[1], n[2], n[3], n[4], n[5], 0, 0]);
+            let expected = (!d.iter().all(|&w| w == 0)).then(|| wide_n.div_rem(U512::from(U256::from_limbs(d))));
+            let expected = expected.and_then(|(q, r)| {
+                let q = q.as_limbs();
+                q[2..].iter().all(|&w| w == 0).then(|| ((u128::from(q[1]) << 64) | u128::from(q[0]), !r.is_zero()))
+            });
+            assert_eq!(div_to_128(&n, &d), expected, "{n:?} / {d:?}");
+            if expected.is_some() { handled += 1 } else { refused += 1 }
+        }
+        assert!(handled > 100_000 && refused > 50_000, "{handled} handled, {refused} refused");
     }
 
     #[test]
