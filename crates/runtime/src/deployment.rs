@@ -396,7 +396,7 @@ impl<'a> Deployment<'a> {
             let in1 =
                 fee_growth_inside_of(tick, (lower, upper), global1, lo.feeGrowthOutside1X128, hi.feeGrowthOutside1X128);
             let owed = |inside: U256, last: U256, owed: u128| {
-                fees_earned(inside, last, p.liquidity).unwrap_or_default().wrapping_to::<u128>().wrapping_add(owed)
+                fees_earned(inside, last, p.liquidity).wrapping_to::<u128>().wrapping_add(owed)
             };
             let f0 = owed(in0, p.feeGrowthInside0LastX128, p.tokensOwed0);
             let f1 = owed(in1, p.feeGrowthInside1LastX128, p.tokensOwed1);

@@ -218,14 +218,15 @@ pub fn fee_growth_inside_of(
 }
 
 /// `Position.update`'s fees: what `liquidity` earned since the inside growth was `last` (the contract truncates the
-/// result to uint128 when adding it to `tokensOwed`). None when the `mulDiv` overflows.
-pub fn fees_earned(inside: U256, last: U256, liquidity: u128) -> Option<U256> {
+/// result to uint128 when adding it to `tokensOwed`). The contract's `mulDiv` by 2^128 cannot overflow here: a
+/// 256-bit growth times a 128-bit liquidity, over 2^128, is below 2^256.
+pub fn fees_earned(inside: U256, last: U256, liquidity: u128) -> U256 {
     let growth = inside.wrapping_sub(last);
-    match math::narrow(growth) {
-        // Below 2^128 the product fits in 256 bits, and dividing by 2^128 takes its top half.
-        Some(g) => Some(U256::from(math::mul_shr128(g, liquidity))),
-        None => math::mul_div(growth, U256::from(liquidity), Q128),
-    }
+    // growth = hi * 2^128 + lo, so growth * liquidity / 2^128 = hi * liquidity + floor(lo * liquidity / 2^128):
+    // a 256-bit product and the top half of another, whose sum is at most (2^128 - 1) * 2^128.
+    let g = growth.as_limbs();
+    let (hi, lo) = ((u128::from(g[3]) << 64) | u128::from(g[2]), (u128::from(g[1]) << 64) | u128::from(g[0]));
+    U256::from_limbs(super::narrow::mul(hi, liquidity)) + U256::from(math::mul_shr128(lo, liquidity))
 }
 
 fn i256(x: U256) -> R<I256> {
@@ -430,8 +431,8 @@ impl Pool {
         } else {
             math::add_delta(pos.liquidity, delta).ok_or(PoolError(if delta < 0 { "LS" } else { "LA" }))?
         };
-        let owed0 = m(fees_earned(in0, pos.fee_growth_inside0_last_x128, pos.liquidity))?;
-        let owed1 = m(fees_earned(in1, pos.fee_growth_inside1_last_x128, pos.liquidity))?;
+        let owed0 = fees_earned(in0, pos.fee_growth_inside0_last_x128, pos.liquidity);
+        let owed1 = fees_earned(in1, pos.fee_growth_inside1_last_x128, pos.liquidity);
         if delta != 0 {
             pos.liquidity = next;
         }
@@ -575,8 +576,8 @@ impl Pool {
     pub fn owed_now(&self, owner: Address, lower: i32, upper: i32) -> Option<(u128, u128)> {
         let p = self.positions.get(&(owner, lower, upper))?;
         let (in0, in1) = self.fee_growth_inside(lower, upper);
-        let f0 = fees_earned(in0, p.fee_growth_inside0_last_x128, p.liquidity)?;
-        let f1 = fees_earned(in1, p.fee_growth_inside1_last_x128, p.liquidity)?;
+        let f0 = fees_earned(in0, p.fee_growth_inside0_last_x128, p.liquidity);
+        let f1 = fees_earned(in1, p.fee_growth_inside1_last_x128, p.liquidity);
         Some((
             p.tokens_owed0.wrapping_add(f0.wrapping_to::<u128>()),
             p.tokens_owed1.wrapping_add(f1.wrapping_to::<u128>()),
@@ -837,6 +838,32 @@ mod tests {
         // Collecting from a position that does not exist pays nothing and creates nothing.
         assert_eq!(p.collect(Address::repeat_byte(7), 0, 10, u128::MAX, u128::MAX), (0, 0));
         assert_eq!(p, before);
+    }
+
+    #[test]
+    fn fees_earned_equals_the_contracts_mul_div() {
+        let mut rng = crate::uniswap_v3::TestRng(0x3c6e_f372_fe94_f82bu64);
+        for i in 0..200_000 {
+            let mut word = || match rng.next() % 6 {
+                0 => u64::MAX,
+                1 => 0,
+                _ => rng.next(),
+            };
+            let inside = U256::from_limbs([word(), word(), word(), word()]);
+            // Growth below and above 2^128, and wrapped below zero.
+            let last = match i % 3 {
+                0 => inside.wrapping_sub(U256::from(word())),
+                1 => inside.wrapping_add(U256::from(word())),
+                _ => U256::from_limbs([word(), word(), word(), word()]),
+            };
+            let liquidity = (u128::from(word()) << 64 | u128::from(word())) >> (rng.next() % 128);
+            let expected = math::mul_div(inside.wrapping_sub(last), U256::from(liquidity), Q128);
+            assert_eq!(
+                Some(fees_earned(inside, last, liquidity)),
+                expected,
+                "{inside} - {last}, liquidity {liquidity}"
+            );
+        }
     }
 
     #[test]
