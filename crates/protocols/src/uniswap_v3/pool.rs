@@ -110,6 +110,19 @@ pub struct PositionInfo {
     pub tokens_owed1: u128,
 }
 
+impl PositionInfo {
+    /// What the position would be owed if poked with its range's fee growth inside at `inside0` / `inside1`: its
+    /// `tokens_owed` plus the fees earned since its last update, truncated to uint128 as `Position.update` does.
+    pub fn owed_at(&self, inside0: U256, inside1: U256) -> (u128, u128) {
+        let f0 = fees_earned(inside0, self.fee_growth_inside0_last_x128, self.liquidity);
+        let f1 = fees_earned(inside1, self.fee_growth_inside1_last_x128, self.liquidity);
+        (
+            self.tokens_owed0.wrapping_add(f0.wrapping_to::<u128>()),
+            self.tokens_owed1.wrapping_add(f1.wrapping_to::<u128>()),
+        )
+    }
+}
+
 /// A position's key: owner and range.
 pub type PositionKey = (Address, i32, i32);
 
@@ -576,12 +589,7 @@ impl Pool {
     pub fn owed_now(&self, owner: Address, lower: i32, upper: i32) -> Option<(u128, u128)> {
         let p = self.positions.get(&(owner, lower, upper))?;
         let (in0, in1) = self.fee_growth_inside(lower, upper);
-        let f0 = fees_earned(in0, p.fee_growth_inside0_last_x128, p.liquidity);
-        let f1 = fees_earned(in1, p.fee_growth_inside1_last_x128, p.liquidity);
-        Some((
-            p.tokens_owed0.wrapping_add(f0.wrapping_to::<u128>()),
-            p.tokens_owed1.wrapping_add(f1.wrapping_to::<u128>()),
-        ))
+        Some(p.owed_at(in0, in1))
     }
 
     /// The fees a `flash` of `amount0` / `amount1` costs (rounded up, as the pool charges them).
