@@ -346,6 +346,10 @@ pub(crate) trait StepNum: Copy + Ord {
     fn less_fee(amount: Self, fee_pips: u32) -> Option<Self>;
     /// `mulDivRoundingUp(amount_in, fee, 1e6 - fee)`: the fee on an input that reached its target.
     fn fee_on(amount_in: Self, fee_pips: u32) -> Option<Self>;
+    /// Whether `liquidity * 2^96 <= (p - 1) * p`: then a price `p` that `getNextSqrtPriceFromAmount0RoundingUp`
+    /// gave for an amount of token0 gives that amount back through `getAmount0Delta` (see [`swap_step`]). Always
+    /// false on `U256`, which stays the reference.
+    fn amount0_returns(p: Self, liquidity: u128) -> bool;
 }
 
 impl StepNum for U256 {
@@ -376,6 +380,9 @@ impl StepNum for U256 {
     }
     fn fee_on(amount_in: Self, fee_pips: u32) -> Option<Self> {
         mul_div_up(amount_in, U256::from(fee_pips), U256::from(1_000_000 - fee_pips))
+    }
+    fn amount0_returns(_: Self, _: u128) -> bool {
+        false
     }
 }
 
@@ -443,6 +450,9 @@ pub(crate) fn swap_step<N: StepNum>(
     let next;
     let mut amount_in = None;
     let mut amount_out = None;
+    // The amount of token0 the step's price came from, when it came from one (selling token0 for an exact input,
+    // buying it for an exact output) rather than being the target.
+    let mut token0_given = None;
     if exact_in {
         let less_fee = N::less_fee(remaining, fee_pips)?;
         if !certainly_short(less_fee, current, target, liquidity, zero_for_one) {
@@ -450,7 +460,10 @@ pub(crate) fn swap_step<N: StepNum>(
         }
         next = match amount_in {
             Some(a) if less_fee >= a => target,
-            _ => N::next_from_input(current, liquidity, less_fee, zero_for_one)?,
+            _ => {
+                token0_given = zero_for_one.then_some(less_fee);
+                N::next_from_input(current, liquidity, less_fee, zero_for_one)?
+            }
         };
     } else {
         if !certainly_short(remaining, current, target, liquidity, !zero_for_one) {
@@ -458,17 +471,31 @@ pub(crate) fn swap_step<N: StepNum>(
         }
         next = match amount_out {
             Some(a) if remaining >= a => target,
-            _ => N::next_from_output(current, liquidity, remaining, zero_for_one)?,
+            _ => {
+                token0_given = (!zero_for_one).then_some(remaining);
+                N::next_from_output(current, liquidity, remaining, zero_for_one)?
+            }
         };
     }
+    // The price for an amount A of token0 is ceil(x), x = L * 2^96 * c / (L * 2^96 +- A * c) from the current c;
+    // the token0 between c and ceil(x) is then A minus (or plus) d, d = L * 2^96 * (ceil(x) - x) / (x * ceil(x))
+    // in [0, L * 2^96 / (x * ceil(x))): below 1 when L * 2^96 <= (ceil(x) - 1) * ceil(x), and the contract's
+    // rounding (up for an input, down for an output) then gives back exactly A. So that division is skipped.
+    let returned = token0_given.filter(|_| N::amount0_returns(next, liquidity));
     let at_target = next == target;
     let amount_in = match amount_in {
         Some(a) if at_target => a,
-        _ => amount_in_to(next)?,
+        _ => match returned {
+            Some(a) if exact_in => a,
+            _ => amount_in_to(next)?,
+        },
     };
     let mut amount_out = match amount_out {
         Some(a) if at_target => a,
-        _ => amount_out_to(next)?,
+        _ => match returned {
+            Some(a) if !exact_in => a,
+            _ => amount_out_to(next)?,
+        },
     };
     if !exact_in && amount_out > remaining {
         amount_out = remaining;

@@ -177,6 +177,16 @@ impl super::math::StepNum for u128 {
     fn fee_on(amount_in: Self, fee_pips: u32) -> Option<Self> {
         fee_on(amount_in, fee_pips)
     }
+    fn amount0_returns(p: Self, liquidity: u128) -> bool {
+        amount0_returns(p, liquidity)
+    }
+}
+
+/// Whether `liquidity * 2^96 <= (p - 1) * p` (see [`super::math::StepNum::amount0_returns`]).
+fn amount0_returns(p: u128, liquidity: u128) -> bool {
+    let square = mul(p.saturating_sub(1), p);
+    let n = [0u64, (liquidity as u64) << 32, (liquidity >> 32) as u64, (liquidity >> 96) as u64];
+    n.iter().rev().cmp(square.iter().rev()).is_le()
 }
 
 /// `FullMath.mulDiv(fee, 2^128, liquidity)`: the fee growth a step adds, when it is below 2^128 (a fee below the
@@ -261,6 +271,25 @@ mod tests {
         }
         // Most operands are handled here, not passed on.
         assert!(handled.iter().all(|&n| n > 50_000), "{handled:?}");
+    }
+
+    #[test]
+    fn a_price_from_an_amount_of_token0_gives_that_amount_back() {
+        // Where `amount0_returns` holds, getAmount0Delta over the price getNextSqrtPriceFromAmount0RoundingUp gave
+        // for an amount is that amount (rounded up for an input, down for an output); the step relies on it.
+        let mut g = Gen(super::super::TestRng(0x5be0_cd19_137e_2179));
+        let (mut held, mut checked) = (0, 0);
+        for _ in 0..200_000 {
+            let (p, l, a) = (g.int(128).max(1), g.int(128).max(1), g.int(128));
+            let add = g.word().is_multiple_of(2);
+            let Some(next) = next_from_amount0_up(p, l, a, add) else { continue };
+            checked += 1;
+            if amount0_returns(next, l) {
+                held += 1;
+                assert_eq!(amount0_delta(next, p, l, add), Some(a), "p={p} l={l} a={a} add={add}");
+            }
+        }
+        assert!(held > 20_000 && checked > 50_000, "{held} of {checked}");
     }
 
     #[test]
