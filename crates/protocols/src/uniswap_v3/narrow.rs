@@ -66,20 +66,15 @@ fn float(x: u128) -> f64 {
     (x >> 64) as u64 as f64 * 2f64.powi(64) + x as u64 as f64
 }
 
-/// `SqrtPriceMath.getAmount0Delta` (see [`super::math::amount0_delta`]: one division by the product of the prices
-/// where the contract's first quotient cannot overflow).
+/// `SqrtPriceMath.getAmount0Delta` (see [`super::math::amount0_delta`]): one division by the product of the prices.
+/// The contract's first quotient, `(liquidity << 96) * (b - a) / b`, is below `liquidity << 96` and so below 2^224:
+/// with 128-bit operands it never overflows.
 pub fn amount0_delta(a: u128, b: u128, liquidity: u128, round_up: bool) -> Option<u128> {
     let (a, b) = if a > b { (b, a) } else { (a, b) };
     if a == 0 {
         return None;
     }
-    let d = b - a;
-    let bits = |x: u128| 128 - x.leading_zeros();
-    let numerator1_bits = if liquidity == 0 { 0 } else { bits(liquidity) + 96 };
-    if numerator1_bits + bits(d) > 254 + bits(b) {
-        return None;
-    }
-    let (q, rem) = wide::div_to_128(&shl96(mul(liquidity, d)), &mul(a, b))?;
+    let (q, rem) = wide::div_to_128(&shl96(mul(liquidity, b - a)), &mul(a, b))?;
     if round_up && rem { q.checked_add(1) } else { Some(q) }
 }
 
