@@ -35,9 +35,16 @@ fn limbs(x: u128) -> [u64; 4] {
 fn fee_on(a: u128, fee: u32) -> Option<u128> {
     let d = 1_000_000 - fee;
     let p = a.checked_mul(u128::from(fee))?.checked_add(u128::from(d) - 1)?;
-    // A 64-bit dividend divides in one instruction; a wider one through the library.
+    // A 64-bit dividend divides in one instruction (by multiplications for the standard fee tiers, whose divisors
+    // the compiler knows); a wider one through the library.
     Some(match u64::try_from(p) {
-        Ok(p) => u128::from(p / u64::from(d)),
+        Ok(p) => u128::from(match fee {
+            100 => p / 999_900,
+            500 => p / 999_500,
+            3000 => p / 997_000,
+            10_000 => p / 990_000,
+            _ => p / u64::from(d),
+        }),
         Err(_) => p / u128::from(d),
     })
 }
@@ -294,6 +301,17 @@ mod tests {
             let (a, f) = (g.int(128), (g.word() % 1_000_000) as u32);
             let general = math::mul_div(wide(a), U256::from(1_000_000 - f), U256::from(1_000_000u32));
             assert_eq!(Some(wide(less_fee(a, f))), general, "a={a} f={f}");
+        }
+        // The fee on an input, at the standard tiers (constant divisors) and others, over 64-bit and wider inputs.
+        for i in 0..200_000 {
+            let f = [100, 500, 3000, 10_000, (g.word() % 1_000_000) as u32][i % 5];
+            let a = g.int(if i % 3 == 0 { 128 } else { 44 });
+            let general = math::mul_div_up(wide(a), U256::from(f), U256::from(1_000_000 - f));
+            // None (the step then runs on U256) only where the product leaves 128 bits.
+            match fee_on(a, f) {
+                Some(fee) => assert_eq!(Some(wide(fee)), general, "fee on a={a} f={f}"),
+                None => assert!(a.checked_mul(u128::from(f)).is_none(), "fee on a={a} f={f} refused"),
+            }
         }
     }
 

@@ -26,10 +26,51 @@ fn mul_wide(a: u64, b: u64) -> (u64, u64) {
     ((p >> 64) as u64, p as u64)
 }
 
-/// `floor((2^128 - 1) / d) - 2^64` for a normalized `d` (top bit set), as `floor((!d * 2^64 + 2^64 - 1) / d)`:
-/// a quotient that fits in one word, so one hardware division.
+/// `floor((2^19 - 3 * 2^8) / d9)` for every 9-bit `d9` from 256: the first 11 bits of a reciprocal.
+const RECIPROCAL_SEEDS: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = (((1u32 << 19) - 3 * (1 << 8)) / (i as u32 + 256)) as u16;
+        i += 1;
+    }
+    t
+};
+
+/// `floor((2^128 - 1) / d) - 2^64` for a normalized `d` (top bit set), by Newton steps from a table seed
+/// (algorithm 2 of the paper). A hardware 128-by-64 division takes several times as long on the CPUs we run
+/// on, and a swap step needs one reciprocal per division it makes.
 fn reciprocal_word(d: u64) -> u64 {
-    (((u128::from(!d)) << 64 | u128::from(u64::MAX)) / u128::from(d)) as u64
+    let d0 = d & 1;
+    let d9 = d >> 55;
+    let d40 = (d >> 24) + 1;
+    let d63 = (d >> 1) + d0;
+    let v0 = u64::from(RECIPROCAL_SEEDS[(d9 - 256) as usize]);
+    let v1 = (v0 << 11) - ((v0 * v0 * d40) >> 40) - 1;
+    let v2 = (v1 << 13) + ((v1 * ((1u64 << 60) - v1 * d40)) >> 47);
+    let e = ((v2 >> 1) & d0.wrapping_neg()).wrapping_sub(v2.wrapping_mul(d63));
+    let v3 = (mul_wide(v2, e).0 >> 1).wrapping_add(v2 << 31);
+    let (hi, lo) = mul_wide(v3, d);
+    let carry = u64::from(lo.overflowing_add(d).1);
+    v3.wrapping_sub(hi.wrapping_add(carry).wrapping_add(d))
+}
+
+/// Divides `(u1, u0)` by the normalized `d` given `u1 < d`: quotient and remainder (algorithm 4), with `v` the
+/// reciprocal of `d`.
+fn div_2by1(u1: u64, u0: u64, d: u64, v: u64) -> (u64, u64) {
+    let q = u128::from(v) * u128::from(u1) + ((u128::from(u1) << 64) | u128::from(u0));
+    let (mut q1, q0) = ((q >> 64) as u64, q as u64);
+    q1 = q1.wrapping_add(1);
+    let mut r = u0.wrapping_sub(q1.wrapping_mul(d));
+    if r > q0 {
+        q1 = q1.wrapping_sub(1);
+        r = r.wrapping_add(d);
+    }
+    if r >= d {
+        q1 = q1.wrapping_add(1);
+        r -= d;
+    }
+    (q1, r)
 }
 
 /// `floor((2^192 - 1) / (d1, d0)) - 2^64` for a normalized `d1` (algorithm 6).
@@ -263,16 +304,16 @@ pub(crate) fn div_to_128(n: &[u64; 6], d: &[u64; 4]) -> Option<(u128, bool)> {
     } else if d[1] != 0 {
         two_digits::<2>(n, d)
     } else if d[0] != 0 {
-        // A one-limb divisor: two 2-by-1 hardware divisions.
+        // A one-limb divisor: two 2-by-1 digits. n < d * 2^128, so n << s keeps three limbs.
         if n[3] | n[4] | n[5] != 0 || n[2] >= d[0] {
             return None;
         }
-        let dv = u128::from(d[0]);
-        let hi = (u128::from(n[2]) << 64) | u128::from(n[1]);
-        let (q1, r) = (hi / dv, hi % dv);
-        let lo = (r << 64) | u128::from(n[0]);
-        let (q0, r) = (lo / dv, lo % dv);
-        Some(((q1 << 64) | q0, r != 0))
+        let s = d[0].leading_zeros();
+        let dn = d[0] << s;
+        let v = reciprocal_word(dn);
+        let (q1, r) = div_2by1(shl_top(n[2], n[1], s), shl_top(n[1], n[0], s), dn, v);
+        let (q0, r) = div_2by1(r, n[0] << s, dn, v);
+        Some(((u128::from(q1) << 64) | u128::from(q0), r != 0))
     } else {
         None
     }
@@ -407,6 +448,30 @@ mod tests {
             if expected.is_some() { handled += 1 } else { refused += 1 }
         }
         assert!(handled > 100_000 && refused > 50_000, "{handled} handled, {refused} refused");
+    }
+
+    #[test]
+    fn the_table_reciprocal_equals_the_division() {
+        let by_division = |d: u64| (((u128::from(!d)) << 64 | u128::from(u64::MAX)) / u128::from(d)) as u64;
+        let mut rng = super::super::TestRng(0xa409_3822_299f_31d0u64);
+        // Every seed's first and last divisor, their neighbours, and random ones with runs of ones and zeros.
+        let mut ds = vec![1u64 << 63, u64::MAX, (1u64 << 63) + 1, u64::MAX - 1];
+        for d9 in 256u64..512 {
+            let first = d9 << 55;
+            ds.extend([first, first + 1, first | ((1u64 << 55) - 1), (first | ((1u64 << 55) - 1)) - 1]);
+        }
+        for _ in 0..2_000_000 {
+            let x = rng.next();
+            let mask = match x % 4 {
+                0 => rng.next() | rng.next(),
+                1 => rng.next() & rng.next(),
+                _ => rng.next(),
+            };
+            ds.push(mask | (1u64 << 63));
+        }
+        for d in ds {
+            assert_eq!(reciprocal_word(d), by_division(d), "reciprocal of {d:#x}");
+        }
     }
 
     #[test]
