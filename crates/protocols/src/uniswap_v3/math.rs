@@ -144,7 +144,7 @@ pub fn tick_at_sqrt_ratio(sqrt_price: U256) -> Option<i32> {
     // shift rounds by less than one unit of a value at least 2^32), which is 6e-6 of a tick; the logarithm below
     // is off by less than 1e-7 of a tick. So when it is more than 1e-4 of a tick from an integer, its floor is the
     // tick; only prices that close to a tick's own price take the exact steps.
-    let x = 2.0 * ln(approx(sqrt_price), -96) / 1.0001f64.ln();
+    let x = ln(approx(sqrt_price), -96) * TICKS_PER_LN_SQRT;
     // The floor by truncation (|x| is below 2^20): no library call.
     let floor = {
         let t = x as i64 as f64;
@@ -163,22 +163,41 @@ pub fn tick_at_sqrt_ratio(sqrt_price: U256) -> Option<i32> {
     Some(t)
 }
 
-/// `ln(x * 2^scale)` for a positive normal `x`, within 1e-12: the exponent's share, and the mantissa's (scaled to
-/// [sqrt(1/2), sqrt(2))) from the series ln(m) = 2 atanh((m - 1) / (m + 1)), whose terms past z^13 add less than
-/// 5e-13 for |z| below 0.172. A fraction of a library logarithm's time, and the tick needs no better.
+/// 2 / ln(1.0001): ticks per unit of the sqrt price's logarithm (a multiplication where a division takes longer).
+const TICKS_PER_LN_SQRT: f64 = 20_000.999_983_336_37;
+
+/// (1 / c, ln c) for the centres c = 1 + (i + 1/2) / 256 of the 256 slices of [1, 2): ln c from the series
+/// 2 atanh((c - 1) / (c + 1)), summed to f64's precision when the crate is compiled.
+const LN_TABLE: [(f64, f64); 256] = {
+    let mut t = [(0.0, 0.0); 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = 1.0 + (i as f64 + 0.5) / 256.0;
+        let z = (c - 1.0) / (c + 1.0);
+        let (mut sum, mut power, mut k) = (0.0, z, 0);
+        while k < 40 {
+            sum += power / (2 * k + 1) as f64;
+            power *= z * z;
+            k += 1;
+        }
+        t[i] = (1.0 / c, 2.0 * sum);
+        i += 1;
+    }
+    t
+};
+
+/// `ln(x * 2^scale)` for a positive normal `x`, within 1e-12: the exponent's share, the table's logarithm of the
+/// centre c of the mantissa's slice, and ln(1 + r) for r = m / c - 1 (|r| <= 1/512) from four terms of its series
+/// (the next adds less than 6e-15). A fraction of a library logarithm's time, no division, and the tick needs no
+/// better.
 fn ln(x: f64, scale: i32) -> f64 {
     let bits = x.to_bits();
-    let mut e = ((bits >> 52) & 0x7ff) as i32 - 1023 + scale;
-    let mut m = f64::from_bits((bits & ((1u64 << 52) - 1)) | (1023u64 << 52));
-    if m > std::f64::consts::SQRT_2 {
-        m *= 0.5;
-        e += 1;
-    }
-    let z = (m - 1.0) / (m + 1.0);
-    let z2 = z * z;
-    let series =
-        1.0 + z2 * (1.0 / 3.0 + z2 * (1.0 / 5.0 + z2 * (1.0 / 7.0 + z2 * (1.0 / 9.0 + z2 * (1.0 / 11.0 + z2 / 13.0)))));
-    f64::from(e) * std::f64::consts::LN_2 + 2.0 * z * series
+    let e = ((bits >> 52) & 0x7ff) as i32 - 1023 + scale;
+    let m = f64::from_bits((bits & ((1u64 << 52) - 1)) | (1023u64 << 52));
+    let (inv, ln_c) = LN_TABLE[((bits >> 44) & 255) as usize];
+    let r = m * inv - 1.0;
+    let series = r + r * r * (-0.5 + r * (1.0 / 3.0 - r * 0.25));
+    f64::from(e) * std::f64::consts::LN_2 + (ln_c + series)
 }
 
 /// `SqrtPriceMath.getNextSqrtPriceFromAmount0RoundingUp`.
@@ -392,12 +411,14 @@ impl StepNum for U256 {
 fn certainly_short<N: StepNum>(amount: N, a: N, b: N, liquidity: u128, token0: bool) -> bool {
     let (lo, hi) = if a > b { (b, a) } else { (a, b) };
     let l = (liquidity >> 64) as u64 as f64 * 2f64.powi(64) + liquidity as u64 as f64;
-    let estimate = if token0 {
-        l * 2f64.powi(96) * hi.minus(lo).float() / (lo.float() * hi.float())
+    // amount < estimate * (1 - 1e-9) - 4, with token0's estimate L * 2^96 * (hi - lo) / (lo * hi) multiplied out
+    // (a float division takes several times a multiplication's time).
+    if token0 {
+        let product = lo.float() * hi.float();
+        (amount.float() + 4.0) * product < l * 2f64.powi(96) * hi.minus(lo).float() * (1.0 - 1e-9)
     } else {
-        l * hi.minus(lo).float() / 2f64.powi(96)
-    };
-    amount.float() < estimate * (1.0 - 1e-9) - 4.0
+        amount.float() < l * hi.minus(lo).float() / 2f64.powi(96) * (1.0 - 1e-9) - 4.0
+    }
 }
 
 /// `SwapMath.computeSwapStep`. `exact_in` with `remaining` the amount left (input or output).
@@ -581,12 +602,17 @@ mod tests {
 
     #[test]
     fn the_series_logarithm_is_within_its_bound() {
+        for (i, &(inv, ln_c)) in LN_TABLE.iter().enumerate() {
+            let c = 1.0 + (i as f64 + 0.5) / 256.0;
+            assert!((ln_c - c.ln()).abs() < 1e-15 && (inv - 1.0 / c).abs() < 1e-15, "table entry {i}");
+        }
         let mut rng = super::super::TestRng(0xbb67_ae85_84ca_a73bu64);
         for i in 0..100_000 {
             // Whole range of sqrt prices, and mantissas at the edges of the reduction.
             let x = match i % 3 {
                 0 => f64::from_bits((rng.next() & ((1u64 << 52) - 1)) | ((1023 + rng.next() % 64) << 52)),
-                1 => std::f64::consts::SQRT_2 * (1.0 + (rng.next() % 1000) as f64 * 1e-12 - 5e-10),
+                // The edges of the table's slices.
+                1 => 1.0 + (rng.next() % 257) as f64 / 256.0 + ((rng.next() % 1000) as f64 - 500.0) * 1e-15,
                 _ => 1.0 + (rng.next() % 1000) as f64 * 1e-9 - 5e-7,
             };
             let scale = (rng.next() % 200) as i32 - 100;

@@ -209,6 +209,19 @@ mod positions_as_list {
 }
 
 /// `Tick.tickSpacingToMaxLiquidityPerTick`.
+/// `tick / spacing` rounded towards negative infinity, as `TickBitmap` compresses a tick (the spacing is positive).
+/// The standard spacings are constants the compiler divides by with multiplications; a hardware division takes
+/// tens of cycles, once per swap step.
+fn compress(tick: i32, spacing: i32) -> i32 {
+    match spacing {
+        1 => tick,
+        10 => tick.div_euclid(10),
+        60 => tick.div_euclid(60),
+        200 => tick.div_euclid(200),
+        s => tick.div_euclid(s),
+    }
+}
+
 pub fn max_liquidity_per_tick(tick_spacing: i32) -> u128 {
     let min = (MIN_TICK / tick_spacing) * tick_spacing;
     let max = (MAX_TICK / tick_spacing) * tick_spacing;
@@ -288,12 +301,7 @@ impl Pool {
 
     /// The bitmap word holding `tick` (for reading a window of a live pool's ticks).
     pub fn word_of(&self, tick: i32) -> i16 {
-        let s = self.tick_spacing;
-        let mut compressed = tick / s;
-        if tick < 0 && tick % s != 0 {
-            compressed -= 1;
-        }
-        Pool::word(compressed).0
+        Pool::word(compress(tick, self.tick_spacing)).0
     }
 
     fn word(compressed: i32) -> (i16, u8) {
@@ -316,10 +324,7 @@ impl Pool {
     /// `TickBitmap.nextInitializedTickWithinOneWord`.
     pub fn next_initialized_tick_within_one_word(&self, tick: i32, lte: bool) -> (i32, bool) {
         let s = self.tick_spacing;
-        let mut compressed = tick / s;
-        if tick < 0 && tick % s != 0 {
-            compressed -= 1;
-        }
+        let compressed = compress(tick, s);
         // The word's bits at or below `b` (lte) or at or above it, a 64-bit limb at a time.
         let limbs = |w: i16| self.bitmap.get(&w).map_or([0u64; 4], |x| *x.as_limbs());
         if lte {
