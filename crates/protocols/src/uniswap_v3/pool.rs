@@ -208,7 +208,6 @@ mod positions_as_list {
     }
 }
 
-/// `Tick.tickSpacingToMaxLiquidityPerTick`.
 /// `tick / spacing` rounded towards negative infinity, as `TickBitmap` compresses a tick (the spacing is positive).
 /// The standard spacings are constants the compiler divides by with multiplications; a hardware division takes
 /// tens of cycles, once per swap step.
@@ -222,6 +221,7 @@ fn compress(tick: i32, spacing: i32) -> i32 {
     }
 }
 
+/// `Tick.tickSpacingToMaxLiquidityPerTick`.
 pub fn max_liquidity_per_tick(tick_spacing: i32) -> u128 {
     let min = (MIN_TICK / tick_spacing) * tick_spacing;
     let max = (MAX_TICK / tick_spacing) * tick_spacing;
