@@ -35,18 +35,34 @@ fn limbs(x: u128) -> [u64; 4] {
 fn fee_on(a: u128, fee: u32) -> Option<u128> {
     let d = 1_000_000 - fee;
     let p = a.checked_mul(u128::from(fee))?.checked_add(u128::from(d) - 1)?;
-    // A 64-bit dividend divides in one instruction (by multiplications for the standard fee tiers, whose divisors
-    // the compiler knows); a wider one through the library.
-    Some(match u64::try_from(p) {
-        Ok(p) => u128::from(match fee {
-            100 => p / 999_900,
-            500 => p / 999_500,
-            3000 => p / 997_000,
-            10_000 => p / 990_000,
-            _ => p / u64::from(d),
-        }),
-        Err(_) => p / u128::from(d),
+    // The standard fee tiers divide by constants, which the compiler turns into multiplications; other fees by the
+    // hardware (a 64-bit dividend) or the library.
+    Some(match fee {
+        100 => div_by::<999_900>(p),
+        500 => div_by::<999_500>(p),
+        3000 => div_by::<997_000>(p),
+        10_000 => div_by::<990_000>(p),
+        _ => match u64::try_from(p) {
+            Ok(p) => u128::from(p / u64::from(d)),
+            Err(_) => p / u128::from(d),
+        },
     })
+}
+
+/// `x / D` for a constant `D` below 2^32: in one step for a 64-bit `x`, else 32 bits at a time in 64-bit
+/// arithmetic (the remainder stays below `D`), so every division is by a constant.
+fn div_by<const D: u64>(x: u128) -> u128 {
+    if let Ok(x) = u64::try_from(x) {
+        return u128::from(x / D);
+    }
+    let (mut r, mut q) = (0u64, 0u128);
+    for shift in [96, 64, 32, 0] {
+        let digit = (r << 32) | u64::from((x >> shift) as u32);
+        let d = digit / D;
+        r = digit - d * D;
+        q |= u128::from(d) << shift;
+    }
+    q
 }
 
 /// `floor(a * (10^6 - f) / 10^6)`: what is left of `a` after a fee of `f` pips, for `f` below 10^6. The product

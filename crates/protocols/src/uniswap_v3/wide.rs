@@ -310,7 +310,19 @@ pub(crate) fn div_to_128(n: &[u64; 6], d: &[u64; 4]) -> Option<(u128, bool)> {
         }
         let s = d[0].leading_zeros();
         let dn = d[0] << s;
-        let v = reciprocal_word(dn);
+        // One-limb divisors are a pool's liquidity, which stays put for many steps: the last reciprocal is kept.
+        thread_local! {
+            static LAST: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+        }
+        let v = LAST.with(|last| {
+            let (d, v) = last.get();
+            if d == dn {
+                return v;
+            }
+            let v = reciprocal_word(dn);
+            last.set((dn, v));
+            v
+        });
         let (q1, r) = div_2by1(shl_top(n[2], n[1], s), shl_top(n[1], n[0], s), dn, v);
         let (q0, r) = div_2by1(r, n[0] << s, dn, v);
         Some(((u128::from(q1) << 64) | u128::from(q0), r != 0))
