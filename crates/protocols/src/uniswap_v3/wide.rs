@@ -350,7 +350,10 @@ fn two_digits<const D: usize>(n: &[u64; 6], d: &[u64; 4]) -> Option<(u128, bool)
     }
     u[0] = n[0] << s;
     let v = reciprocal_3by2(dn[D - 1], dn[D - 2]);
-    let q1 = digit(&mut u[1..D + 2], &dn, v);
+    // A quotient below 2^64 (n < d * 2^64; the amount of token0 in a step, most often) has a top digit of 0, which
+    // leaves the remainder as it was: skipped.
+    let below_64 = n[D + 1] == 0 && n[1..D + 1].iter().rev().cmp(d[..D].iter().rev()).is_lt();
+    let q1 = if below_64 { 0 } else { digit(&mut u[1..D + 2], &dn, v) };
     let q0 = digit(&mut u[..D + 1], &dn, v);
     Some(((u128::from(q1) << 64) | u128::from(q0), u[..D].iter().any(|&w| w != 0)))
 }
