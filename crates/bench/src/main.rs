@@ -4,7 +4,9 @@
 //! same sequence of swaps (both directions, exact in and exact out, many tick crossings) in the EVM and in
 //! `sextant_protocols::uniswap_v3::Pool`, checking every swap's amounts agree.
 //!
-//! `cargo run --release -p sextant-bench -- [SWAPS]` (default 20,000); numbers go to docs/BENCHMARKS.md.
+//! `cargo run --release -p sextant-bench -- [SWAPS] [--anvil N]` (default 20,000 swaps); numbers go to
+//! docs/BENCHMARKS.md. `--anvil N` also runs the first N swaps on the same contracts in anvil, one transaction and
+//! its receipt each over JSON-RPC on loopback, as a script driving a local node or a fork would.
 
 use alloy_primitives::{Address, I256, U256, aliases::I24, aliases::U160};
 use alloy_sol_types::{SolCall, sol};
@@ -20,6 +22,7 @@ use std::time::Instant;
 
 sol! {
     function createPool(address tokenA, address tokenB, uint24 fee) external returns (address pool);
+    function getPool(address tokenA, address tokenB, uint24 fee) external view returns (address pool);
     function initialize(uint160 sqrtPriceX96) external;
     function mint(address to, uint256 amount) external;
     interface IDriver {
@@ -42,8 +45,27 @@ fn bytecode(path: PathBuf) -> Vec<u8> {
     (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect()
 }
 
+const USAGE: &str = "usage: sextant-bench [SWAPS] [--anvil N]
+
+Times SWAPS Uniswap v3 swaps (default 20000) on the real pool bytecode in revm and in Sextant's native pool,
+checking every swap's amounts are equal. --anvil N also runs the first N of them on the same contracts in anvil
+over JSON-RPC (node_modules from `npm ci` must hold anvil and the contract artifacts).";
+
 fn main() {
-    let swaps: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return;
+    }
+    let mut swaps = 20_000usize;
+    let mut anvil_swaps = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--anvil" => anvil_swaps = Some(it.next().and_then(|n| n.parse::<usize>().ok()).expect(USAGE)),
+            n => swaps = n.parse().expect(USAGE),
+        }
+    }
     let root = root();
     let caller = Address::repeat_byte(0x11);
     let mut evm = Context::mainnet()
@@ -112,8 +134,10 @@ fn main() {
         let lo = centre - 2_000 + 10 * rand(300) as i32;
         ranges.push((lo, lo + 10 * (1 + rand(200) as i32)));
     }
+    let mut minted = Vec::with_capacity(ranges.len());
     for (i, &(l, u)) in ranges.iter().enumerate() {
         let amount = if i == 0 { 10u128.pow(22) } else { 10u128.pow(18) * (1 + u128::from(rand(1000))) };
+        minted.push((l, u, amount));
         call(
             &mut exec,
             driver,
@@ -157,9 +181,10 @@ fn main() {
     let mut native_time = std::time::Duration::MAX;
     let mut times = Vec::with_capacity(passes);
     let mut crossed = 0u64;
+    let mut native_results = Vec::with_capacity(swaps);
     for _ in 0..passes.max(1) {
         let mut run = pool.clone();
-        let mut native_results = Vec::with_capacity(swaps);
+        native_results = Vec::with_capacity(swaps);
         crossed = 0;
         let t = Instant::now();
         for &(z, amount) in &plan {
@@ -197,4 +222,129 @@ fn main() {
         evm_time.as_secs_f64() / native_time.as_secs_f64(),
         evm_time.as_secs_f64() / native_median.as_secs_f64()
     );
+    if let Some(n) = anvil_swaps {
+        let n = n.min(swaps);
+        let (took, round_trip) = anvil_side(&root, &minted, start, &plan[..n], &native_results[..n]);
+        println!(
+            "EVM (anvil, real UniswapV3Pool bytecode, JSON-RPC on loopback): {:.1} us per swap ({n} swaps, {:.2} s; an \
+             empty call's round trip {:.1} us), all {n} bit-exact",
+            took.as_secs_f64() * 1e6 / n as f64,
+            took.as_secs_f64(),
+            round_trip.as_secs_f64() * 1e6,
+        );
+        println!(
+            "ratio to native: {:.0}x (median pass: {:.0}x)",
+            took.as_secs_f64() / n as f64 / (native_time.as_secs_f64() / swaps as f64),
+            took.as_secs_f64() / n as f64 / (native_median.as_secs_f64() / swaps as f64),
+        );
+    }
+}
+
+/// Deploys the same tokens, factory, pool (at `start`), driver and positions (`ranges`, the same amounts) into a
+/// fresh anvil, then sends the `plan`'s swaps one at a time, each a transaction whose receipt is awaited before
+/// the next (anvil mines every transaction as it arrives). Checks every swap's amounts in the pool's `Swap` event
+/// against `expected`; returns the time of the swaps and the mean round trip of an empty call.
+fn anvil_side(
+    root: &std::path::Path,
+    ranges: &[(i32, i32, u128)],
+    start: U256,
+    plan: &[(bool, I256)],
+    expected: &[(I256, I256)],
+) -> (std::time::Duration, std::time::Duration) {
+    use sextant_devnet::{Client, rpc_call};
+    let state_dir = std::env::temp_dir().join(format!("sextant-bench-anvil-{}", std::process::id()));
+    let opts =
+        sextant_devnet::UpOptions { port: 0, state_dir: state_dir.clone(), anvil: None, deploy: false, fork_url: None };
+    let devnet = sextant_devnet::up(&opts).expect("anvil starts (npm ci installs it)");
+    // anvil stops when this guard drops, whatever happens below.
+    struct Down(std::path::PathBuf);
+    impl Drop for Down {
+        fn drop(&mut self) {
+            let _ = sextant_devnet::down(&self.0);
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _down = Down(state_dir);
+    let url = devnet.rpc_url.as_str();
+    let from = devnet.accounts[0].address.clone();
+    let client = Client { rpc: url };
+    let deploy = |code: Vec<u8>| -> Address {
+        let r = client.send("deploy", &from, None, &code, 0).expect("deploys");
+        r["contractAddress"].as_str().expect("an address").parse().expect("an address")
+    };
+    let send = |to: Address, data: Vec<u8>| {
+        client.send("setup", &from, Some(&to.to_string()), &data, 0).expect("setup transaction");
+    };
+    let token = |sym: &str| {
+        let mut code = bytecode(root.join("contracts/out/TestToken.json"));
+        code.extend(alloy_sol_types::SolValue::abi_encode_params(&(
+            format!("{sym} bench"),
+            sym.to_string(),
+            U256::from(18u8),
+        )));
+        code
+    };
+    let (a, b) = (deploy(token("TKA")), deploy(token("TKB")));
+    let factory = deploy(bytecode(
+        root.join("node_modules/@uniswap/v3-core/artifacts/contracts/UniswapV3Factory.sol/UniswapV3Factory.json"),
+    ));
+    let driver = deploy(bytecode(root.join("contracts/out/PoolDriver.json")));
+    for t in [a, b] {
+        send(t, mintCall { to: driver, amount: U256::from(10u128.pow(36)) }.abi_encode());
+    }
+    let fee = alloy_primitives::aliases::U24::from(500);
+    send(factory, createPoolCall { tokenA: a, tokenB: b, fee }.abi_encode());
+    let ret =
+        client.view(&factory.to_string(), &getPoolCall { tokenA: a, tokenB: b, fee }.abi_encode()).expect("getPool");
+    let pool_addr = getPoolCall::abi_decode_returns(&ret).expect("pool address");
+    send(pool_addr, initializeCall { sqrtPriceX96: U160::from(start) }.abi_encode());
+    for &(lower, upper, amount) in ranges {
+        let (lower, upper) = (I24::try_from(lower).unwrap(), I24::try_from(upper).unwrap());
+        send(driver, IDriver::mintCall { pool: pool_addr, lower, upper, amount }.abi_encode());
+    }
+
+    let tx = |data: Vec<u8>| {
+        serde_json::json!([{
+            "from": from, "to": driver.to_string(), "gas": "0x1000000",
+            "data": format!("0x{}", data.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+        }])
+    };
+    let limit = |z: bool| if z { MIN_SQRT_RATIO + U256::from(1u8) } else { MAX_SQRT_RATIO - U256::from(1u8) };
+    let t = Instant::now();
+    let mut receipts = Vec::with_capacity(plan.len());
+    for &(z, amount) in plan {
+        let data =
+            IDriver::swapCall { pool: pool_addr, zeroForOne: z, amountSpecified: amount, limit: U160::from(limit(z)) }
+                .abi_encode();
+        let hash = rpc_call(url, "eth_sendTransaction", tx(data)).expect("swap sent");
+        // anvil mines as the transaction arrives; the receipt is asked for until it is there (bounded).
+        let receipt = (0..10_000)
+            .map(|_| rpc_call(url, "eth_getTransactionReceipt", serde_json::json!([hash])).expect("receipt"))
+            .find(|r| !r.is_null())
+            .expect("a receipt within 10,000 asks");
+        assert_eq!(receipt["status"], "0x1", "swap reverted on anvil");
+        receipts.push(receipt);
+    }
+    let took = t.elapsed();
+    let t = Instant::now();
+    for _ in 0..100 {
+        rpc_call(url, "eth_blockNumber", serde_json::json!([])).expect("eth_blockNumber");
+    }
+    let round_trip = t.elapsed() / 100;
+
+    // Swap(address indexed sender, address indexed recipient, int256 amount0, int256 amount1, ...).
+    let topic = format!("{}", alloy_primitives::keccak256("Swap(address,address,int256,int256,uint160,uint128,int24)"));
+    for (i, (receipt, want)) in receipts.iter().zip(expected).enumerate() {
+        let log = receipt["logs"]
+            .as_array()
+            .and_then(|logs| logs.iter().find(|l| l["topics"][0].as_str() == Some(topic.as_str())))
+            .unwrap_or_else(|| panic!("swap {i}: no Swap event"));
+        let data: Vec<u8> = {
+            let hex = log["data"].as_str().expect("log data").trim_start_matches("0x");
+            (0..hex.len()).step_by(2).map(|k| u8::from_str_radix(&hex[k..k + 2], 16).expect("hex")).collect()
+        };
+        let word = |k: usize| I256::from_raw(U256::from_be_slice(&data[32 * k..32 * (k + 1)]));
+        assert_eq!((word(0), word(1)), *want, "swap {i}: anvil and the native pool differ");
+    }
+    (took, round_trip)
 }
