@@ -51,6 +51,28 @@ Times SWAPS Uniswap v3 swaps (default 20000) on the real pool bytecode in revm a
 checking every swap's amounts are equal. --anvil N also runs the first N of them on the same contracts in anvil
 over JSON-RPC (node_modules from `npm ci` must hold anvil and the contract artifacts).";
 
+/// The creation code of the bench's contracts, in the order both EVMs deploy them: two 18-decimal test tokens (TKA,
+/// TKB), the `UniswapV3Factory` and Sextant's `PoolDriver`.
+fn contract_codes(root: &std::path::Path) -> [Vec<u8>; 4] {
+    let token = |sym: &str| {
+        let mut code = bytecode(root.join("contracts/out/TestToken.json"));
+        code.extend(alloy_sol_types::SolValue::abi_encode_params(&(
+            format!("{sym} bench"),
+            sym.to_string(),
+            U256::from(18u8),
+        )));
+        code
+    };
+    [
+        token("TKA"),
+        token("TKB"),
+        bytecode(
+            root.join("node_modules/@uniswap/v3-core/artifacts/contracts/UniswapV3Factory.sol/UniswapV3Factory.json"),
+        ),
+        bytecode(root.join("contracts/out/PoolDriver.json")),
+    ]
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -86,20 +108,10 @@ fn main() {
             other => panic!("no address: {other:?}"),
         }
     };
-    let token = |sym: &str| {
-        let mut code = bytecode(root.join("contracts/out/TestToken.json"));
-        code.extend(alloy_sol_types::SolValue::abi_encode_params(&(
-            format!("{sym} bench"),
-            sym.to_string(),
-            U256::from(18u8),
-        )));
-        code
-    };
-    let (a, b) = (deploy(token("TKA")), deploy(token("TKB")));
-    let factory = deploy(bytecode(
-        root.join("node_modules/@uniswap/v3-core/artifacts/contracts/UniswapV3Factory.sol/UniswapV3Factory.json"),
-    ));
-    let driver = deploy(bytecode(root.join("contracts/out/PoolDriver.json")));
+    let [tka, tkb, factory_code, driver_code] = contract_codes(&root);
+    let (a, b) = (deploy(tka), deploy(tkb));
+    let factory = deploy(factory_code);
+    let driver = deploy(driver_code);
     let call =
         |exec: &mut dyn FnMut(TxKind, Vec<u8>) -> Result<Output, String>, to: Address, data: Vec<u8>| -> Vec<u8> {
             match exec(TxKind::Call(to), data).expect("call succeeds") {
@@ -275,20 +287,10 @@ fn anvil_side(
     let send = |to: Address, data: Vec<u8>| {
         client.send("setup", &from, Some(&to.to_string()), &data, 0).expect("setup transaction");
     };
-    let token = |sym: &str| {
-        let mut code = bytecode(root.join("contracts/out/TestToken.json"));
-        code.extend(alloy_sol_types::SolValue::abi_encode_params(&(
-            format!("{sym} bench"),
-            sym.to_string(),
-            U256::from(18u8),
-        )));
-        code
-    };
-    let (a, b) = (deploy(token("TKA")), deploy(token("TKB")));
-    let factory = deploy(bytecode(
-        root.join("node_modules/@uniswap/v3-core/artifacts/contracts/UniswapV3Factory.sol/UniswapV3Factory.json"),
-    ));
-    let driver = deploy(bytecode(root.join("contracts/out/PoolDriver.json")));
+    let [tka, tkb, factory_code, driver_code] = contract_codes(root);
+    let (a, b) = (deploy(tka), deploy(tkb));
+    let factory = deploy(factory_code);
+    let driver = deploy(driver_code);
     for t in [a, b] {
         send(t, mintCall { to: driver, amount: U256::from(10u128.pow(36)) }.abi_encode());
     }
