@@ -50,19 +50,20 @@ fn fee_on(a: u128, fee: u32) -> Option<u128> {
 }
 
 /// `x / D` for a constant `D` below 2^32, every division by the constant (multiplications): one step for a 64-bit
-/// `x`; else the top 64 bits, then two 32-bit digits with the remainder (below `D`) in front of each.
+/// `x`; below 2^96 its top 64 bits, then one 32-bit digit with the remainder (below `D`) in front; else the top 64
+/// bits and two such digits.
 fn div_by<const D: u64>(x: u128) -> u128 {
     if let Ok(x) = u64::try_from(x) {
         return u128::from(x / D);
     }
-    // The top 64 bits in one step, then two 32-bit digits.
-    let top = (x >> 64) as u64;
-    let (mut r, mut q) = (top % D, u128::from(top / D) << 64);
-    for shift in [32, 0] {
+    let (shifts, top): (&[u32], u64) =
+        if x >> 96 == 0 { (&[0], (x >> 32) as u64) } else { (&[32, 0], (x >> 64) as u64) };
+    let (mut r, mut q) = (top % D, u128::from(top / D));
+    for &shift in shifts {
         let digit = (r << 32) | u64::from((x >> shift) as u32);
         let d = digit / D;
         r = digit - d * D;
-        q |= u128::from(d) << shift;
+        q = (q << 32) | u128::from(d);
     }
     q
 }
@@ -70,15 +71,12 @@ fn div_by<const D: u64>(x: u128) -> u128 {
 /// `floor(a * (10^6 - f) / 10^6)`: what is left of `a` after a fee of `f` pips, for `f` below 10^6. The product
 /// (up to 148 bits) is held as the bits above 128 and the 128 below; the division by the constant goes 32 bits at a
 /// time in 64-bit arithmetic, which the compiler turns into multiplications (a 128-bit division is a library call).
-/// A 64-bit amount needs two such digits, a wider one four.
+/// A 64-bit amount needs two steps ([`div_by`]), a wider one four.
 fn less_fee(a: u128, f: u32) -> u128 {
     let m = u128::from(1_000_000 - f);
     if let Ok(a) = u64::try_from(a) {
-        // A 64-bit amount: the product is below 2^84, two 32-bit digits (a chain of two steps, not four).
-        let x = u128::from(a) * m;
-        let top = (x >> 32) as u64;
-        let (q1, r) = (top / 1_000_000, top % 1_000_000);
-        return (u128::from(q1) << 32) | u128::from(((r << 32) | u64::from(x as u32)) / 1_000_000);
+        // A 64-bit amount: the product is below 2^84, two steps rather than four.
+        return div_by::<1_000_000>(u128::from(a) * m);
     }
     let (lo, hi) = ((a & u128::from(u64::MAX)) * m, (a >> 64) * m);
     let (low, carry) = lo.overflowing_add(hi << 64);
