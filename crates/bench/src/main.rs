@@ -15,6 +15,7 @@ use revm::context_interface::result::{ExecutionResult, Output};
 use revm::database::InMemoryDB;
 use revm::primitives::TxKind;
 use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
+use sextant_devnet::abi::{hex, hex_decode};
 use sextant_protocols::uniswap_v3::Pool;
 use sextant_protocols::uniswap_v3::math::{MAX_SQRT_RATIO, MIN_SQRT_RATIO, sqrt_ratio_at_tick};
 use std::path::PathBuf;
@@ -41,8 +42,7 @@ fn root() -> PathBuf {
 
 fn bytecode(path: PathBuf) -> Vec<u8> {
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("artifact")).expect("json");
-    let hex = v["bytecode"].as_str().expect("bytecode").trim_start_matches("0x");
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect()
+    hex_decode(v["bytecode"].as_str().expect("bytecode").trim_start_matches("0x")).expect("hex bytecode")
 }
 
 const USAGE: &str = "usage: sextant-bench [SWAPS] [--anvil N]
@@ -308,7 +308,7 @@ fn anvil_side(
     let tx = |data: Vec<u8>| {
         serde_json::json!([{
             "from": from, "to": driver.to_string(), "gas": "0x1000000",
-            "data": format!("0x{}", data.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+            "data": hex(&data),
         }])
     };
     let limit = |z: bool| if z { MIN_SQRT_RATIO + U256::from(1u8) } else { MAX_SQRT_RATIO - U256::from(1u8) };
@@ -341,10 +341,7 @@ fn anvil_side(
             .as_array()
             .and_then(|logs| logs.iter().find(|l| l["topics"][0].as_str() == Some(topic.as_str())))
             .unwrap_or_else(|| panic!("swap {i}: no Swap event"));
-        let data: Vec<u8> = {
-            let hex = log["data"].as_str().expect("log data").trim_start_matches("0x");
-            (0..hex.len()).step_by(2).map(|k| u8::from_str_radix(&hex[k..k + 2], 16).expect("hex")).collect()
-        };
+        let data = hex_decode(log["data"].as_str().expect("log data").trim_start_matches("0x")).expect("hex log data");
         let word = |k: usize| I256::from_raw(U256::from_be_slice(&data[32 * k..32 * (k + 1)]));
         assert_eq!((word(0), word(1)), *want, "swap {i}: anvil and the native pool differ");
     }
