@@ -15,9 +15,10 @@ use revm::context_interface::result::{ExecutionResult, Output};
 use revm::database::InMemoryDB;
 use revm::primitives::TxKind;
 use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
+use sextant_data::synth_pool::limit_for;
 use sextant_devnet::abi::{hex, hex_decode};
 use sextant_protocols::uniswap_v3::Pool;
-use sextant_protocols::uniswap_v3::math::{MAX_SQRT_RATIO, MIN_SQRT_RATIO, sqrt_ratio_at_tick};
+use sextant_protocols::uniswap_v3::math::sqrt_ratio_at_tick;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -172,14 +173,17 @@ fn main() {
             (zero_for_one, if rand(3) == 0 { -size } else { size })
         })
         .collect();
-    let limit = |z: bool| if z { MIN_SQRT_RATIO + U256::from(1u8) } else { MAX_SQRT_RATIO - U256::from(1u8) };
 
     let t = Instant::now();
     let mut evm_results = Vec::with_capacity(swaps);
     for &(z, amount) in &plan {
-        let data =
-            IDriver::swapCall { pool: pool_addr, zeroForOne: z, amountSpecified: amount, limit: U160::from(limit(z)) }
-                .abi_encode();
+        let data = IDriver::swapCall {
+            pool: pool_addr,
+            zeroForOne: z,
+            amountSpecified: amount,
+            limit: U160::from(limit_for(z)),
+        }
+        .abi_encode();
         let out = call(&mut exec, driver, data);
         let r = IDriver::swapCall::abi_decode_returns(&out).expect("swap returns");
         evm_results.push((r._0, r._1));
@@ -200,7 +204,7 @@ fn main() {
         crossed = 0;
         let t = Instant::now();
         for &(z, amount) in &plan {
-            let r = run.swap(z, amount, limit(z)).expect("native swap");
+            let r = run.swap(z, amount, limit_for(z)).expect("native swap");
             crossed += u64::from(r.ticks_crossed);
             native_results.push((r.amount0, r.amount1));
         }
@@ -311,13 +315,16 @@ fn anvil_side(
             "data": hex(&data),
         }])
     };
-    let limit = |z: bool| if z { MIN_SQRT_RATIO + U256::from(1u8) } else { MAX_SQRT_RATIO - U256::from(1u8) };
     let t = Instant::now();
     let mut receipts = Vec::with_capacity(plan.len());
     for &(z, amount) in plan {
-        let data =
-            IDriver::swapCall { pool: pool_addr, zeroForOne: z, amountSpecified: amount, limit: U160::from(limit(z)) }
-                .abi_encode();
+        let data = IDriver::swapCall {
+            pool: pool_addr,
+            zeroForOne: z,
+            amountSpecified: amount,
+            limit: U160::from(limit_for(z)),
+        }
+        .abi_encode();
         let hash = rpc_call(url, "eth_sendTransaction", tx(data)).expect("swap sent");
         // anvil mines as the transaction arrives; the receipt is asked for until it is there (bounded).
         let receipt = (0..10_000)
